@@ -1,0 +1,70 @@
+export { Code, QuireError, isQuireError, grpcStatusOf, httpStatusOf, codeFromGrpcStatus } from './errors.ts';
+export type { QuireErrorOptions } from './errors.ts';
+export type {
+  AuditEntry,
+  BlobLocation,
+  Change,
+  ConsumerIdentity,
+  DataPointer,
+  FleetReport,
+  HealthGate,
+  Lease,
+  Metadata,
+  NewVersion,
+  Page,
+  PageRequest,
+  Pin,
+  Release,
+  RetentionPolicy,
+  RolloutPlan,
+  RolloutRun,
+  RolloutStage,
+  RunStatus,
+  Scope,
+  Topic,
+  VersionRecord,
+} from './model.ts';
+export {
+  LIMITS,
+  validateBlobKey,
+  validateInlineThreshold,
+  validateMetadata,
+  validatePageLimit,
+  validateRetention,
+  validateRolloutPlan,
+  validateScope,
+  validateSha256,
+  validateTopicName,
+  validateVersionNumber,
+} from './validation.ts';
+export { describeScope, parseScopeKey, scopeKey, scopeMatches, scopeSpecificity } from './scope.ts';
+export { activePins, activeReleases, applicablePin, candidateVersions, latestPerScope, resolveVersion } from './resolve.ts';
+export type { Resolution, ResolutionState } from './resolve.ts';
+export { protectedVersions, selectForDeletion } from './retention.ts';
+export type { RetentionCandidate } from './retention.ts';
+export {
+  abortRun,
+  advanceRun,
+  applyAction,
+  isActiveRun,
+  newRun,
+  nextAction,
+  nextStageDueAt,
+  pauseRun,
+  resumeRun,
+} from './rollout.ts';
+export type { RolloutAction, StageHealth } from './rollout.ts';
+export { systemClock } from './ports.ts';
+export type {
+  AuditQuery,
+  BlobGetOptions,
+  BlobGetResult,
+  BlobHead,
+  BlobListEntry,
+  BlobPutOptions,
+  BlobPutResult,
+  BlobStore,
+  Clock,
+  ListVersionsRequest,
+  MetadataStore,
+} from './ports.ts';
