@@ -39,7 +39,7 @@ export interface ListVersionsRequest extends PageRequest {
 
 export interface AuditQuery extends PageRequest {
   topic?: string;
-  /** Only entries at or after / before these times. */
+  /** Only entries at or after `since` (inclusive) and before `until` (exclusive). */
   since?: number;
   until?: number;
 }

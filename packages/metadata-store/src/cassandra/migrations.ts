@@ -1,0 +1,189 @@
+/**
+ * Versioned CQL migrations of the Cassandra metadata store, applied in order, once each,
+ * and recorded in `schema_migrations` (see `migrate.ts`). Never edit a migration that has
+ * shipped: add a new one. Every statement is `IF NOT EXISTS` so that a migration cut
+ * short (crash, lost lease) can simply run again.
+ *
+ * `{ks}` stands for the keyspace name; the runner substitutes it.
+ *
+ * Row ownership rules the adapter keeps (see `store.ts`): rows written with lightweight
+ * transactions (topics, versions, runs, leases, lease_epochs, schema_migrations) are only
+ * ever written with LWTs; every other table only with plain writes.
+ */
+export interface Migration {
+  /** Strictly increasing, never reused. */
+  readonly id: number;
+  readonly name: string;
+  readonly statements: readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'topics, versions, inline data, releases, pins',
+    statements: [
+      // One row per topic; `data` is the Topic as JSON, `revision` the compare-and-set
+      // counter, `write_id` the id of the LWT that wrote it (resolves unknown outcomes).
+      `CREATE TABLE IF NOT EXISTS {ks}.topics (
+         name text PRIMARY KEY,
+         revision bigint,
+         data text,
+         write_id uuid)`,
+      // Topic names in one clustering partition: listTopics pages in name order cheaply.
+      `CREATE TABLE IF NOT EXISTS {ks}.topic_names (
+         bucket int,
+         name text,
+         PRIMARY KEY ((bucket), name))`,
+      // A topic's versions, newest first. Written only with LWTs (INSERT IF NOT EXISTS to
+      // allocate head + 1, UPDATE IF ... to mark deleted).
+      `CREATE TABLE IF NOT EXISTS {ks}.versions (
+         topic text,
+         version bigint,
+         publish_id text,
+         created_at bigint,
+         publisher text,
+         metadata text,
+         content_type text,
+         size bigint,
+         sha256 text,
+         pointer text,
+         deleted_at bigint,
+         PRIMARY KEY ((topic), version))
+       WITH CLUSTERING ORDER BY (version DESC)`,
+      // publishId → version, written after the version's LWT won (idempotent publishes).
+      `CREATE TABLE IF NOT EXISTS {ks}.publish_ids (
+         topic text,
+         publish_id text,
+         version bigint,
+         PRIMARY KEY ((topic), publish_id))`,
+      // Inline payload bytes, written before the version row that points at them;
+      // `publish_id` says which publish wrote them (a blobId is never shared).
+      `CREATE TABLE IF NOT EXISTS {ks}.inline_data (
+         topic text,
+         blob_id text,
+         publish_id text,
+         data blob,
+         PRIMARY KEY ((topic), blob_id))`,
+      `CREATE TABLE IF NOT EXISTS {ks}.releases (
+         topic text,
+         version bigint,
+         scope_key text,
+         scope text,
+         released_at bigint,
+         released_by text,
+         run_id text,
+         withdrawn_at bigint,
+         PRIMARY KEY ((topic), version, scope_key))`,
+      // A topic's pin history; a new pin and the end of the pin it replaces are written
+      // in one logged single-partition batch (atomic and isolated).
+      `CREATE TABLE IF NOT EXISTS {ks}.pins (
+         topic text,
+         pin_id text,
+         scope_key text,
+         scope text,
+         version bigint,
+         reason text,
+         pinned_by text,
+         pinned_at bigint,
+         unpinned_at bigint,
+         unpinned_by text,
+         PRIMARY KEY ((topic), pin_id))`,
+    ],
+  },
+  {
+    id: 2,
+    name: 'rollout runs',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {ks}.runs (
+         topic text,
+         run_id text,
+         revision bigint,
+         status text,
+         created_at bigint,
+         data text,
+         write_id uuid,
+         PRIMARY KEY ((topic), run_id))`,
+      // Index of running / paused runs across topics for the scheduler: one small
+      // partition. Entries are hints; the runs row is the truth (stale ones are cleaned
+      // when read).
+      `CREATE TABLE IF NOT EXISTS {ks}.active_runs (
+         bucket int,
+         topic text,
+         run_id text,
+         PRIMARY KEY ((bucket), topic, run_id))`,
+    ],
+  },
+  {
+    id: 3,
+    name: 'leases',
+    statements: [
+      // The lease itself; every write is an LWT with a generous TTL so abandoned leases
+      // disappear. The fencing epoch survives the TTL in lease_epochs.
+      `CREATE TABLE IF NOT EXISTS {ks}.leases (
+         name text PRIMARY KEY,
+         owner text,
+         epoch bigint,
+         expires_at bigint)`,
+      // Highest epoch ever handed out per lease name; never expires; bumped with an LWT
+      // before each acquisition.
+      `CREATE TABLE IF NOT EXISTS {ks}.lease_epochs (
+         name text PRIMARY KEY,
+         epoch bigint,
+         write_id uuid)`,
+    ],
+  },
+  {
+    id: 4,
+    name: 'change feed, audit, fleet reports',
+    statements: [
+      // Change feed: one partition per minute of change time, TTL one day.
+      `CREATE TABLE IF NOT EXISTS {ks}.changes (
+         bucket bigint,
+         at bigint,
+         id text,
+         topic text,
+         PRIMARY KEY ((bucket), at, id))
+       WITH default_time_to_live = 86400
+        AND gc_grace_seconds = 3600
+        AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': 1}`,
+      `CREATE TABLE IF NOT EXISTS {ks}.audit_by_topic (
+         topic text,
+         at bigint,
+         id text,
+         actor text,
+         action text,
+         reason text,
+         details text,
+         PRIMARY KEY ((topic), at, id))
+       WITH CLUSTERING ORDER BY (at DESC, id DESC)`,
+      `CREATE TABLE IF NOT EXISTS {ks}.audit_by_day (
+         day bigint,
+         at bigint,
+         id text,
+         topic text,
+         actor text,
+         action text,
+         reason text,
+         details text,
+         PRIMARY KEY ((day), at, id))
+       WITH CLUSTERING ORDER BY (at DESC, id DESC)`,
+      // Days that hold audit entries, newest first: listAudit without a topic walks them.
+      `CREATE TABLE IF NOT EXISTS {ks}.audit_days (
+         bucket int,
+         day bigint,
+         PRIMARY KEY ((bucket), day))
+       WITH CLUSTERING ORDER BY (day DESC)`,
+      // Latest report per (topic, instance); rows live one hour unless rewritten.
+      `CREATE TABLE IF NOT EXISTS {ks}.fleet_reports (
+         topic text,
+         instance text,
+         identity text,
+         version bigint,
+         failed_version bigint,
+         error text,
+         reported_at bigint,
+         PRIMARY KEY ((topic), instance))
+       WITH default_time_to_live = 3600`,
+    ],
+  },
+];
