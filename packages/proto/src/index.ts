@@ -29,3 +29,21 @@ export function loadQuireProto(): PublishProto & ConsumeProto {
 
 export type { ProtoGrpcType as ConsumeProto } from './gen/consume.ts';
 export type { ProtoGrpcType as PublishProto } from './gen/publish.ts';
+
+// Generated message and service types the services map to and from.
+export type { PublishServiceHandlers, PublishServiceClient } from './gen/quire/v1/PublishService.ts';
+export type { Topic as PbTopic, Topic__Output as PbTopicOutput } from './gen/quire/v1/Topic.ts';
+export type { VersionDescriptor as PbVersionDescriptor, VersionDescriptor__Output as PbVersionDescriptorOutput } from './gen/quire/v1/VersionDescriptor.ts';
+export type { Release as PbRelease, Release__Output as PbReleaseOutput } from './gen/quire/v1/Release.ts';
+export type { AuditEntry as PbAuditEntry, AuditEntry__Output as PbAuditEntryOutput } from './gen/quire/v1/AuditEntry.ts';
+export type { Scope as PbScope, Scope__Output as PbScopeOutput } from './gen/quire/v1/Scope.ts';
+export type { BlobLocation as PbBlobLocation, BlobLocation__Output as PbBlobLocationOutput } from './gen/quire/v1/BlobLocation.ts';
+export type { RolloutPlan as PbRolloutPlan, RolloutPlan__Output as PbRolloutPlanOutput } from './gen/quire/v1/RolloutPlan.ts';
+export type { PublishOptions as PbPublishOptions, PublishOptions__Output as PbPublishOptionsOutput } from './gen/quire/v1/PublishOptions.ts';
+export type { PublishChunk as PbPublishChunk, PublishChunk__Output as PbPublishChunkOutput } from './gen/quire/v1/PublishChunk.ts';
+export type { PublishResponse as PbPublishResponse, PublishResponse__Output as PbPublishResponseOutput } from './gen/quire/v1/PublishResponse.ts';
+// Consume side (added for @quire/consume-service).
+export type { ConsumeServiceHandlers, ConsumeServiceClient } from './gen/quire/v1/ConsumeService.ts';
+export type { ConsumerIdentity as PbConsumerIdentity, ConsumerIdentity__Output as PbConsumerIdentityOutput } from './gen/quire/v1/ConsumerIdentity.ts';
+export type { PollRequest as PbPollRequest, PollRequest__Output as PbPollRequestOutput } from './gen/quire/v1/PollRequest.ts';
+export type { PollResponse as PbPollResponse, PollResponse__Output as PbPollResponseOutput } from './gen/quire/v1/PollResponse.ts';

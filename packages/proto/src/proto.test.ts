@@ -15,7 +15,7 @@ describe('proto contract', () => {
     const proto = loadQuireProto();
     const poll = proto.quire.v1.ConsumeService.service.Poll;
     const req = { identity: { region: 'eu-west-1', application: 'checkout', cluster: 'c', instance: 'i-1', attributes: { az: 'a' } }, subscriptions: [{ topic: 'devices.supported', knownVersion: '41' }], waitMs: 30000 };
-    const decoded = poll?.requestDeserialize(poll.requestSerialize(req)) as Record<string, unknown>;
+    const decoded = poll?.requestDeserialize(poll.requestSerialize(req));
     expect(decoded).toMatchObject({ waitMs: 30000, subscriptions: [{ topic: 'devices.supported', knownVersion: '41' }] });
   });
 });

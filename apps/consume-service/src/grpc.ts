@@ -1,0 +1,122 @@
+/**
+ * gRPC transport: `quire.v1.ConsumeService` on grpc-js. Handlers map the request, call
+ * `ConsumeService`, map the result; errors go through `grpcErrorOf`. A held Poll is
+ * aborted when the client cancels (or disconnects).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { QuireError } from '@quire/core';
+import type { Scope } from '@quire/core';
+import { loadQuireProto } from '@quire/proto';
+import type { ConsumeServiceHandlers, PbConsumerIdentityOutput, PbPollResponse, PbVersionDescriptor } from '@quire/proto';
+import { grpcErrorOf } from './errors.ts';
+import type { ConsumeService, PollResult, VersionView } from './service.ts';
+
+export interface GrpcServerOptions {
+  onError?: (err: unknown, method: string) => void;
+  /** Largest message (inline payloads travel in Poll answers). Default 16 MiB. */
+  maxMessageBytes?: number;
+}
+
+/** int64 from the wire ("123") → number; INVALID_ARGUMENT naming the field when it is not a safe integer. */
+function int64(value: string | number, field: string): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isSafeInteger(n)) throw QuireError.invalid(field, `${String(value)} is not a safe integer`);
+  return n;
+}
+
+/** Proto3 has no "unset": empty strings are absent. */
+function identityFromPb(i: PbConsumerIdentityOutput | null): Record<string, unknown> | undefined {
+  if (i === null) return undefined;
+  return { region: i.region, application: i.application, cluster: i.cluster, instance: i.instance, attributes: i.attributes };
+}
+
+const scopeToPb = (s: Scope) => ({ attributes: { ...s } });
+
+export function versionToPb(v: VersionView): PbVersionDescriptor {
+  const out: PbVersionDescriptor = {
+    topic: v.topic,
+    version: v.version,
+    publishId: v.publishId,
+    createdAt: v.createdAt,
+    publisher: v.publisher,
+    metadata: { ...v.metadata },
+    contentType: v.contentType,
+    size: v.size,
+    sha256: v.sha256,
+    deletedAt: v.deletedAt ?? 0,
+    scopes: v.scopes.map(scopeToPb),
+  };
+  if (v.pointer.kind === 'inline') out.inline = { blobId: v.pointer.blobId };
+  else out.s3 = { locations: v.pointer.locations.map((l) => ({ region: l.region, bucket: l.bucket, key: l.key })) };
+  return out;
+}
+
+function pollToPb(r: PollResult): PbPollResponse {
+  return {
+    updates: r.updates.map((u) => ({
+      topic: u.topic,
+      version: versionToPb(u.version),
+      inlineData: u.inlineData === undefined ? Buffer.alloc(0) : Buffer.from(u.inlineData.buffer, u.inlineData.byteOffset, u.inlineData.byteLength),
+      via: u.via,
+    })),
+    errors: r.errors.map((e) => ({ topic: e.topic, errorCode: e.code, errorMessage: e.message })),
+    nextPollMs: r.nextPollMs,
+    stale: r.stale,
+  };
+}
+
+export function createGrpcServer(service: ConsumeService, options: GrpcServerOptions = {}): grpc.Server {
+  const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
+  const fail = (method: string, err: unknown): grpc.StatusObject => {
+    const status = grpcErrorOf(err);
+    if (status.internal) options.onError?.(err, method);
+    return { code: status.code, details: status.details, metadata: status.metadata };
+  };
+  function unary<Req, Res>(method: string, fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      Promise.resolve()
+        .then(() => fn(call.request, call))
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(fail(method, err)),
+        );
+    };
+  }
+
+  const handlers: ConsumeServiceHandlers = {
+    Poll: unary('Poll', async (req, call) => {
+      const ac = new AbortController();
+      call.on('cancelled', () => ac.abort());
+      const result = await service.poll(
+        {
+          identity: identityFromPb(req.identity),
+          subscriptions: req.subscriptions.map((s, i) => ({
+            topic: s.topic,
+            knownVersion: int64(s.knownVersion, `subscriptions[${i}].knownVersion`),
+            appliedVersion: int64(s.appliedVersion, `subscriptions[${i}].appliedVersion`),
+            failedVersion: int64(s.failedVersion, `subscriptions[${i}].failedVersion`),
+            error: s.error,
+          })),
+          waitMs: req.waitMs,
+        },
+        ac.signal,
+      );
+      return pollToPb(result);
+    }),
+    GetVersion: unary('GetVersion', async (req) =>
+      versionToPb(await service.getVersion(req.topic, int64(req.version, 'version'), identityFromPb(req.identity))),
+    ),
+    ListVersions: unary('ListVersions', async (req) => {
+      const page = await service.listVersions(req.topic, { limit: req.limit, cursor: req.cursor, ascending: req.ascending });
+      return { versions: page.items.map(versionToPb), nextCursor: page.next ?? '' };
+    }),
+    VersionAt: unary('VersionAt', async (req) => versionToPb(await service.versionAt(req.topic, int64(req.at, 'at'), identityFromPb(req.identity)))),
+    ReadInline: unary('ReadInline', async (req) => {
+      const r = await service.readInline(req.topic, int64(req.version, 'version'));
+      return { data: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength), sha256: r.sha256, contentType: r.contentType };
+    }),
+  };
+  server.addService(loadQuireProto().quire.v1.ConsumeService.service, handlers);
+  return server;
+}

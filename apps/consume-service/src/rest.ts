@@ -1,0 +1,182 @@
+/**
+ * REST transport (fastify): JSON mirroring the gRPC messages, camelCase. Handlers parse,
+ * call `ConsumeService`, map the result; errors go through `httpErrorOf`. Inline bytes
+ * travel base64 in JSON (`inlineData`), raw on the `/data` route.
+ *
+ *   POST /v1/poll                                     PollRequest → PollResponse (long-poll with waitMs)
+ *   GET  /v1/topics/:topic/versions?limit&cursor&order=asc|desc
+ *   GET  /v1/topics/:topic/versions/:version?region=  (S3 locations in that region first)
+ *   GET  /v1/topics/:topic/at/:time?region&application&cluster&instance&<attribute>=<value>
+ *   GET  /v1/topics/:topic/versions/:version/data     inline bytes
+ *   GET  /healthz                                     { ok, stale, cacheAgeMs, topics, heldPolls }
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { QuireError } from '@quire/core';
+import { httpErrorOf } from './errors.ts';
+import type { TopicCache } from './cache.ts';
+import type { ConsumeService, PollResult, VersionView } from './service.ts';
+
+export interface RestOptions {
+  logger?: boolean | { level: string };
+  bodyLimit?: number;
+}
+
+const str = { type: 'string' } as const;
+const uint = { type: 'integer', minimum: 0 } as const;
+const pollBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    identity: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { region: str, application: str, cluster: str, instance: str, attributes: { type: 'object', additionalProperties: str } },
+    },
+    subscriptions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['topic'],
+        properties: { topic: str, knownVersion: uint, appliedVersion: uint, failedVersion: uint, error: str },
+      },
+    },
+    waitMs: { type: 'integer' },
+  },
+} as const;
+const topicParams = { type: 'object', required: ['topic'], properties: { topic: str } } as const;
+const versionParams = { type: 'object', required: ['topic', 'version'], properties: { topic: str, version: { type: 'string', pattern: '^[0-9]+$' } } } as const;
+
+/** JSON form of a version: the domain record (pointer `{ kind, ... }`) plus its scopes. */
+function versionJson(v: VersionView): Record<string, unknown> {
+  return { ...v };
+}
+
+function pollJson(r: PollResult): Record<string, unknown> {
+  return {
+    updates: r.updates.map((u) => ({
+      topic: u.topic,
+      version: versionJson(u.version),
+      via: u.via,
+      ...(u.inlineData === undefined ? {} : { inlineData: Buffer.from(u.inlineData.buffer, u.inlineData.byteOffset, u.inlineData.byteLength).toString('base64') }),
+    })),
+    errors: r.errors,
+    nextPollMs: r.nextPollMs,
+    stale: r.stale,
+  };
+}
+
+/** `1732500000000` or an ISO-8601 time → ms since the epoch. */
+function parseTime(s: string): number {
+  const n = /^[0-9]+$/.test(s) ? Number(s) : Date.parse(s);
+  if (!Number.isSafeInteger(n) || n <= 0) throw QuireError.invalid('at', 'must be milliseconds since the epoch or an ISO-8601 time');
+  return n;
+}
+
+const NAMED = new Set(['region', 'application', 'cluster', 'instance']);
+
+/** Identity from a query string: the named fields and any other key as a free attribute. */
+function identityFromQuery(q: Record<string, unknown>): Record<string, unknown> {
+  const attributes: Record<string, unknown> = {};
+  const out: Record<string, unknown> = { attributes };
+  for (const [k, v] of Object.entries(q)) {
+    if (Array.isArray(v)) throw QuireError.invalid(`query.${k}`, 'is given more than once');
+    if (NAMED.has(k)) out[k] = v;
+    else attributes[k] = v;
+  }
+  return out;
+}
+
+export async function createRestServer(service: ConsumeService, cache: TopicCache, options: RestOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+  app.removeContentTypeParser('text/plain');
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body, internal } = httpErrorOf(err);
+    if (internal) req.log.error({ err }, 'request failed');
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
+  });
+
+  // While draining, answers close their connection: a keep-alive socket would otherwise
+  // hold the server's graceful close until its idle timeout.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (service.closing) void reply.header('connection', 'close');
+    return payload;
+  });
+
+  app.get('/healthz', async () => {
+    const h = cache.health();
+    return { ok: true, stale: h.stale, cacheAgeMs: h.ageMs ?? null, lastRefreshOkAt: h.lastRefreshOkAt ?? null, topics: h.topics, heldPolls: service.heldPolls };
+  });
+
+  app.post<{ Body: Record<string, unknown> }>('/v1/poll', { schema: { body: pollBody } }, async (req, reply) => {
+    // Abort a held poll when the client goes away before the answer.
+    const ac = new AbortController();
+    const onClose = (): void => {
+      if (!reply.raw.writableEnded) ac.abort();
+    };
+    reply.raw.on('close', onClose);
+    try {
+      return pollJson(await service.poll(req.body, ac.signal));
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+  });
+
+  app.get<{ Params: { topic: string }; Querystring: { limit?: string; cursor?: string; order?: string } }>(
+    '/v1/topics/:topic/versions',
+    {
+      schema: {
+        params: topicParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'string', pattern: '^[0-9]+$' }, cursor: str, order: { type: 'string', enum: ['asc', 'desc'] } },
+        },
+      },
+    },
+    async (req) => {
+      const page = await service.listVersions(req.params.topic, {
+        ...(req.query.limit === undefined ? {} : { limit: Number(req.query.limit) }),
+        ...(req.query.cursor === undefined ? {} : { cursor: req.query.cursor }),
+        ascending: req.query.order === 'asc',
+      });
+      return { versions: page.items.map(versionJson), ...(page.next === undefined ? {} : { nextCursor: page.next }) };
+    },
+  );
+
+  app.get<{ Params: { topic: string; version: string }; Querystring: Record<string, unknown> }>(
+    '/v1/topics/:topic/versions/:version',
+    { schema: { params: versionParams } },
+    async (req) => versionJson(await service.getVersion(req.params.topic, Number(req.params.version), identityFromQuery(req.query))),
+  );
+
+  app.get<{ Params: { topic: string; version: string } }>(
+    '/v1/topics/:topic/versions/:version/data',
+    { schema: { params: versionParams } },
+    async (req, reply) => {
+      const r = await service.readInline(req.params.topic, Number(req.params.version));
+      return reply
+        .header('content-type', r.contentType || 'application/octet-stream')
+        .header('x-quire-sha256', r.sha256)
+        .send(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength));
+    },
+  );
+
+  app.get<{ Params: { topic: string; time: string }; Querystring: Record<string, unknown> }>(
+    '/v1/topics/:topic/at/:time',
+    { schema: { params: { type: 'object', required: ['topic', 'time'], properties: { topic: str, time: str } } } },
+    async (req) => {
+      const v = await service.versionAt(req.params.topic, parseTime(req.params.time), identityFromQuery(req.query));
+      return versionJson(v);
+    },
+  );
+
+  return app;
+}

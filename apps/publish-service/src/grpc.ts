@@ -1,0 +1,152 @@
+/**
+ * gRPC transport: `quire.v1.PublishService` on grpc-js. Handlers map the request with
+ * `mapping.ts`, call `PublishService`, and map the result; errors go through
+ * `grpcErrorOf`. Methods not built yet (pins, rollouts, deletes) answer UNIMPLEMENTED.
+ */
+import { Readable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { Code, QuireError } from '@quire/core';
+import { loadQuireProto } from '@quire/proto';
+import type { PbPublishChunkOutput, PublishServiceHandlers } from '@quire/proto';
+import { grpcErrorOf } from './errors.ts';
+import {
+  auditToPb,
+  int64,
+  locationFromPb,
+  publishOptionsFromPb,
+  releaseToPb,
+  scopeFromPb,
+  topicSettingsFromPb,
+  topicToPb,
+  versionToPb,
+} from './mapping.ts';
+import type { PublishResult, PublishService } from './service.ts';
+
+export const ACTOR_METADATA = 'x-quire-actor';
+
+export interface GrpcServerOptions {
+  /** Called with unexpected (5xx-like) errors. */
+  onError?: (err: unknown, method: string) => void;
+  /** Largest single message (Publish carries its data in one). Default 16 MiB. */
+  maxMessageBytes?: number;
+}
+
+type Unary<Req, Res> = (req: Req, actor: string) => Promise<Res>;
+
+export function createGrpcServer(service: PublishService, options: GrpcServerOptions = {}): grpc.Server {
+  const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
+  const fail = (method: string, err: unknown): grpc.StatusObject => {
+    const status = grpcErrorOf(err);
+    if (status.internal) options.onError?.(err, method);
+    return { code: status.code, details: status.details, metadata: status.metadata };
+  };
+
+  function unary<Req, Res>(method: string, fn: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      fn(call.request, actorOf(call.metadata)).then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(fail(method, err)),
+      );
+    };
+  }
+
+  const publishResponse = (r: PublishResult) => ({ version: versionToPb(r.version, r.releases) });
+
+  const handlers: Partial<PublishServiceHandlers> = {
+    CreateTopic: unary('CreateTopic', async (req, actor) => {
+      if (req.topic === null) throw QuireError.invalid('topic', 'is required');
+      const settings = topicSettingsFromPb(req.topic);
+      return topicToPb(await service.createTopic({ ...settings, name: req.topic.name }, actor));
+    }),
+    GetTopic: unary('GetTopic', async (req) => topicToPb(await service.getTopic(req.name))),
+    ListTopics: unary('ListTopics', async (req) => {
+      const page = await service.listTopics({ limit: req.limit, cursor: req.cursor, prefix: req.prefix });
+      return { topics: page.items.map(topicToPb), nextCursor: page.next ?? '' };
+    }),
+    UpdateTopic: unary('UpdateTopic', async (req, actor) => {
+      if (req.topic === null) throw QuireError.invalid('topic', 'is required');
+      const patch = topicSettingsFromPb(req.topic, req.updateMask);
+      return topicToPb(await service.updateTopic(req.topic.name, patch, actor, int64(req.expectedRevision, 'expectedRevision')));
+    }),
+    Publish: unary('Publish', async (req, actor) => {
+      const opts = publishOptionsFromPb(req.options);
+      return publishResponse(await service.publish({ ...opts, data: req.data, publisher: actor }));
+    }),
+    PublishStream: (call, callback) => {
+      publishStream(service, call, actorOf(call.metadata)).then(
+        (res) => callback(null, publishResponse(res)),
+        (err: unknown) => callback(fail('PublishStream', err)),
+      );
+    },
+    CommitUploaded: unary('CommitUploaded', async (req, actor) => {
+      const opts = publishOptionsFromPb(req.options);
+      const { regions: _regions, ...common } = opts;
+      return publishResponse(await service.registerExisting({ ...common, locations: req.locations.map(locationFromPb), publisher: actor }));
+    }),
+    Release: unary('Release', async (req, actor) => {
+      const releases = await service.release(req.topic, int64(req.version, 'version'), req.scopes.map(scopeFromPb), actor, req.reason);
+      return { releases: releases.map(releaseToPb) };
+    }),
+    ListReleases: unary('ListReleases', async (req) => {
+      const releases = await service.listReleases(req.topic, int64(req.version, 'version'));
+      return { releases: (req.includeWithdrawn ? releases : releases.filter((r) => r.withdrawnAt === undefined)).map(releaseToPb) };
+    }),
+    ListAudit: unary('ListAudit', async (req) => {
+      if (req.actor !== '' || req.action !== '') {
+        throw new QuireError(Code.UNIMPLEMENTED, 'filtering the audit log by actor or action is not available yet', {
+          field: req.actor !== '' ? 'actor' : 'action',
+        });
+      }
+      const page = await service.listAudit({
+        topic: req.topic,
+        since: int64(req.since, 'since'),
+        until: int64(req.until, 'until'),
+        limit: req.limit,
+        cursor: req.cursor,
+      });
+      return { entries: page.items.map(auditToPb), nextCursor: page.next ?? '' };
+    }),
+  };
+
+  const definition = loadQuireProto().quire.v1.PublishService.service;
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const name of Object.keys(definition)) {
+    const handler = (handlers as Record<string, grpc.UntypedHandleCall | undefined>)[name];
+    impl[name] = handler ?? unimplemented(name);
+  }
+  server.addService(definition, impl);
+  return server;
+}
+
+/** Every method of the contract is unary or client streaming; both answer through the callback. */
+function unimplemented(name: string): grpc.UntypedHandleCall {
+  return (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
+    callback({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented yet` });
+}
+
+function actorOf(metadata: grpc.Metadata): string {
+  const v = metadata.get(ACTOR_METADATA)[0];
+  return typeof v === 'string' && v !== '' ? v : 'anonymous';
+}
+
+/** Client streaming: the first message carries the options, the next ones data chunks. */
+async function publishStream(
+  service: PublishService,
+  call: grpc.ServerReadableStream<PbPublishChunkOutput, unknown>,
+  actor: string,
+): Promise<PublishResult> {
+  const it = call[Symbol.asyncIterator]() as AsyncIterator<PbPublishChunkOutput>;
+  const first = await it.next();
+  if (first.done || first.value.part !== 'header') throw QuireError.invalid('header', 'the first message must carry the publish options');
+  const opts = publishOptionsFromPb(first.value.header);
+  async function* chunks(): AsyncGenerator<Buffer> {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      if (r.value.part !== 'data') throw QuireError.invalid('header', 'only the first message may carry the publish options');
+      if (r.value.data !== undefined && r.value.data.length > 0) yield r.value.data;
+    }
+  }
+  return service.publish({ ...opts, data: Readable.from(chunks(), { objectMode: false }), publisher: actor });
+}

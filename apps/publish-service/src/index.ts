@@ -1,0 +1,11 @@
+// Public surface of @quire/publish-service (for the quickstart and end-to-end tests).
+export { createPublishApp, createStores } from './app.ts';
+export type { PublishApp, PublishAppOptions, Stores } from './app.ts';
+export { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.ts';
+export type { BlobStoreConfig, MetadataStoreConfig, PublishConfig, S3RegionConfig } from './config.ts';
+export { PublishService } from './service.ts';
+export type { PublishInput, PublishResult, RegisterInput, TopicSettings, TopicView } from './service.ts';
+export { ACTOR_HEADER } from './rest.ts';
+export { ACTOR_METADATA } from './grpc.ts';
+export { CODE_TRAILER, FIELD_TRAILER } from './errors.ts';
+export type { ErrorBody } from './errors.ts';

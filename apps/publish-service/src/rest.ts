@@ -1,0 +1,325 @@
+/**
+ * REST transport (fastify). Handlers parse, call `PublishService`, and return its
+ * result; every error goes through `httpErrorOf`. Route schemas reject unknown and
+ * wrong-typed fields (no coercion, no silent removal) and will feed the OpenAPI document.
+ */
+import type { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { QuireError } from '@quire/core';
+import { httpErrorOf } from './errors.ts';
+import type { PublishService } from './service.ts';
+
+export interface RestOptions {
+  /** Largest JSON body (inline publishes carry their data in it). Default 8 MiB. */
+  bodyLimit?: number;
+  logger?: boolean | { level: string };
+}
+
+export const ACTOR_HEADER = 'x-quire-actor';
+const META_HEADER_PREFIX = 'x-quire-meta-';
+
+const str = { type: 'string' } as const;
+const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
+const scopeList = { type: 'array', items: stringMap } as const;
+const intLike = { type: 'string', pattern: '^[0-9]+$' } as const;
+const topicParams = { type: 'object', required: ['topic'], properties: { topic: str } } as const;
+const versionParams = { type: 'object', required: ['topic', 'version'], properties: { topic: str, version: intLike } } as const;
+const retention = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { keepLast: { type: 'integer' }, maxAgeMs: { type: 'integer' } },
+} as const;
+const topicSettings = {
+  owner: str,
+  description: str,
+  retention: { anyOf: [retention, { type: 'null' }] },
+  inlineThresholdBytes: { type: 'integer' },
+  rolloutPlan: { type: ['object', 'null'] },
+  jsonSchema: { type: ['object', 'string', 'null'] },
+  allowedApplications: { type: ['array', 'null'], items: str },
+} as const;
+const publishFields = {
+  metadata: stringMap,
+  contentType: str,
+  scopes: scopeList,
+  regions: { type: 'array', items: str },
+  publishId: str,
+  sha256: str,
+  size: { type: 'integer' },
+} as const;
+
+export async function createRestServer(service: PublishService, options: RestOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
+  });
+
+  // JSON only on the JSON routes: a text/plain body is refused (415), not parsed as a string.
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body, internal } = httpErrorOf(err);
+    if (internal) req.log.error({ err }, 'request failed');
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+
+  // ---- topics ---------------------------------------------------------------
+  app.post<{ Body: Record<string, unknown> }>(
+    '/v1/topics',
+    { schema: { body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: str, ...topicSettings } } } },
+    async (req, reply) => {
+      const topic = await service.createTopic(req.body as { name: unknown }, actorOf(req));
+      return reply.status(201).send(topic);
+    },
+  );
+
+  app.get<{ Querystring: { limit?: string; cursor?: string; prefix?: string } }>(
+    '/v1/topics',
+    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: intLike, cursor: str, prefix: str } } } },
+    async (req) => {
+      const page = await service.listTopics({ limit: num(req.query.limit), cursor: req.query.cursor, prefix: req.query.prefix });
+      return { topics: page.items, next: page.next };
+    },
+  );
+
+  app.get<{ Params: { topic: string } }>('/v1/topics/:topic', { schema: { params: topicParams } }, async (req) => service.getTopic(req.params.topic));
+
+  app.patch<{ Params: { topic: string }; Body: Record<string, unknown> }>(
+    '/v1/topics/:topic',
+    {
+      schema: {
+        params: topicParams,
+        body: { type: 'object', additionalProperties: false, properties: { ...topicSettings, expectedRevision: { type: 'integer' } } },
+      },
+    },
+    async (req) => {
+      const { expectedRevision, ...patch } = req.body;
+      return service.updateTopic(req.params.topic, patch, actorOf(req), expectedRevision);
+    },
+  );
+
+  // ---- versions ---------------------------------------------------------------
+  app.post<{ Params: { topic: string }; Body: Record<string, unknown> }>(
+    '/v1/topics/:topic/versions',
+    {
+      schema: {
+        params: topicParams,
+        body: { type: 'object', additionalProperties: false, properties: { data: str, dataBase64: str, ...publishFields } },
+      },
+    },
+    async (req, reply) => {
+      const { data, dataBase64, ...rest } = req.body;
+      const res = await service.publish({ ...rest, topic: req.params.topic, data: decodeData(data, dataBase64), publisher: actorOf(req) });
+      return reply.status(res.replayed ? 200 : 201).send(res);
+    },
+  );
+
+  app.post<{ Params: { topic: string }; Body: Record<string, unknown> }>(
+    '/v1/topics/:topic/versions::register',
+    {
+      schema: {
+        params: topicParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ...publishFields,
+            key: str,
+            locations: {
+              type: 'array',
+              items: { type: 'object', additionalProperties: false, required: ['region', 'key'], properties: { region: str, bucket: str, key: str } },
+            },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const res = await service.registerExisting({ ...req.body, topic: req.params.topic, publisher: actorOf(req) });
+      return reply.status(res.replayed ? 200 : 201).send(res);
+    },
+  );
+
+  // Streaming upload: the raw body of any content type goes to the service as a stream.
+  await app.register(async (upload) => {
+    upload.removeAllContentTypeParsers();
+    upload.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    upload.put<{ Params: { topic: string }; Querystring: Record<string, string> }>(
+      '/v1/topics/:topic/versions',
+      {
+        schema: {
+          params: topicParams,
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { metadata: str, scopes: str, regions: str, publishId: str, sha256: str },
+          },
+        },
+      },
+      async (req, reply) => {
+        const q = req.query;
+        const body = req.body as Readable | undefined;
+        const length = req.headers['content-length'];
+        const res = await service.publish({
+          topic: req.params.topic,
+          data: body ?? new Uint8Array(0),
+          contentType: req.headers['content-type'],
+          metadata: { ...jsonParam(q.metadata, 'metadata'), ...metaHeaders(req) },
+          scopes: scopesOf(q.scopes, req.headers['x-quire-scope']),
+          regions: listParam(q.regions ?? header(req, 'x-quire-region')),
+          publishId: q.publishId ?? header(req, 'x-quire-publish-id'),
+          sha256: q.sha256 ?? header(req, 'x-quire-sha256'),
+          size: length === undefined ? undefined : Number(length),
+          publisher: actorOf(req),
+        });
+        return reply.status(res.replayed ? 200 : 201).send(res);
+      },
+    );
+  });
+
+  app.get<{ Params: { topic: string }; Querystring: { limit?: string; cursor?: string; order?: string } }>(
+    '/v1/topics/:topic/versions',
+    {
+      schema: {
+        params: topicParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: intLike, cursor: str, order: { enum: ['asc', 'desc'] } } },
+      },
+    },
+    async (req) => {
+      const page = await service.listVersions(req.params.topic, { limit: num(req.query.limit), cursor: req.query.cursor, order: req.query.order });
+      return { versions: page.items, next: page.next };
+    },
+  );
+
+  app.get<{ Params: { topic: string; version: string } }>('/v1/topics/:topic/versions/:version', { schema: { params: versionParams } }, async (req) =>
+    service.getVersion(req.params.topic, Number(req.params.version)),
+  );
+
+  app.get<{ Params: { topic: string; version: string } }>(
+    '/v1/topics/:topic/versions/:version/data',
+    { schema: { params: versionParams } },
+    async (req, reply) => {
+      const { record, body } = await service.openData(req.params.topic, Number(req.params.version));
+      void reply
+        .header('content-type', record.contentType)
+        .header('content-length', String(record.size))
+        .header('etag', `"${record.sha256}"`)
+        .header('x-quire-version', String(record.version))
+        .header('x-quire-sha256', record.sha256);
+      return reply.send(body instanceof Uint8Array ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : body);
+    },
+  );
+
+  app.post<{ Params: { topic: string; version: string }; Body: { scopes?: unknown; reason?: string } }>(
+    '/v1/topics/:topic/versions/:version/releases',
+    {
+      schema: {
+        params: versionParams,
+        body: { type: 'object', additionalProperties: false, properties: { scopes: scopeList, reason: str } },
+      },
+    },
+    async (req, reply) => {
+      const releases = await service.release(req.params.topic, Number(req.params.version), req.body.scopes, actorOf(req), req.body.reason);
+      return reply.status(201).send({ releases });
+    },
+  );
+
+  app.get<{ Params: { topic: string; version: string } }>('/v1/topics/:topic/versions/:version/releases', { schema: { params: versionParams } }, async (req) => ({
+    releases: await service.listReleases(req.params.topic, Number(req.params.version)),
+  }));
+
+  // ---- audit ------------------------------------------------------------------
+  app.get<{ Querystring: { topic?: string; since?: string; until?: string; limit?: string; cursor?: string } }>(
+    '/v1/audit',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { topic: str, since: intLike, until: intLike, limit: intLike, cursor: str },
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const page = await service.listAudit({ topic: q.topic, since: num(q.since), until: num(q.until), limit: num(q.limit), cursor: q.cursor });
+      return { entries: page.items, next: page.next };
+    },
+  );
+
+  return app;
+}
+
+function actorOf(req: FastifyRequest): string {
+  return header(req, ACTOR_HEADER) ?? 'anonymous';
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function num(v: string | undefined): number | undefined {
+  return v === undefined ? undefined : Number(v);
+}
+
+function decodeData(data: unknown, dataBase64: unknown): Uint8Array {
+  if (data !== undefined && dataBase64 !== undefined) throw QuireError.invalid('data', 'give either data or dataBase64, not both');
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (typeof dataBase64 === 'string') {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(dataBase64) || dataBase64.length % 4 !== 0) {
+      throw QuireError.invalid('dataBase64', 'is not valid base64');
+    }
+    return Buffer.from(dataBase64, 'base64');
+  }
+  throw QuireError.invalid('data', 'is required (or dataBase64)');
+}
+
+function jsonParam(value: string | undefined, field: string): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw QuireError.invalid(field, 'must be JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw QuireError.invalid(field, 'must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+/** `x-quire-meta-<key>: value` headers (keys arrive lowercased). */
+function metaHeaders(req: FastifyRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (k.startsWith(META_HEADER_PREFIX) && typeof v === 'string') out[k.slice(META_HEADER_PREFIX.length)] = v;
+  }
+  return out;
+}
+
+/** Scopes from `?scopes=[...]` or `x-quire-scope` headers (each a JSON object or array). */
+function scopesOf(query: string | undefined, headers: string | string[] | undefined): unknown[] | undefined {
+  const raw = query !== undefined ? [{ v: query, field: 'scopes' }] : (Array.isArray(headers) ? headers : headers === undefined ? [] : [headers]).map((v) => ({ v, field: 'x-quire-scope' }));
+  if (raw.length === 0) return undefined;
+  const out: unknown[] = [];
+  for (const { v, field } of raw) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      throw QuireError.invalid(field, 'must be JSON (a scope object or a list of them)');
+    }
+    if (Array.isArray(parsed)) out.push(...(parsed as unknown[]));
+    else out.push(parsed);
+  }
+  return out;
+}
+
+function listParam(value: string | undefined): string[] | undefined {
+  if (value === undefined || value === '') return undefined;
+  return value.split(',').map((s) => s.trim());
+}

@@ -1,0 +1,849 @@
+/**
+ * The publish service's one service layer: topic admin, publish, register an existing
+ * object, release, history and audit. REST and gRPC handlers parse their input, call a
+ * method here and map the result; every business rule lives here. Depends only on the
+ * ports (`MetadataStore`, `BlobStore`, `Clock`) and the pure domain in `@quire/core`.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Ajv, type ValidateFunction } from 'ajv';
+import {
+  Code,
+  LIMITS,
+  QuireError,
+  isQuireError,
+  scopeKey,
+  systemClock,
+  validateBlobKey,
+  validateInlineThreshold,
+  validateMetadata,
+  validatePageLimit,
+  validateRetention,
+  validateRolloutPlan,
+  validateScope,
+  validateSha256,
+  validateTopicName,
+  validateVersionNumber,
+} from '@quire/core';
+import type {
+  AuditEntry,
+  BlobLocation,
+  BlobStore,
+  Clock,
+  DataPointer,
+  Metadata,
+  MetadataStore,
+  NewVersion,
+  Page,
+  Release,
+  RetentionPolicy,
+  RolloutPlan,
+  Scope,
+  Topic,
+  VersionRecord,
+} from '@quire/core';
+
+export interface PublishServiceOptions {
+  store: MetadataStore;
+  blobs: BlobStore;
+  clock?: Clock;
+  /**
+   * Largest payload held in memory by one call: a `Uint8Array` publish, or a JSON payload
+   * read whole for JSON-Schema validation. Larger payloads must be streamed. Default 64 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Compare-and-set attempts of `updateTopic` before giving up with ABORTED. Default 5. */
+  updateAttempts?: number;
+}
+
+/** A topic with the number of its newest version (0 when none). */
+export interface TopicView extends Topic {
+  headVersion: number;
+}
+
+/** Settable topic fields; `null` clears an optional one. Unknown input is validated here. */
+export interface TopicSettings {
+  owner?: unknown;
+  description?: unknown;
+  retention?: unknown;
+  inlineThresholdBytes?: unknown;
+  rolloutPlan?: unknown;
+  /** JSON Schema as an object or as JSON text. */
+  jsonSchema?: unknown;
+  allowedApplications?: unknown;
+}
+
+export interface CreateTopicInput extends TopicSettings {
+  name: unknown;
+}
+
+/** What publish and register have in common. */
+export interface PublishCommon {
+  topic: unknown;
+  metadata?: unknown;
+  contentType?: unknown;
+  /** Scopes to release the new version to; none (or empty) = global. */
+  scopes?: unknown;
+  /** Idempotency key; one is made when absent. */
+  publishId?: unknown;
+  /** Expected SHA-256 (lowercase hex) / size, checked when given. */
+  sha256?: unknown;
+  size?: unknown;
+  /** Who publishes (the caller's identity). */
+  publisher: string;
+}
+
+export interface PublishInput extends PublishCommon {
+  data: Uint8Array | Readable;
+  /** Regions to upload to when the payload goes to S3; none = every configured region. */
+  regions?: unknown;
+}
+
+export interface RegisterInput extends PublishCommon {
+  /** The objects holding the payload (one per region, the same bytes). */
+  locations?: unknown;
+  /** Or: one key, present in these regions (default: every configured region). */
+  key?: unknown;
+  regions?: unknown;
+}
+
+export interface PublishResult {
+  version: VersionRecord;
+  releases: Release[];
+  /** True when the publishId had already been committed and that version was returned. */
+  replayed: boolean;
+}
+
+export interface VersionData {
+  record: VersionRecord;
+  /** Inline bytes, or a stream from the first region holding the object. */
+  body: Uint8Array | Readable;
+}
+
+export interface ListVersionsInput {
+  limit?: unknown;
+  cursor?: unknown;
+  order?: unknown;
+}
+
+export interface ListAuditInput {
+  topic?: unknown;
+  since?: unknown;
+  until?: unknown;
+  limit?: unknown;
+  cursor?: unknown;
+}
+
+const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+const CONTENT_TYPE_RE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(?:\s*;.*)?$/;
+const PUBLISH_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+const ACTOR_MAX = 256;
+const DESCRIPTION_MAX = 4096;
+const JSON_SCHEMA_MAX = 256 * 1024;
+const ALLOWED_APPS_MAX = 1000;
+
+export class PublishService {
+  readonly #store: MetadataStore;
+  readonly #blobs: BlobStore;
+  readonly #clock: Clock;
+  readonly #maxBuffered: number;
+  readonly #updateAttempts: number;
+  readonly #ajv = new Ajv({ allErrors: false, strict: false });
+  /** Compiled validators by topic name, keyed on the schema text. */
+  readonly #validators = new Map<string, { schema: string; validate: ValidateFunction }>();
+
+  constructor(options: PublishServiceOptions) {
+    this.#store = options.store;
+    this.#blobs = options.blobs;
+    this.#clock = options.clock ?? systemClock;
+    this.#maxBuffered = options.maxBufferedBytes ?? 64 * 1024 * 1024;
+    this.#updateAttempts = options.updateAttempts ?? 5;
+  }
+
+  /** Regions the blob store writes to, in configuration order. */
+  get regions(): readonly string[] {
+    return this.#blobs.regions;
+  }
+
+  // ---- topics ---------------------------------------------------------------
+
+  async createTopic(input: CreateTopicInput, actor: string): Promise<TopicView> {
+    const who = validateActor(actor);
+    const name = validateTopicName(input.name, 'name');
+    const now = this.#clock.now();
+    const topic: Topic = {
+      name,
+      owner: input.owner === undefined || input.owner === null ? who : validateText(input.owner, 'owner', 256, true),
+      description: validateText(input.description ?? '', 'description', DESCRIPTION_MAX, false),
+      retention: validateRetention(input.retention),
+      inlineThresholdBytes: validateInlineThreshold(input.inlineThresholdBytes),
+      createdAt: now,
+      updatedAt: now,
+      revision: 1,
+    };
+    if (input.rolloutPlan !== undefined && input.rolloutPlan !== null) topic.rolloutPlan = validateRolloutPlan(input.rolloutPlan);
+    const schema = this.#validateJsonSchema(input.jsonSchema);
+    if (schema !== undefined) topic.jsonSchema = schema;
+    const apps = validateApplications(input.allowedApplications);
+    if (apps !== undefined) topic.allowedApplications = apps;
+    const created = await this.#store.createTopic(topic);
+    await this.#audit(who, 'topic.create', name, { settings: settingsOf(created) });
+    return { ...created, headVersion: 0 };
+  }
+
+  async getTopic(name: unknown): Promise<TopicView> {
+    const topic = await this.#requireTopic(name, 'name');
+    return { ...topic, headVersion: await this.#store.headVersion(topic.name) };
+  }
+
+  async listTopics(page: { limit?: unknown; cursor?: unknown; prefix?: unknown } = {}): Promise<Page<TopicView>> {
+    const limit = validatePageLimit(page.limit);
+    const cursor = optionalString(page.cursor, 'cursor');
+    const prefix = optionalString(page.prefix, 'prefix');
+    // The store pages by name without a prefix filter: the prefix narrows each page, so a
+    // page may hold fewer than `limit` topics while `next` is still set.
+    const res = await this.#store.listTopics(cursor === undefined ? { limit } : { limit, cursor });
+    const topics = prefix === undefined ? res.items : res.items.filter((t) => t.name.startsWith(prefix));
+    const items = await Promise.all(topics.map(async (t) => ({ ...t, headVersion: await this.#store.headVersion(t.name) })));
+    return res.next === undefined ? { items } : { items, next: res.next };
+  }
+
+  /**
+   * Change some settings of a topic. With `expectedRevision` the update applies only to
+   * that revision (FAILED_PRECONDITION otherwise); without it, a concurrent update is
+   * retried on the fresh topic a bounded number of times (ABORTED after that).
+   */
+  async updateTopic(name: unknown, patch: TopicSettings, actor: string, expectedRevision?: unknown): Promise<TopicView> {
+    const who = validateActor(actor);
+    const expected =
+      expectedRevision === undefined || expectedRevision === null || expectedRevision === 0
+        ? undefined
+        : validatePositiveInt(expectedRevision, 'expectedRevision');
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.#requireTopic(name, 'name');
+      if (expected !== undefined && current.revision !== expected) {
+        throw new QuireError(Code.FAILED_PRECONDITION, `expectedRevision: topic is at revision ${current.revision}, not ${expected}`, {
+          field: 'expectedRevision',
+        });
+      }
+      const { next, changed } = this.#applySettings(current, patch);
+      if (changed.length === 0) return { ...current, headVersion: await this.#store.headVersion(current.name) };
+      next.updatedAt = this.#clock.now();
+      try {
+        const updated = await this.#store.updateTopic(next, current.revision);
+        this.#validators.delete(updated.name);
+        await this.#audit(who, 'topic.update', updated.name, { changed, settings: settingsOf(updated), revision: updated.revision });
+        return { ...updated, headVersion: await this.#store.headVersion(updated.name) };
+      } catch (err) {
+        if (!isQuireError(err, Code.ABORTED)) throw err;
+        if (expected !== undefined) {
+          throw new QuireError(Code.FAILED_PRECONDITION, 'expectedRevision: topic changed concurrently', { field: 'expectedRevision', cause: err });
+        }
+        if (attempt >= this.#updateAttempts) {
+          throw new QuireError(Code.ABORTED, `topic ${current.name} kept changing; gave up after ${attempt} attempts`, { cause: err });
+        }
+      }
+    }
+  }
+
+  #applySettings(current: Topic, patch: TopicSettings): { next: Topic; changed: string[] } {
+    const next: Topic = { ...current };
+    const changed: string[] = [];
+    if (patch.owner !== undefined) {
+      next.owner = validateText(patch.owner, 'owner', 256, true);
+      if (next.owner !== current.owner) changed.push('owner');
+    }
+    if (patch.description !== undefined) {
+      next.description = validateText(patch.description ?? '', 'description', DESCRIPTION_MAX, false);
+      if (next.description !== current.description) changed.push('description');
+    }
+    if (patch.retention !== undefined) {
+      next.retention = validateRetention(patch.retention);
+      if (!sameJson(next.retention, current.retention)) changed.push('retention');
+    }
+    if (patch.inlineThresholdBytes !== undefined) {
+      next.inlineThresholdBytes = validateInlineThreshold(patch.inlineThresholdBytes);
+      if (next.inlineThresholdBytes !== current.inlineThresholdBytes) changed.push('inlineThresholdBytes');
+    }
+    if (patch.rolloutPlan !== undefined) {
+      if (patch.rolloutPlan === null) delete next.rolloutPlan;
+      else next.rolloutPlan = validateRolloutPlan(patch.rolloutPlan);
+      if (!sameJson(next.rolloutPlan, current.rolloutPlan)) changed.push('rolloutPlan');
+    }
+    if (patch.jsonSchema !== undefined) {
+      const schema = this.#validateJsonSchema(patch.jsonSchema);
+      if (schema === undefined) delete next.jsonSchema;
+      else next.jsonSchema = schema;
+      if (next.jsonSchema !== current.jsonSchema) changed.push('jsonSchema');
+    }
+    if (patch.allowedApplications !== undefined) {
+      const apps = validateApplications(patch.allowedApplications);
+      if (apps === undefined) delete next.allowedApplications;
+      else next.allowedApplications = apps;
+      if (!sameJson(next.allowedApplications, current.allowedApplications)) changed.push('allowedApplications');
+    }
+    return { next, changed };
+  }
+
+  // ---- publish ----------------------------------------------------------------
+
+  /**
+   * Publish a new version. Everything is validated first; then the bytes are stored
+   * (inline up to the topic's threshold, else streamed to the blob store under
+   * `topics/<topic>/<publishId>`), checked against the expected size / SHA-256, and only
+   * then the version is committed and released. A failure before the commit leaves no
+   * version and deletes the uploaded object.
+   */
+  async publish(input: PublishInput): Promise<PublishResult> {
+    const common = await this.#validateCommon(input);
+    const { topic } = common;
+    const regions = this.#validateRegions(input.regions, 'regions');
+    if (input.data instanceof Uint8Array && input.data.byteLength > this.#maxBuffered) {
+      throw new QuireError(Code.RESOURCE_EXHAUSTED, `data: ${input.data.byteLength} bytes is more than ${this.#maxBuffered} bytes in one call; stream it`, {
+        field: 'data',
+      });
+    }
+
+    // JSON payloads of a topic with a schema are validated before anything is stored.
+    let data = input.data;
+    const validate = isJsonType(common.contentType) ? this.#validatorOf(topic) : undefined;
+    if (validate !== undefined) {
+      const bytes = data instanceof Uint8Array ? data : await readAll(data, this.#maxBuffered, 'data');
+      checkJson(validate, bytes);
+      data = bytes;
+    }
+
+    const threshold = topic.inlineThresholdBytes;
+    let head: Uint8Array | undefined;
+    let rest: Readable | undefined;
+    if (data instanceof Uint8Array) {
+      if (data.byteLength <= threshold) head = data;
+      else rest = Readable.from([data], { objectMode: false });
+    } else if (common.size !== undefined && common.size > threshold) {
+      rest = data;
+    } else {
+      const split = await readUpTo(data, threshold);
+      if (split.rest === undefined) head = split.head;
+      else rest = split.rest;
+    }
+
+    if (head !== undefined) {
+      const sha256 = sha256Hex(head);
+      checkExpected(common, head.byteLength, sha256);
+      const pointer: DataPointer = { kind: 'inline', blobId: randomUUID() };
+      return this.#commit(common, { size: head.byteLength, sha256, pointer }, head, undefined);
+    }
+
+    // A publishId the caller chose may be retried: a suffix keeps the retry's upload from
+    // overwriting the object of the version it already committed.
+    const key = common.generatedId
+      ? `topics/${topic.name}/${common.publishId}`
+      : `topics/${topic.name}/${common.publishId}.${randomUUID().slice(0, 8)}`;
+    const put = await this.#blobs.put(key, rest as Readable, {
+      contentType: common.contentType,
+      ...(regions === undefined ? {} : { regions }),
+      ...(common.size === undefined ? {} : { size: common.size }),
+      metadata: { 'quire-topic': topic.name, 'quire-publish-id': common.publishId },
+    });
+    const cleanup = () => this.#deleteQuietly(key, put.locations.map((l) => l.region));
+    try {
+      checkExpected(common, put.size, put.sha256);
+    } catch (err) {
+      await cleanup();
+      throw err;
+    }
+    return this.#commit(common, { size: put.size, sha256: put.sha256, pointer: { kind: 's3', locations: put.locations } }, undefined, cleanup);
+  }
+
+  /**
+   * Commit a version whose bytes are already in the blob store (uploaded by the SDK, or an
+   * object that was there before): checks each object exists, reads it once for its size
+   * and SHA-256, then commits. The objects are never deleted on failure (they are not ours yet).
+   */
+  async registerExisting(input: RegisterInput): Promise<PublishResult> {
+    const common = await this.#validateCommon(input);
+    const locations = this.#validateLocations(input);
+    const heads = await Promise.all(locations.map((l) => this.#blobs.head(l.key, l.region)));
+    let size: number | undefined;
+    heads.forEach((h, i) => {
+      const field = input.locations === undefined || input.locations === null ? 'key' : `locations[${i}]`;
+      const loc = locations[i] as BlobLocation;
+      if (h === undefined) throw QuireError.notFound(`object ${loc.key} in region ${loc.region}`, field);
+      if (size !== undefined && h.size !== size) {
+        throw QuireError.invalid(field, `object is ${h.size} bytes in region ${loc.region} but ${size} bytes in region ${locations[0]?.region}`);
+      }
+      size = h.size;
+    });
+    const first = locations[0] as BlobLocation;
+    const got = await this.#blobs.get(first.key, { regions: [first.region] });
+    const validate = isJsonType(common.contentType) ? this.#validatorOf(common.topic) : undefined;
+    const hash = createHash('sha256');
+    let read = 0;
+    const chunks: Buffer[] = [];
+    for await (const chunk of got.body) {
+      const buf = toBuffer(chunk);
+      hash.update(buf);
+      read += buf.byteLength;
+      if (validate !== undefined) {
+        if (read > this.#maxBuffered) {
+          got.body.destroy();
+          throw new QuireError(Code.RESOURCE_EXHAUSTED, `data: JSON payloads over ${this.#maxBuffered} bytes cannot be validated against the topic's schema`, {
+            field: 'data',
+          });
+        }
+        chunks.push(buf);
+      }
+    }
+    const sha256 = hash.digest('hex');
+    checkExpected(common, read, sha256);
+    if (validate !== undefined) checkJson(validate, Buffer.concat(chunks));
+    return this.#commit(common, { size: read, sha256, pointer: { kind: 's3', locations } }, undefined, undefined, 'version.register');
+  }
+
+  async #commit(
+    common: ValidCommon,
+    data: { size: number; sha256: string; pointer: DataPointer },
+    inline: Uint8Array | undefined,
+    cleanup: (() => Promise<void>) | undefined,
+    action = 'publish',
+  ): Promise<PublishResult> {
+    const v: NewVersion = {
+      topic: common.topic.name,
+      publishId: common.publishId,
+      createdAt: this.#clock.now(),
+      publisher: common.publisher,
+      metadata: common.metadata,
+      contentType: common.contentType,
+      size: data.size,
+      sha256: data.sha256,
+      pointer: data.pointer,
+    };
+    let record: VersionRecord;
+    try {
+      record = await this.#store.commitVersion(v, inline);
+    } catch (err) {
+      if (cleanup) await cleanup();
+      throw err;
+    }
+    const replayed = !samePointer(record.pointer, v.pointer);
+    if (replayed) {
+      // The publishId was committed before: that version stands; our copy is not needed.
+      if (cleanup) await cleanup();
+      if (record.sha256 !== v.sha256 || record.size !== v.size) {
+        throw new QuireError(Code.ALREADY_EXISTS, `publishId: ${common.publishId} was already used for other data (version ${record.version})`, {
+          field: 'publishId',
+        });
+      }
+    }
+    const releases = await this.#putReleases(record, common.scopes, common.publisher);
+    if (!replayed) {
+      await this.#audit(common.publisher, action, record.topic, {
+        version: record.version,
+        publishId: record.publishId,
+        size: record.size,
+        sha256: record.sha256,
+        storage: record.pointer.kind,
+        scopes: common.scopes,
+      });
+    }
+    return { version: record, releases, replayed };
+  }
+
+  // ---- releases and history ------------------------------------------------
+
+  /** Release a version to more scopes (none = global). */
+  async release(topicName: unknown, version: unknown, scopes: unknown, actor: string, reason?: unknown): Promise<Release[]> {
+    const who = validateActor(actor);
+    const topic = await this.#requireTopic(topicName);
+    const record = await this.#requireVersion(topic.name, version);
+    if (record.deletedAt !== undefined) {
+      throw new QuireError(Code.FAILED_PRECONDITION, `version: ${record.version} of ${topic.name} was deleted`, { field: 'version' });
+    }
+    const list = validateScopes(scopes);
+    const why = reason === undefined || reason === null || reason === '' ? undefined : validateText(reason, 'reason', 1024, true);
+    const releases = await this.#putReleases(record, list, who);
+    await this.#audit(who, 'release', topic.name, { version: record.version, scopes: list }, why);
+    return releases;
+  }
+
+  async getVersion(topicName: unknown, version: unknown): Promise<{ version: VersionRecord; releases: Release[] }> {
+    const topic = await this.#requireTopic(topicName);
+    const record = await this.#requireVersion(topic.name, version);
+    const releases = (await this.#store.listReleases(topic.name)).filter((r) => r.version === record.version);
+    return { version: record, releases };
+  }
+
+  async listVersions(topicName: unknown, req: ListVersionsInput = {}): Promise<Page<VersionRecord>> {
+    const topic = await this.#requireTopic(topicName);
+    const limit = validatePageLimit(req.limit);
+    const cursor = optionalString(req.cursor, 'cursor');
+    const order = req.order === undefined || req.order === null || req.order === '' ? 'desc' : req.order;
+    if (order !== 'asc' && order !== 'desc') throw QuireError.invalid('order', 'must be "asc" or "desc"');
+    return this.#store.listVersions(topic.name, cursor === undefined ? { limit, order } : { limit, order, cursor });
+  }
+
+  async listReleases(topicName: unknown, version?: unknown): Promise<Release[]> {
+    const topic = await this.#requireTopic(topicName);
+    const all = await this.#store.listReleases(topic.name);
+    if (version === undefined || version === null || version === 0) return all;
+    const v = validateVersionNumber(version);
+    return all.filter((r) => r.version === v);
+  }
+
+  /** A version's bytes: inline from the metadata store, or streamed from the blob store. */
+  async openData(topicName: unknown, version: unknown): Promise<VersionData> {
+    const topic = await this.#requireTopic(topicName);
+    const record = await this.#requireVersion(topic.name, version);
+    if (record.deletedAt !== undefined) {
+      throw new QuireError(Code.NOT_FOUND, `version: ${record.version} of ${topic.name} was deleted; its data is gone`, { field: 'version' });
+    }
+    if (record.pointer.kind === 'inline') {
+      const bytes = await this.#store.getInlineData(topic.name, record.pointer.blobId);
+      if (bytes === undefined) throw new QuireError(Code.DATA_LOSS, `inline data of ${topic.name} version ${record.version} is missing`);
+      return { record, body: bytes };
+    }
+    const loc = record.pointer.locations[0];
+    if (loc === undefined) throw new QuireError(Code.DATA_LOSS, `${topic.name} version ${record.version} has no data location`);
+    const got = await this.#blobs.get(loc.key, { regions: record.pointer.locations.map((l) => l.region) });
+    return { record, body: got.body };
+  }
+
+  async listAudit(query: ListAuditInput = {}): Promise<Page<AuditEntry>> {
+    const limit = validatePageLimit(query.limit);
+    const q: Parameters<MetadataStore['listAudit']>[0] = { limit };
+    if (query.topic !== undefined && query.topic !== null && query.topic !== '') q.topic = validateTopicName(query.topic);
+    const cursor = optionalString(query.cursor, 'cursor');
+    if (cursor !== undefined) q.cursor = cursor;
+    if (query.since !== undefined && query.since !== null && query.since !== 0) q.since = validateNonNegativeInt(query.since, 'since');
+    if (query.until !== undefined && query.until !== null && query.until !== 0) q.until = validateNonNegativeInt(query.until, 'until');
+    return this.#store.listAudit(q);
+  }
+
+  // ---- helpers ------------------------------------------------------------------
+
+  async #requireTopic(name: unknown, field = 'topic'): Promise<Topic> {
+    const n = validateTopicName(name, field);
+    const topic = await this.#store.getTopic(n);
+    if (topic === undefined) throw QuireError.notFound(`topic ${n}`, field);
+    return topic;
+  }
+
+  async #requireVersion(topic: string, version: unknown): Promise<VersionRecord> {
+    const v = validateVersionNumber(version);
+    const record = await this.#store.getVersion(topic, v);
+    if (record === undefined) throw QuireError.notFound(`version ${v} of topic ${topic}`, 'version');
+    return record;
+  }
+
+  async #validateCommon(input: PublishCommon): Promise<ValidCommon> {
+    const publisher = validateActor(input.publisher);
+    const topic = await this.#requireTopic(input.topic);
+    const metadata = validateMetadata(input.metadata);
+    const contentType =
+      input.contentType === undefined || input.contentType === null || input.contentType === ''
+        ? DEFAULT_CONTENT_TYPE
+        : validateContentType(input.contentType);
+    const scopes = validateScopes(input.scopes);
+    let publishId: string;
+    const generatedId = input.publishId === undefined || input.publishId === null || input.publishId === '';
+    if (generatedId) publishId = randomUUID();
+    else if (typeof input.publishId !== 'string' || !PUBLISH_ID_RE.test(input.publishId)) {
+      throw QuireError.invalid('publishId', 'must be 1-128 characters of A-Z, a-z, 0-9, "_" and "-"');
+    } else publishId = input.publishId;
+    const out: ValidCommon = { topic, metadata, contentType, scopes, publishId, generatedId, publisher };
+    if (input.sha256 !== undefined && input.sha256 !== null && input.sha256 !== '') out.sha256 = validateSha256(input.sha256);
+    if (input.size !== undefined && input.size !== null) out.size = validateNonNegativeInt(input.size, 'size');
+    return out;
+  }
+
+  #validateRegions(regions: unknown, field: string): string[] | undefined {
+    if (regions === undefined || regions === null) return undefined;
+    if (!Array.isArray(regions)) throw QuireError.invalid(field, 'must be a list of region names');
+    if (regions.length === 0) return undefined;
+    const out: string[] = [];
+    regions.forEach((r: unknown, i: number) => {
+      const region = this.#validateRegion(r, `${field}[${i}]`);
+      if (!out.includes(region)) out.push(region);
+    });
+    return out;
+  }
+
+  #validateRegion(region: unknown, field: string): string {
+    if (typeof region !== 'string' || !this.#blobs.regions.includes(region)) {
+      throw QuireError.invalid(field, `unknown region ${JSON.stringify(region)}; configured: ${this.#blobs.regions.join(', ')}`);
+    }
+    return region;
+  }
+
+  #validateLocations(input: RegisterInput): BlobLocation[] {
+    if (input.locations !== undefined && input.locations !== null) {
+      if (input.key !== undefined && input.key !== null && input.key !== '') throw QuireError.invalid('key', 'give either locations or key, not both');
+      if (!Array.isArray(input.locations) || input.locations.length === 0) throw QuireError.invalid('locations', 'must list at least one object');
+      const seen = new Set<string>();
+      return input.locations.map((raw: unknown, i: number) => {
+        const f = `locations[${i}]`;
+        if (typeof raw !== 'object' || raw === null) throw QuireError.invalid(f, 'must be an object {region, bucket, key}');
+        const l = raw as Record<string, unknown>;
+        const region = this.#validateRegion(l.region, `${f}.region`);
+        if (seen.has(region)) throw QuireError.invalid(`${f}.region`, `region ${region} is listed twice`);
+        seen.add(region);
+        const bucket = this.#blobs.bucketOf(region);
+        if (l.bucket !== undefined && l.bucket !== null && l.bucket !== '' && l.bucket !== bucket) {
+          throw QuireError.invalid(`${f}.bucket`, `region ${region} uses bucket ${bucket}, not ${String(l.bucket)}`);
+        }
+        return { region, bucket, key: validateBlobKey(l.key, `${f}.key`) };
+      });
+    }
+    const key = validateBlobKey(input.key, 'key');
+    const regions = this.#validateRegions(input.regions, 'regions') ?? [...this.#blobs.regions];
+    return regions.map((region) => ({ region, bucket: this.#blobs.bucketOf(region), key }));
+  }
+
+  #validateJsonSchema(schema: unknown): string | undefined {
+    if (schema === undefined || schema === null || schema === '') return undefined;
+    let text: string;
+    let parsed: unknown;
+    if (typeof schema === 'string') {
+      text = schema;
+      try {
+        parsed = JSON.parse(schema);
+      } catch {
+        throw QuireError.invalid('jsonSchema', 'is not valid JSON');
+      }
+    } else if (typeof schema === 'object' && !Array.isArray(schema)) {
+      parsed = schema;
+      text = JSON.stringify(schema);
+    } else {
+      throw QuireError.invalid('jsonSchema', 'must be a JSON Schema object (or its JSON text)');
+    }
+    if (text.length > JSON_SCHEMA_MAX) throw QuireError.invalid('jsonSchema', `must be at most ${JSON_SCHEMA_MAX} characters`);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw QuireError.invalid('jsonSchema', 'must be a JSON object');
+    try {
+      this.#ajv.compile(parsed as object);
+    } catch (err) {
+      throw new QuireError(Code.INVALID_ARGUMENT, `jsonSchema: not a usable JSON Schema: ${(err as Error).message}`, { field: 'jsonSchema', cause: err });
+    }
+    return text;
+  }
+
+  #validatorOf(topic: Topic): ValidateFunction | undefined {
+    if (topic.jsonSchema === undefined || topic.jsonSchema === '') return undefined;
+    const cached = this.#validators.get(topic.name);
+    if (cached !== undefined && cached.schema === topic.jsonSchema) return cached.validate;
+    const validate = this.#ajv.compile(JSON.parse(topic.jsonSchema) as object);
+    this.#validators.set(topic.name, { schema: topic.jsonSchema, validate });
+    return validate;
+  }
+
+  async #putReleases(record: VersionRecord, scopes: Scope[], by: string): Promise<Release[]> {
+    const now = this.#clock.now();
+    const list = scopes.length === 0 ? [{}] : scopes;
+    const releases: Release[] = [];
+    for (const scope of list) {
+      const release: Release = { topic: record.topic, version: record.version, scope, scopeKey: scopeKey(scope), releasedAt: now, releasedBy: by };
+      await this.#store.putRelease(release);
+      releases.push(release);
+    }
+    return releases;
+  }
+
+  async #audit(actor: string, action: string, topic: string | undefined, details: Record<string, unknown>, reason?: string): Promise<void> {
+    const entry: AuditEntry = { id: randomUUID(), at: this.#clock.now(), actor, action, details };
+    if (topic !== undefined) entry.topic = topic;
+    if (reason !== undefined) entry.reason = reason;
+    await this.#store.appendAudit(entry);
+  }
+
+  async #deleteQuietly(key: string, regions: readonly string[]): Promise<void> {
+    try {
+      await this.#blobs.delete(key, regions);
+    } catch {
+      // Best effort: an object left behind is an orphan that the sweep removes.
+    }
+  }
+}
+
+interface ValidCommon {
+  topic: Topic;
+  metadata: Metadata;
+  contentType: string;
+  scopes: Scope[];
+  publishId: string;
+  /** True when the service made the publishId (so no retry can reuse it). */
+  generatedId: boolean;
+  publisher: string;
+  sha256?: string;
+  size?: number;
+}
+
+function validateActor(actor: unknown): string {
+  if (typeof actor !== 'string' || actor.length === 0 || actor.length > ACTOR_MAX) {
+    throw QuireError.invalid('actor', `must be a non-empty string of at most ${ACTOR_MAX} characters`);
+  }
+  return actor;
+}
+
+function validateText(value: unknown, field: string, max: number, required: boolean): string {
+  if (typeof value !== 'string') throw QuireError.invalid(field, 'must be a string');
+  if (required && value.trim().length === 0) throw QuireError.invalid(field, 'must not be empty');
+  if (value.length > max) throw QuireError.invalid(field, `must be at most ${max} characters`);
+  return value;
+}
+
+function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw QuireError.invalid(field, 'must be a string');
+  return value;
+}
+
+function validatePositiveInt(value: unknown, field: string): number {
+  const n = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) throw QuireError.invalid(field, 'must be a positive integer');
+  return n;
+}
+
+function validateNonNegativeInt(value: unknown, field: string): number {
+  const n = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw QuireError.invalid(field, 'must be a non-negative integer');
+  return n;
+}
+
+function validateContentType(value: unknown): string {
+  if (typeof value !== 'string' || value.length > 255 || !CONTENT_TYPE_RE.test(value)) {
+    throw QuireError.invalid('contentType', 'must be a media type such as application/json');
+  }
+  return value;
+}
+
+function validateScopes(scopes: unknown): Scope[] {
+  if (scopes === undefined || scopes === null) return [];
+  if (!Array.isArray(scopes)) throw QuireError.invalid('scopes', 'must be a list of scopes');
+  if (scopes.length > 100) throw QuireError.invalid('scopes', 'must list at most 100 scopes');
+  const out: Scope[] = [];
+  const seen = new Set<string>();
+  scopes.forEach((s: unknown, i: number) => {
+    const scope = validateScope(s, `scopes[${i}]`);
+    const key = scopeKey(scope);
+    if (!seen.has(key)) out.push(scope);
+    seen.add(key);
+  });
+  return out;
+}
+
+function validateApplications(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) throw QuireError.invalid('allowedApplications', 'must be a list of application names');
+  if (value.length > ALLOWED_APPS_MAX) throw QuireError.invalid('allowedApplications', `must list at most ${ALLOWED_APPS_MAX} applications`);
+  if (value.length === 0) return undefined;
+  return value.map((a: unknown, i: number) => validateText(a, `allowedApplications[${i}]`, LIMITS.scopeValueMax, true));
+}
+
+function settingsOf(t: Topic): Record<string, unknown> {
+  const s: Record<string, unknown> = {
+    owner: t.owner,
+    description: t.description,
+    retention: t.retention as RetentionPolicy,
+    inlineThresholdBytes: t.inlineThresholdBytes,
+  };
+  if (t.rolloutPlan) s.rolloutPlan = t.rolloutPlan as RolloutPlan;
+  if (t.jsonSchema) s.jsonSchema = t.jsonSchema;
+  if (t.allowedApplications) s.allowedApplications = t.allowedApplications;
+  return s;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function samePointer(a: DataPointer, b: DataPointer): boolean {
+  if (a.kind === 'inline' && b.kind === 'inline') return a.blobId === b.blobId;
+  if (a.kind === 's3' && b.kind === 's3') {
+    const keys = new Set(a.locations.map((l) => `${l.region}/${l.key}`));
+    return b.locations.every((l) => keys.has(`${l.region}/${l.key}`));
+  }
+  return false;
+}
+
+function checkExpected(common: ValidCommon, size: number, sha256: string): void {
+  if (common.size !== undefined && common.size !== size) {
+    throw QuireError.invalid('size', `expected ${common.size} bytes, received ${size}`);
+  }
+  if (common.sha256 !== undefined && common.sha256 !== sha256) {
+    throw QuireError.invalid('sha256', `expected ${common.sha256}, the payload's SHA-256 is ${sha256}`);
+  }
+}
+
+export function isJsonType(contentType: string): boolean {
+  const base = (contentType.split(';')[0] ?? '').trim().toLowerCase();
+  return base === 'application/json' || (base.startsWith('application/') && base.endsWith('+json'));
+}
+
+function checkJson(validate: ValidateFunction, bytes: Uint8Array): void {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch (err) {
+    throw new QuireError(Code.INVALID_ARGUMENT, `data: not valid JSON: ${(err as Error).message}`, { field: 'data' });
+  }
+  if (!validate(value)) {
+    const e = validate.errors?.[0];
+    const path = e?.instancePath ?? '';
+    const field = `data${path.replaceAll('/', '.')}`;
+    throw new QuireError(Code.INVALID_ARGUMENT, `${field}: does not match the topic's JSON Schema: ${e?.message ?? 'invalid'}`, { field });
+  }
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  throw new QuireError(Code.INVALID_ARGUMENT, 'data: stream chunks must be bytes', { field: 'data' });
+}
+
+/** Read a whole stream into memory, RESOURCE_EXHAUSTED past `max` bytes. */
+async function readAll(stream: Readable, max: number, field: string): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const buf = toBuffer(chunk);
+    total += buf.byteLength;
+    if (total > max) {
+      stream.destroy();
+      throw new QuireError(Code.RESOURCE_EXHAUSTED, `${field}: more than ${max} bytes; too large to validate in memory`, { field });
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Read at most `threshold + 1` bytes. When the stream ends first, `head` holds it all;
+ * otherwise `rest` replays what was read and then the remainder of the stream.
+ */
+async function readUpTo(stream: Readable, threshold: number): Promise<{ head: Uint8Array; rest?: undefined } | { head?: undefined; rest: Readable }> {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return { head: Buffer.concat(chunks) };
+    const buf = toBuffer(r.value);
+    chunks.push(buf);
+    total += buf.byteLength;
+    if (total > threshold) break;
+  }
+  async function* replay(): AsyncGenerator<Buffer> {
+    for (const c of chunks) yield c;
+    chunks.length = 0;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield toBuffer(r.value);
+    }
+  }
+  return { rest: Readable.from(replay(), { objectMode: false }) };
+}

@@ -1,0 +1,2 @@
+export { startQuickstart } from './quickstart.ts';
+export type { QuickstartOptions, RunningQuickstart } from './quickstart.ts';

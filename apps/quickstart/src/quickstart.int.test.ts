@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startQuickstart, type RunningQuickstart } from './quickstart.ts';
+
+// The quickstart's processes, each started from its app's entry point, on the embedded default.
+describe('quickstart (embedded default, separate processes)', () => {
+  let dir: string;
+  let q: RunningQuickstart;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'quire-quickstart-'));
+    q = await startQuickstart({ dataDir: dir, publishHttpPort: 0, publishGrpcPort: 0, consumeHttpPort: 0, consumeGrpcPort: 0, log: (l) => lines.push(l) });
+  });
+  afterAll(async () => {
+    await q?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs the publish service as its own process and the printed example works', async () => {
+    expect(q.processes.map((p) => p.name)).toEqual(['publish', 'consume']);
+    expect(q.processes[0]?.child.pid).not.toBe(process.pid);
+    const api = q.publishUrl;
+    const created = await fetch(`${api}/v1/topics`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'devices.supported', owner: 'me', description: 'supported devices' }),
+    });
+    expect(created.status).toBe(201);
+    const published = await fetch(`${api}/v1/topics/devices.supported/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ data: '["tv","phone"]', contentType: 'application/json', metadata: { source: 'quickstart' } }),
+    });
+    expect(published.status).toBe(201);
+    const data = await fetch(`${api}/v1/topics/devices.supported/versions/1/data`);
+    expect(await data.text()).toBe('["tv","phone"]');
+    // The consume process (another OS process on the same SQLite file) hands it to a poller.
+    const poll = await fetch(`${q.consumeUrl}/v1/poll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ identity: { application: 'demo', instance: 'i-1' }, subscriptions: [{ topic: 'devices.supported', knownVersion: 0 }], waitMs: 5000 }),
+    });
+    expect(poll.status).toBe(200);
+    const body = (await poll.json()) as { updates: Array<{ topic: string; version: { version: number } }> };
+    expect(body.updates.map((u) => [u.topic, Number(u.version.version)])).toEqual([['devices.supported', 1]]);
+  });
+
+  it('stops its processes', async () => {
+    await q.stop();
+    for (const p of q.processes) expect(p.child.exitCode !== null || p.child.signalCode !== null).toBe(true);
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * Starts Quire's processes on the embedded default, each from its own app's entry point
+ * as a separate process (as in production), all sharing one data directory: the SQLite
+ * metadata store and the local blob directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface QuickstartOptions {
+  dataDir: string;
+  host?: string;
+  publishHttpPort?: number;
+  publishGrpcPort?: number;
+  consumeHttpPort?: number;
+  consumeGrpcPort?: number;
+  /** Where child output goes (default: this process's stdout/stderr, prefixed). */
+  log?: (line: string) => void;
+}
+
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+}
+
+export interface RunningQuickstart {
+  publishUrl: string;
+  publishGrpc: string;
+  consumeUrl: string;
+  consumeGrpc: string;
+  dataDir: string;
+  processes: ServiceProcess[];
+  stop(): Promise<void>;
+}
+
+const appsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
+
+function startService(
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  readyLine: RegExp,
+  log: (line: string) => void,
+): Promise<{ proc: ServiceProcess; match: RegExpMatchArray }> {
+  // Children get the parent's environment minus other QUIRE_* settings, plus their own.
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_')));
+  const child = spawn(process.execPath, [tsxCli, entry], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = { name, child };
+  return new Promise((resolvePromise, reject) => {
+    let settled = false;
+    const onLine = (line: string): void => {
+      log(`[${name}] ${line}`);
+      const m = line.match(readyLine);
+      if (m && !settled) {
+        settled = true;
+        resolvePromise({ proc, match: m });
+      }
+    };
+    for (const stream of [child.stdout, child.stderr]) {
+      let buf = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          onLine(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      });
+    }
+    child.on('exit', (code, signal) => {
+      if (!settled) {
+        settled = true;
+        reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`));
+      }
+    });
+  });
+}
+
+function stopProcess(p: ServiceProcess): Promise<void> {
+  return new Promise((res) => {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return res();
+    const timer = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
+    p.child.once('exit', () => {
+      clearTimeout(timer);
+      res();
+    });
+    p.child.kill('SIGTERM');
+  });
+}
+
+export async function startQuickstart(options: QuickstartOptions): Promise<RunningQuickstart> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const processes: ServiceProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(processes.map(stopProcess));
+  };
+  try {
+    const publish = await startService(
+      'publish',
+      resolve(appsDir, 'publish-service/src/main.ts'),
+      {
+        QUIRE_METADATA_STORE: 'embedded',
+        QUIRE_DATA_DIR: dataDir,
+        QUIRE_HOST: host,
+        QUIRE_PUBLISH_HTTP_PORT: String(options.publishHttpPort ?? 7080),
+        QUIRE_PUBLISH_GRPC_PORT: String(options.publishGrpcPort ?? 7444),
+        QUIRE_LOG_LEVEL: 'warn',
+      },
+      /listening: rest (\S+) grpc (\S+)/,
+      log,
+    );
+    processes.push(publish.proc);
+    const consume = await startService(
+      'consume',
+      resolve(appsDir, 'consume-service/src/main.ts'),
+      {
+        QUIRE_METADATA_STORE: 'embedded',
+        QUIRE_DATA_DIR: dataDir,
+        QUIRE_HOST: host,
+        QUIRE_CONSUME_HTTP_PORT: String(options.consumeHttpPort ?? 7081),
+        QUIRE_CONSUME_GRPC_PORT: String(options.consumeGrpcPort ?? 7443),
+        QUIRE_LOG_LEVEL: 'warn',
+      },
+      /listening: rest (\S+) grpc (\S+)/,
+      log,
+    );
+    processes.push(consume.proc);
+    return {
+      publishUrl: publish.match[1] as string,
+      publishGrpc: publish.match[2] as string,
+      consumeUrl: consume.match[1] as string,
+      consumeGrpc: consume.match[2] as string,
+      dataDir,
+      processes,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
