@@ -1,0 +1,107 @@
+/**
+ * Fetching a version's bytes: inline bytes come with the poll answer (or ReadInline); S3
+ * objects are read from the version's locations in order — the consumer's own region
+ * first — falling back to the next region when one fails. Every payload is checked
+ * against the recorded size and SHA-256 before anyone sees it. Only this file imports
+ * the AWS SDK.
+ */
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Code, QuireError } from '@quire/core';
+import type { BlobLocation } from '@quire/core';
+import type { VersionInfo } from './mapping.ts';
+
+/** How to reach S3 in one region. */
+export interface S3RegionClientOptions {
+  endpoint?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** Default: true when an endpoint is given (S3-compatible servers). */
+  forcePathStyle?: boolean;
+  /** AWS signing region (default: the region name, or us-east-1 with a custom endpoint). */
+  awsRegion?: string;
+}
+
+/** Throws DATA_LOSS unless `bytes` has the recorded size and SHA-256. */
+export function verifyPayload(bytes: Uint8Array, v: Pick<VersionInfo, 'topic' | 'version' | 'size' | 'sha256'>): void {
+  if (bytes.byteLength !== v.size) {
+    throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: got ${bytes.byteLength} bytes, expected ${v.size}`, { field: 'size' });
+  }
+  const got = createHash('sha256').update(bytes).digest('hex');
+  if (got !== v.sha256.toLowerCase()) {
+    throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: SHA-256 ${got} does not match the recorded ${v.sha256}`, { field: 'sha256' });
+  }
+}
+
+/** The locations with `region`'s first, the others in their given order. */
+export function regionFirst(locations: readonly BlobLocation[], region: string | undefined): BlobLocation[] {
+  if (region === undefined) return [...locations];
+  return [...locations.filter((l) => l.region === region), ...locations.filter((l) => l.region !== region)];
+}
+
+export class S3Downloader {
+  readonly #clients = new Map<string, S3Client>();
+  readonly #region: string | undefined;
+
+  constructor(regions: Readonly<Record<string, S3RegionClientOptions>> = {}, consumerRegion?: string) {
+    this.#region = consumerRegion;
+    for (const [name, r] of Object.entries(regions)) {
+      if ((r.accessKeyId === undefined) !== (r.secretAccessKey === undefined)) {
+        throw QuireError.invalid(`s3.${name}.secretAccessKey`, 'accessKeyId and secretAccessKey go together');
+      }
+      this.#clients.set(
+        name,
+        new S3Client({
+          region: r.awsRegion ?? (r.endpoint === undefined ? name : 'us-east-1'),
+          ...(r.endpoint === undefined ? {} : { endpoint: r.endpoint }),
+          forcePathStyle: r.forcePathStyle ?? r.endpoint !== undefined,
+          ...(r.accessKeyId === undefined || r.secretAccessKey === undefined
+            ? {}
+            : { credentials: { accessKeyId: r.accessKeyId, secretAccessKey: r.secretAccessKey } }),
+          // We verify SHA-256 ourselves; S3-compatible servers vary in flexible-checksum support.
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+          maxAttempts: 2,
+        }),
+      );
+    }
+  }
+
+  /**
+   * The verified bytes of an S3 version: each location in turn (own region first); a
+   * missing client, a failed read or a checksum mismatch moves on to the next. When all
+   * fail, the error names every region tried.
+   */
+  async fetch(v: VersionInfo): Promise<Uint8Array> {
+    if (v.pointer.kind !== 's3') throw new QuireError(Code.INTERNAL, `${v.topic} version ${v.version} is not stored in S3`);
+    const tried: string[] = [];
+    let last: unknown;
+    for (const loc of regionFirst(v.pointer.locations, this.#region)) {
+      const client = this.#clients.get(loc.region);
+      if (client === undefined) {
+        tried.push(`${loc.region}: no S3 client configured`);
+        continue;
+      }
+      try {
+        const res = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+        if (res.Body === undefined) throw new QuireError(Code.DATA_LOSS, 'empty response body');
+        const bytes = await res.Body.transformToByteArray();
+        verifyPayload(bytes, v);
+        return bytes;
+      } catch (err) {
+        last = err;
+        tried.push(`${loc.region}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    // No region we could even try: a configuration problem, not a transient one.
+    const code =
+      last === undefined ? Code.FAILED_PRECONDITION : last instanceof QuireError && last.code === Code.DATA_LOSS ? Code.DATA_LOSS : Code.UNAVAILABLE;
+    throw new QuireError(code, `${v.topic} version ${v.version}: could not read the payload from S3 (${tried.join('; ') || 'no locations'})`, {
+      cause: last,
+    });
+  }
+
+  close(): void {
+    for (const c of this.#clients.values()) c.destroy();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * History reads over the consume service's gRPC API (GetVersion, ListVersions, VersionAt,
+ * ReadInline), and `download`, which returns a version's bytes only after checking them.
+ * Shared by the consumer and by the publisher (when given a consume endpoint).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Code, QuireError } from '@quire/core';
+import type { ConsumerIdentity, Page } from '@quire/core';
+import { loadQuireProto } from '@quire/proto';
+import type { ConsumeServiceClient, PbConsumerIdentity, PbVersionDescriptorOutput } from '@quire/proto';
+import { S3Downloader, verifyPayload } from './download.ts';
+import { versionFromPb, type VersionInfo } from './mapping.ts';
+import { EndpointPool, unary, withRetry, type RetryOptions } from './transport.ts';
+
+export interface ListVersionsOptions {
+  limit?: number;
+  cursor?: string;
+  /** Oldest first (default: newest first). */
+  ascending?: boolean;
+}
+
+/** The named identity fields travel in their own proto fields; the rest as attributes. */
+export function identityToPb(identity: ConsumerIdentity): PbConsumerIdentity {
+  const { region, application, cluster, instance, ...attributes } = identity;
+  return { region: region ?? '', application: application ?? '', cluster: cluster ?? '', instance: instance ?? '', attributes };
+}
+
+export function createConsumePool(endpoints: readonly string[]): EndpointPool<ConsumeServiceClient> {
+  const Ctor = loadQuireProto().quire.v1.ConsumeService;
+  const max = 64 * 1024 * 1024;
+  return new EndpointPool<ConsumeServiceClient>(endpoints, (address) =>
+    new Ctor(address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+    }),
+  );
+}
+
+export class History {
+  readonly #pool: EndpointPool<ConsumeServiceClient>;
+  readonly #identity: ConsumerIdentity;
+  readonly #s3: S3Downloader;
+  readonly #retry: RetryOptions;
+
+  constructor(pool: EndpointPool<ConsumeServiceClient>, identity: ConsumerIdentity, s3: S3Downloader, retry: RetryOptions = {}) {
+    this.#pool = pool;
+    this.#identity = identity;
+    this.#s3 = s3;
+    this.#retry = retry;
+  }
+
+  #call<Res>(method: string, req: unknown): Promise<Res> {
+    return withRetry(this.#pool, (client) => unary<Res>(client, method, req, { timeoutMs: 30_000 }), this.#retry);
+  }
+
+  async getVersion(topic: string, version: number): Promise<VersionInfo> {
+    return versionFromPb(await this.#call<PbVersionDescriptorOutput>('GetVersion', { topic, version, identity: identityToPb(this.#identity) }));
+  }
+
+  async listVersions(topic: string, options: ListVersionsOptions = {}): Promise<Page<VersionInfo>> {
+    const res = await this.#call<{ versions: PbVersionDescriptorOutput[]; nextCursor: string }>('ListVersions', {
+      topic,
+      limit: options.limit ?? 0,
+      cursor: options.cursor ?? '',
+      ascending: options.ascending ?? false,
+    });
+    const page: Page<VersionInfo> = { items: res.versions.map(versionFromPb) };
+    if (res.nextCursor !== '') page.next = res.nextCursor;
+    return page;
+  }
+
+  /** The version that was latest for this consumer at `at` (a Date or ms since the epoch). */
+  async versionAt(topic: string, at: Date | number): Promise<VersionInfo> {
+    const ms = at instanceof Date ? at.getTime() : at;
+    return versionFromPb(await this.#call<PbVersionDescriptorOutput>('VersionAt', { topic, at: ms, identity: identityToPb(this.#identity) }));
+  }
+
+  /** The bytes of `v` (inline: ReadInline; S3: own region first), verified against size and SHA-256. */
+  async bytesOf(v: VersionInfo): Promise<Uint8Array> {
+    if (v.deletedAt !== undefined) throw new QuireError(Code.NOT_FOUND, `${v.topic} version ${v.version} was deleted`, { field: 'version' });
+    if (v.pointer.kind === 's3') return this.#s3.fetch(v);
+    const res = await this.#call<{ data: Buffer }>('ReadInline', { topic: v.topic, version: v.version });
+    const bytes = new Uint8Array(res.data.buffer, res.data.byteOffset, res.data.byteLength);
+    verifyPayload(bytes, v);
+    return bytes;
+  }
+
+  async download(topic: string, version: number): Promise<Uint8Array> {
+    return this.bytesOf(await this.getVersion(topic, version));
+  }
+}

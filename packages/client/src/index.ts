@@ -1,0 +1,11 @@
+// Public surface of @quire/client: the publisher, the consumer and the types they speak.
+export { createPublisher, ACTOR_METADATA, CHUNK_BYTES } from './publisher.ts';
+export type { Publisher, PublisherOptions, PublishInput, PublishProgress, RegisterInput, TopicInput } from './publisher.ts';
+export { createConsumer } from './consumer.ts';
+export type { Consumer, ConsumerIdentityInput, ConsumerOptions, SubscribeOptions, Subscription, UpdateEvent } from './consumer.ts';
+export type { ListVersionsOptions } from './history.ts';
+export type { S3RegionClientOptions } from './download.ts';
+export { verifyPayload } from './download.ts';
+export type { TopicInfo, VersionInfo } from './mapping.ts';
+export { FIELD_TRAILER, RETRYABLE_CODES, fromGrpcError, isRetryable } from './errors.ts';
+export type { RetryOptions } from './transport.ts';
