@@ -267,3 +267,6 @@ export function uniqueBucket(prefix = 'bucket'): string {
   if (!p || p.startsWith('xn-') || p.startsWith('sthree-')) p = `q${p ? `-${p}` : ''}`;
   return `${p.slice(0, 63 - 14).replace(/-+$/, '')}-${uniqueSuffix()}`;
 }
+
+export { startQuireProcess } from './processes.ts';
+export type { QuireProcess } from './processes.ts';
