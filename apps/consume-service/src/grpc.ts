@@ -8,7 +8,7 @@ import { QuireError } from '@quire/core';
 import type { Scope } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import type { ConsumeServiceHandlers, PbConsumerIdentityOutput, PbPollResponse, PbVersionDescriptor } from '@quire/proto';
-import { grpcErrorOf } from './errors.ts';
+import { grpcFailure } from '@quire/service-kit';
 import type { ConsumeService, PollResult, VersionView } from './service.ts';
 
 export interface GrpcServerOptions {
@@ -68,11 +68,7 @@ function pollToPb(r: PollResult): PbPollResponse {
 export function createGrpcServer(service: ConsumeService, options: GrpcServerOptions = {}): grpc.Server {
   const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
-  const fail = (method: string, err: unknown): grpc.StatusObject => {
-    const status = grpcErrorOf(err);
-    if (status.internal) options.onError?.(err, method);
-    return { code: status.code, details: status.details, metadata: status.metadata };
-  };
+  const fail = grpcFailure(options.onError);
   function unary<Req, Res>(method: string, fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       Promise.resolve()

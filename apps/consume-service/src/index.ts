@@ -9,5 +9,5 @@ export { TopicCache } from './cache.ts';
 export type { TopicState } from './cache.ts';
 export { ConsistencyChecker } from './consistency.ts';
 export { WaiterRegistry } from './waiters.ts';
-export { CODE_TRAILER, FIELD_TRAILER } from './errors.ts';
-export type { ErrorBody } from './errors.ts';
+export { CODE_TRAILER, FIELD_TRAILER } from '@quire/service-kit';
+export type { ErrorBody } from '@quire/service-kit';

@@ -12,7 +12,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { QuireError } from '@quire/core';
-import { httpErrorOf } from './errors.ts';
+import { installErrorHandlers } from '@quire/service-kit';
 import type { TopicCache } from './cache.ts';
 import type { ConsumeService, PollResult, VersionView } from './service.ts';
 
@@ -94,14 +94,7 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   app.removeContentTypeParser('text/plain');
-  app.setErrorHandler((err, req, reply) => {
-    const { status, body, internal } = httpErrorOf(err);
-    if (internal) req.log.error({ err }, 'request failed');
-    void reply.status(status).send(body);
-  });
-  app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
-  });
+  installErrorHandlers(app);
 
   // While draining, answers close their connection: a keep-alive socket would otherwise
   // hold the server's graceful close until its idle timeout.

@@ -2,52 +2,14 @@
 // blob directory (two "regions"), and Cassandra with two s3proxy regions. Versions are
 // written straight through the ports by a SECOND store instance (as another process would),
 // so the service only learns about them through the change feed / refresh.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Code, QuireError } from '@quire/core';
-import { uniqueBucket, uniqueKeyspace } from '@quire/test-servers';
+import { storeBackends, type StoreBackendConfig } from '@quire/test-servers';
 import { createConsumeCore, createStores, type ConsumeCore, type Stores } from './app.ts';
-import type { BlobStoreConfig, MetadataStoreConfig } from './config.ts';
 import type { PollInput } from './service.ts';
 import { createTopic, publishInline, publishS3, release, until } from './testing.ts';
 
-interface Backend {
-  name: string;
-  config(): { metadataStore: MetadataStoreConfig; blobStore: BlobStoreConfig; cleanup?: () => void };
-}
-
-const backends: Backend[] = [
-  {
-    name: 'embedded + local directory',
-    config() {
-      const dir = mkdtempSync(join(tmpdir(), 'quire-consume-'));
-      return {
-        metadataStore: { kind: 'embedded', path: join(dir, 'quire.sqlite') },
-        blobStore: { kind: 'fs', regions: [{ name: 'region-a', dir: join(dir, 'a') }, { name: 'region-b', dir: join(dir, 'b') }] },
-        cleanup: () => rmSync(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: 'cassandra + s3',
-    config() {
-      const { cassandra, s3 } = inject('quireServers');
-      return {
-        metadataStore: {
-          kind: 'cassandra',
-          contactPoints: cassandra.contactPoints,
-          port: cassandra.port,
-          localDataCenter: cassandra.localDataCenter,
-          keyspace: uniqueKeyspace('consume_svc'),
-          replicationFactor: 1,
-        },
-        blobStore: { kind: 's3', regions: s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`consume-${r.name}`) })) },
-      };
-    },
-  },
-];
+const backends = storeBackends('consume', () => inject('quireServers'));
 
 async function expectQuire(p: Promise<unknown>, code: Code, field?: string): Promise<void> {
   const err = await p.then(
@@ -61,7 +23,7 @@ async function expectQuire(p: Promise<unknown>, code: Code, field?: string): Pro
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
 
 describe.each(backends)('consume service on $name', (backend) => {
-  let cfg: ReturnType<Backend['config']>;
+  let cfg: StoreBackendConfig;
   /** The service's own store instance. */
   let mine: Stores;
   /** Another store instance: the "publisher" (another process / replica). */

@@ -51,4 +51,9 @@ describe('loadConfig', () => {
     expect(error({ QUIRE_S3_REGIONS: '[]' }).variable).toBe('QUIRE_S3_REGIONS');
     expect(error({ QUIRE_PUBLISH_PORT: '1' }).message).toMatch(/^QUIRE_PUBLISH_PORT: unknown variable/);
   });
+
+  it('starts from one environment file shared with the consume service (its variables are ignored)', () => {
+    const c = loadConfig({ QUIRE_PUBLISH_HTTP_PORT: '0', QUIRE_CONSUME_HTTP_PORT: '7081', QUIRE_CONSUME_GRPC_PORT: '7443', QUIRE_CACHE_REFRESH_MS: '5000', QUIRE_CHANGE_POLL_MS: '150', QUIRE_FLEET_FLUSH_MS: '5000' });
+    expect(c.httpPort).toBe(0);
+  });
 });

@@ -11,7 +11,7 @@ import { loadQuireProto } from '@quire/proto';
 import type { PbPublishChunk, PbPublishResponseOutput, PublishServiceClient } from '@quire/proto';
 import { createPublishApp, type PublishApp } from './app.ts';
 import { loadConfig } from './config.ts';
-import { FIELD_TRAILER } from './errors.ts';
+import { FIELD_TRAILER } from '@quire/service-kit';
 
 let dir: string;
 

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Code, QuireError } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import type { PbPublishChunkOutput, PublishServiceHandlers } from '@quire/proto';
-import { grpcErrorOf } from './errors.ts';
+import { grpcFailure } from '@quire/service-kit';
 import {
   auditToPb,
   int64,
@@ -36,11 +36,7 @@ type Unary<Req, Res> = (req: Req, actor: string) => Promise<Res>;
 export function createGrpcServer(service: PublishService, options: GrpcServerOptions = {}): grpc.Server {
   const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
-  const fail = (method: string, err: unknown): grpc.StatusObject => {
-    const status = grpcErrorOf(err);
-    if (status.internal) options.onError?.(err, method);
-    return { code: status.code, details: status.details, metadata: status.metadata };
-  };
+  const fail = grpcFailure(options.onError);
 
   function unary<Req, Res>(method: string, fn: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {

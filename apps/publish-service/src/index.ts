@@ -7,5 +7,5 @@ export { PublishService } from './service.ts';
 export type { PublishInput, PublishResult, RegisterInput, TopicSettings, TopicView } from './service.ts';
 export { ACTOR_HEADER } from './rest.ts';
 export { ACTOR_METADATA } from './grpc.ts';
-export { CODE_TRAILER, FIELD_TRAILER } from './errors.ts';
-export type { ErrorBody } from './errors.ts';
+export { CODE_TRAILER, FIELD_TRAILER } from '@quire/service-kit';
+export type { ErrorBody } from '@quire/service-kit';

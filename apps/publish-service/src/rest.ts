@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { QuireError } from '@quire/core';
-import { httpErrorOf } from './errors.ts';
+import { installErrorHandlers } from '@quire/service-kit';
 import type { PublishService } from './service.ts';
 
 export interface RestOptions {
@@ -58,14 +58,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
   // JSON only on the JSON routes: a text/plain body is refused (415), not parsed as a string.
   app.removeContentTypeParser('text/plain');
 
-  app.setErrorHandler((err, req, reply) => {
-    const { status, body, internal } = httpErrorOf(err);
-    if (internal) req.log.error({ err }, 'request failed');
-    void reply.status(status).send(body);
-  });
-  app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
-  });
+  installErrorHandlers(app);
 
   app.get('/healthz', async () => ({ ok: true }));
 

@@ -2,59 +2,18 @@
 // directory (two "regions"), and Cassandra with two s3proxy regions. Each run gets its
 // own keyspace, buckets and temp directory.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Code, QuireError } from '@quire/core';
 import type { BlobStore, MetadataStore } from '@quire/core';
-import { uniqueBucket, uniqueKeyspace } from '@quire/test-servers';
+import { storeBackends } from '@quire/test-servers';
 import { createStores, type Stores } from './app.ts';
-import type { BlobStoreConfig, MetadataStoreConfig } from './config.ts';
 import { PublishService } from './service.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const MiB = 1024 * 1024;
 
-interface Backend {
-  name: string;
-  config(): { metadataStore: MetadataStoreConfig; blobStore: BlobStoreConfig; cleanup?: () => void };
-}
-
-const backends: Backend[] = [
-  {
-    name: 'embedded + local directory',
-    config() {
-      const dir = mkdtempSync(join(tmpdir(), 'quire-svc-'));
-      return {
-        metadataStore: { kind: 'embedded', path: join(dir, 'quire.sqlite') },
-        blobStore: { kind: 'fs', regions: [{ name: 'region-a', dir: join(dir, 'a') }, { name: 'region-b', dir: join(dir, 'b') }] },
-        cleanup: () => rmSync(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: 'cassandra + s3',
-    config() {
-      const { cassandra, s3 } = inject('quireServers');
-      return {
-        metadataStore: {
-          kind: 'cassandra',
-          contactPoints: cassandra.contactPoints,
-          port: cassandra.port,
-          localDataCenter: cassandra.localDataCenter,
-          keyspace: uniqueKeyspace('publish_svc'),
-          replicationFactor: 1,
-        },
-        blobStore: {
-          kind: 's3',
-          regions: s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`publish-${r.name}`) })),
-        },
-      };
-    },
-  },
-];
+const backends = storeBackends('publish', () => inject('quireServers'));
 
 /** Expect `p` to reject with a QuireError of this code (and field). */
 async function expectQuire(p: Promise<unknown>, code: Code, field?: string): Promise<QuireError> {

@@ -270,3 +270,5 @@ export function uniqueBucket(prefix = 'bucket'): string {
 
 export { startQuireProcess } from './processes.ts';
 export type { QuireProcess } from './processes.ts';
+export { storeBackends } from './backends.ts';
+export type { StoreBackend, StoreBackendConfig } from './backends.ts';

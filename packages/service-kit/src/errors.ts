@@ -1,5 +1,6 @@
 /**
- * The transport edge's one error mapping. Everything thrown by a handler becomes a
+ * The transport edge's one error mapping, used by the fastify and grpc-js handlers of
+ * every Quire service. Everything thrown by a handler becomes a
  * `QuireError` here (`toQuireError`), and that error becomes an HTTP status plus the JSON
  * body `{ error: { code, message, field } }` (`httpErrorOf`) or a gRPC status with the
  * field in the trailers (`grpcErrorOf`). The code → status tables are `@quire/core`'s
@@ -36,7 +37,7 @@ const FASTIFY_ERRORS: Record<string, { code: Code; status: number; field?: strin
   FST_ERR_NOT_FOUND: { code: Code.NOT_FOUND, status: 404 },
 };
 
-/** HTTP statuses more precise than the code's own (set by `httpErrorOf` callers through `status`). */
+/** HTTP statuses more precise than the code's own, for errors made from fastify's (above). */
 const HTTP_OVERRIDES = new WeakMap<QuireError, number>();
 
 interface FastifyLikeError {
@@ -114,4 +115,17 @@ export function grpcErrorOf(err: unknown): grpc.StatusObject & { internal: boole
   const internal = q.code === Code.INTERNAL || q.code === Code.DATA_LOSS || q.code === Code.UNAVAILABLE;
   const details = q.code === Code.INTERNAL ? INTERNAL_MESSAGE : q.message;
   return { code: grpcStatusOf(q.code) as grpc.status, details, metadata, internal };
+}
+
+/**
+ * The `fail(method, err)` of a grpc-js server: the status to give the callback (or
+ * `call.emit('error')`), after passing the errors that are ours (INTERNAL, DATA_LOSS,
+ * UNAVAILABLE) to `onError` for the log.
+ */
+export function grpcFailure(onError?: (err: unknown, method: string) => void): (method: string, err: unknown) => grpc.StatusObject {
+  return (method, err) => {
+    const status = grpcErrorOf(err);
+    if (status.internal) onError?.(err, method);
+    return { code: status.code, details: status.details, metadata: status.metadata };
+  };
 }

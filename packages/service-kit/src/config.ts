@@ -1,0 +1,237 @@
+/**
+ * Configuration shared by the Quire services, loaded once from an `env` object (normally
+ * `process.env`) and validated with zod. A malformed value stops start-up with a message
+ * naming the variable; nothing falls back silently.
+ *
+ * One environment file serves every Quire app, so this module knows the variables of all
+ * of them (`SHARED_VARIABLES` plus `APP_VARIABLES`): an app reads the shared ones and its
+ * own, ignores another app's, and refuses a `QUIRE_*` variable no Quire app knows (a typo
+ * would otherwise be ignored), suggesting the closest known name. A new app adds its
+ * variables to `APP_VARIABLES` and builds its loader with `configLoader`.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+export interface S3RegionConfig {
+  name: string;
+  endpoint?: string;
+  bucket: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+export type MetadataStoreConfig =
+  | { kind: 'embedded'; path: string }
+  | { kind: 'cassandra'; contactPoints: string[]; port: number; localDataCenter: string; keyspace: string; replicationFactor: number };
+
+export type BlobStoreConfig = { kind: 'fs'; regions: Array<{ name: string; dir: string }> } | { kind: 's3'; regions: S3RegionConfig[] };
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** What every service reads: its stores, the address to listen on, the log level. */
+export interface ServiceConfig {
+  metadataStore: MetadataStoreConfig;
+  blobStore: BlobStoreConfig;
+  host: string;
+  logLevel: LogLevel;
+}
+
+/** The variables every service reads, with their meaning. */
+export const SHARED_VARIABLES = {
+  QUIRE_METADATA_STORE: 'embedded (default) | cassandra',
+  QUIRE_DATA_DIR: 'embedded store: directory of the SQLite file and, without S3, of the blobs (default ./.quire-data)',
+  QUIRE_CASSANDRA_CONTACT_POINTS: 'cassandra: comma-separated hosts, no ports (default 127.0.0.1)',
+  QUIRE_CASSANDRA_PORT: 'cassandra: native protocol port (default 9042)',
+  QUIRE_CASSANDRA_DC: 'cassandra: local data centre (default datacenter1)',
+  QUIRE_CASSANDRA_KEYSPACE: 'cassandra: keyspace (default quire)',
+  QUIRE_CASSANDRA_REPLICATION_FACTOR: 'cassandra: replicas in the local data centre when the keyspace is created (default 3)',
+  QUIRE_S3_REGIONS: 'JSON array of {name, endpoint, bucket, accessKeyId, secretAccessKey}; without it blobs go to QUIRE_DATA_DIR/blobs',
+  QUIRE_LOCAL_REGION: 'region name of the local blob directory when no S3 is configured (default local)',
+  QUIRE_HOST: 'address to listen on (default 127.0.0.1)',
+  QUIRE_LOG_LEVEL: 'fatal | error | warn | info (default) | debug | trace | silent',
+} as const;
+
+/**
+ * Each Quire app's own variables, with their meaning. Every app's loader knows all of
+ * them, so a variable of another app in a shared environment file is ignored, not refused.
+ */
+export const APP_VARIABLES = {
+  'publish-service': {
+    QUIRE_PUBLISH_HTTP_PORT: 'REST port (default 7080; 0 = any free port)',
+    QUIRE_PUBLISH_GRPC_PORT: 'gRPC port (default 7444; 0 = any free port)',
+    QUIRE_HTTP_BODY_LIMIT_BYTES: 'largest JSON request body (default 8388608)',
+  },
+  'consume-service': {
+    QUIRE_CONSUME_HTTP_PORT: 'REST port (default 7081; 0 = any free port)',
+    QUIRE_CONSUME_GRPC_PORT: 'gRPC port (default 7443; 0 = any free port)',
+    QUIRE_CACHE_REFRESH_MS: 'full refresh period of the topic cache (default 5000)',
+    QUIRE_CHANGE_POLL_MS: 'change-feed poll period (default 150)',
+    QUIRE_FLEET_FLUSH_MS: 'how often aggregated fleet reports are written (default 5000)',
+  },
+  // Read by apps/cli through commander's `.env()`; kept here so the services accept them.
+  cli: {
+    QUIRE_PUBLISH: 'quire CLI: gRPC address of the publish service (default 127.0.0.1:7444)',
+    QUIRE_CONSUME: 'quire CLI: gRPC address(es) of the consume service, comma-separated (default 127.0.0.1:7443)',
+    QUIRE_ACTOR: 'quire CLI: who you are, for the audit log and as version publisher (default: your user name)',
+  },
+} as const;
+
+export type QuireApp = keyof typeof APP_VARIABLES;
+
+/** Every `QUIRE_*` variable some Quire app reads. */
+export function knownVariables(): string[] {
+  return [...Object.keys(SHARED_VARIABLES), ...Object.values(APP_VARIABLES).flatMap((vars) => Object.keys(vars))];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** A TCP port variable (0 = any free port). */
+export const portSchema = z.coerce.number().int().min(0).max(65535);
+const nonEmpty = z.string().trim().min(1);
+const regionName = z.string().regex(/^[A-Za-z0-9._-]+$/, 'region names are A-Z, a-z, 0-9, ".", "_" and "-"');
+
+const s3Regions = z
+  .array(
+    z.strictObject({
+      name: regionName,
+      endpoint: z.url().optional(),
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid bucket name'),
+      accessKeyId: z.string().min(1).optional(),
+      secretAccessKey: z.string().min(1).optional(),
+    }),
+  )
+  .min(1, 'list at least one region')
+  .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, 'region names must be unique');
+
+const sharedShape = {
+  QUIRE_METADATA_STORE: z.enum(['embedded', 'cassandra']).default('embedded'),
+  QUIRE_DATA_DIR: nonEmpty.default('./.quire-data'),
+  QUIRE_CASSANDRA_CONTACT_POINTS: nonEmpty.default('127.0.0.1'),
+  QUIRE_CASSANDRA_PORT: portSchema.default(9042),
+  QUIRE_CASSANDRA_DC: nonEmpty.default('datacenter1'),
+  QUIRE_CASSANDRA_KEYSPACE: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,47}$/, 'keyspace names are a-z, 0-9 and "_", starting with a letter')
+    .default('quire'),
+  QUIRE_CASSANDRA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(15).default(3),
+  QUIRE_S3_REGIONS: z.string().optional(),
+  QUIRE_LOCAL_REGION: regionName.default('local'),
+  QUIRE_HOST: nonEmpty.default('127.0.0.1'),
+  QUIRE_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+} satisfies Record<keyof typeof SHARED_VARIABLES, z.ZodType>;
+
+type SharedVars = z.output<z.ZodObject<typeof sharedShape>>;
+
+export type Env = Record<string, string | undefined>;
+
+/** An app's own variables: a zod schema for each name the app has in `APP_VARIABLES`. */
+export type AppShape<A extends QuireApp> = { [K in keyof (typeof APP_VARIABLES)[A]]: z.ZodType };
+
+/**
+ * Build an app's `loadConfig(env)`: the shared variables plus the app's own (`shape`,
+ * one schema per name registered for `app`), turned into the app's config by `build`.
+ * The loader throws ConfigError naming the first bad or unknown variable.
+ */
+export function configLoader<A extends QuireApp, S extends AppShape<A>, C>(
+  app: A,
+  shape: S,
+  build: (shared: ServiceConfig, own: z.output<z.ZodObject<S>>) => C,
+): (env: Env) => C {
+  const schema = z.object({ ...sharedShape, ...shape });
+  const reads = new Set([...Object.keys(SHARED_VARIABLES), ...Object.keys(APP_VARIABLES[app])]);
+  const known = knownVariables();
+  return (env) => {
+    const given: Record<string, string> = {};
+    for (const [k, v] of Object.entries(env)) {
+      if (!k.startsWith('QUIRE_') || v === undefined) continue;
+      if (!reads.has(k)) {
+        if (known.includes(k)) continue; // another Quire app's variable
+        throw new ConfigError(k, unknownMessage(k, known));
+      }
+      if (v !== '') given[k] = v;
+    }
+    const parsed = schema.safeParse(given);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const variable = String(issue?.path[0] ?? 'QUIRE_*');
+      throw new ConfigError(variable, `${issue?.message ?? 'invalid'} (got ${JSON.stringify(given[variable])})`);
+    }
+    const vars = parsed.data as SharedVars & z.output<z.ZodObject<S>>;
+    return build(sharedConfig(vars), vars);
+  };
+}
+
+function unknownMessage(name: string, known: string[]): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(name, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  const hint = best === undefined ? '' : `did you mean ${best}? `;
+  return `unknown variable; ${hint}Quire apps read ${known.join(', ')}`;
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function sharedConfig(c: SharedVars): ServiceConfig {
+  const dataDir = resolve(c.QUIRE_DATA_DIR);
+
+  let metadataStore: MetadataStoreConfig;
+  if (c.QUIRE_METADATA_STORE === 'embedded') {
+    metadataStore = { kind: 'embedded', path: resolve(dataDir, 'quire.sqlite') };
+  } else {
+    const points = c.QUIRE_CASSANDRA_CONTACT_POINTS.split(',').map((s) => s.trim());
+    if (points.some((p) => p === '')) throw new ConfigError('QUIRE_CASSANDRA_CONTACT_POINTS', 'has an empty entry');
+    metadataStore = {
+      kind: 'cassandra',
+      contactPoints: points,
+      port: c.QUIRE_CASSANDRA_PORT,
+      localDataCenter: c.QUIRE_CASSANDRA_DC,
+      keyspace: c.QUIRE_CASSANDRA_KEYSPACE,
+      replicationFactor: c.QUIRE_CASSANDRA_REPLICATION_FACTOR,
+    };
+  }
+
+  let blobStore: BlobStoreConfig;
+  if (c.QUIRE_S3_REGIONS !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(c.QUIRE_S3_REGIONS);
+    } catch {
+      throw new ConfigError('QUIRE_S3_REGIONS', 'is not valid JSON (expected an array of {name, endpoint, bucket, accessKeyId, secretAccessKey})');
+    }
+    const regions = s3Regions.safeParse(json);
+    if (!regions.success) {
+      const issue = regions.error.issues[0];
+      const where = issue?.path.length ? `[${issue.path.join('].')}` : '';
+      throw new ConfigError('QUIRE_S3_REGIONS', `${where ? `${where}: ` : ''}${issue?.message ?? 'invalid'}`);
+    }
+    blobStore = { kind: 's3', regions: regions.data };
+  } else {
+    blobStore = { kind: 'fs', regions: [{ name: c.QUIRE_LOCAL_REGION, dir: resolve(dataDir, 'blobs', c.QUIRE_LOCAL_REGION) }] };
+  }
+
+  return { metadataStore, blobStore, host: c.QUIRE_HOST, logLevel: c.QUIRE_LOG_LEVEL };
+}

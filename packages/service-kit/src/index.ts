@@ -1,0 +1,12 @@
+// Public surface of @quire/service-kit: what the Quire services share.
+export { APP_VARIABLES, ConfigError, LOG_LEVELS, SHARED_VARIABLES, configLoader, knownVariables, portSchema } from './config.ts';
+export type { AppShape, BlobStoreConfig, Env, LogLevel, MetadataStoreConfig, QuireApp, S3RegionConfig, ServiceConfig } from './config.ts';
+export { createStores } from './stores.ts';
+export type { Stores } from './stores.ts';
+export { CODE_TRAILER, FIELD_TRAILER, grpcErrorOf, grpcFailure, httpErrorOf, toQuireError } from './errors.ts';
+export type { ErrorBody, HttpError } from './errors.ts';
+export { fastifyLogger, installErrorHandlers } from './rest.ts';
+export { listenTransports } from './transports.ts';
+export type { ListenOptions, Transports } from './transports.ts';
+export { runService } from './main.ts';
+export type { RunServiceOptions, RunningService } from './main.ts';
