@@ -48,7 +48,7 @@ export async function createConsumeCore(store: MetadataStore, blobs: BlobStore, 
     onError,
   });
   const checker = new ConsistencyChecker({ store, blobs, clock, ...(options.recheckMs === undefined ? {} : { recheckMs: options.recheckMs }), onError });
-  const service = new ConsumeService({ cache, checker, store, clock, ...(options.fleetFlushMs === undefined ? {} : { fleetFlushMs: options.fleetFlushMs }), onError });
+  const service = new ConsumeService({ cache, checker, store, blobs, clock, ...(options.fleetFlushMs === undefined ? {} : { fleetFlushMs: options.fleetFlushMs }), onError });
   try {
     await cache.start();
   } catch (err) {

@@ -65,6 +65,9 @@ function pollToPb(r: PollResult): PbPollResponse {
   };
 }
 
+/** Size of the messages ReadData streams. */
+const DATA_CHUNK_BYTES = 1024 * 1024;
+
 export function createGrpcServer(service: ConsumeService, options: GrpcServerOptions = {}): grpc.Server {
   const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
@@ -112,6 +115,29 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
       const r = await service.readInline(req.topic, int64(req.version, 'version'));
       return { data: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength), sha256: r.sha256, contentType: r.contentType };
     }),
+    // Server streaming with backpressure: a chunk is read from the blob only when the
+    // previous one left the gRPC write buffer.
+    ReadData: (call) => {
+      void (async () => {
+        try {
+          const { record, body } = await service.openData(call.request.topic, int64(call.request.version, 'version'), call.request.region || undefined);
+          call.on('cancelled', () => body.destroy());
+          let first = true;
+          for await (const chunk of body) {
+            const buf = chunk as Buffer;
+            for (let off = 0; off < buf.length; off += DATA_CHUNK_BYTES) {
+              const msg = { data: buf.subarray(off, off + DATA_CHUNK_BYTES), ...(first ? { size: record.size, sha256: record.sha256 } : {}) };
+              first = false;
+              if (!call.write(msg)) await new Promise((res) => call.once('drain', res));
+            }
+          }
+          if (first) call.write({ data: Buffer.alloc(0), size: record.size, sha256: record.sha256 });
+          call.end();
+        } catch (err) {
+          call.emit('error', fail('ReadData', err));
+        }
+      })();
+    },
   };
   server.addService(loadQuireProto().quire.v1.ConsumeService.service, handlers);
   return server;

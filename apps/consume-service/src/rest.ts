@@ -154,11 +154,14 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
     '/v1/topics/:topic/versions/:version/data',
     { schema: { params: versionParams } },
     async (req, reply) => {
-      const r = await service.readInline(req.params.topic, Number(req.params.version));
+      // Any version, inline or blob, streamed; `region` (query) is read first.
+      const region = (req.query as Record<string, unknown>).region;
+      const { record, body } = await service.openData(req.params.topic, Number(req.params.version), typeof region === 'string' ? region : undefined);
       return reply
-        .header('content-type', r.contentType || 'application/octet-stream')
-        .header('x-quire-sha256', r.sha256)
-        .send(Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength));
+        .header('content-type', record.contentType || 'application/octet-stream')
+        .header('content-length', record.size)
+        .header('x-quire-sha256', record.sha256)
+        .send(body);
     },
   );
 

@@ -20,7 +20,8 @@ import {
   validatePageLimit,
   validateTopicName,
 } from '@quire/core';
-import type { Clock, ConsumerIdentity, FleetReport, MetadataStore, Release, Scope, VersionRecord } from '@quire/core';
+import { Readable } from 'node:stream';
+import type { BlobStore, Clock, ConsumerIdentity, FleetReport, MetadataStore, Release, Scope, VersionRecord } from '@quire/core';
 import type { TopicCache, TopicState } from './cache.ts';
 import type { ConsistencyChecker } from './consistency.ts';
 import { WaiterRegistry, type Waiter } from './waiters.ts';
@@ -114,6 +115,8 @@ export interface ConsumeServiceOptions {
   cache: TopicCache;
   checker: ConsistencyChecker;
   store: MetadataStore;
+  /** Where blob-backed versions' bytes are, for `openData`. */
+  blobs: BlobStore;
   clock: Clock;
   /** Fleet report flush period (default 5000 ms). */
   fleetFlushMs?: number;
@@ -124,6 +127,7 @@ export class ConsumeService {
   readonly #cache: TopicCache;
   readonly #checker: ConsistencyChecker;
   readonly #store: MetadataStore;
+  readonly #blobs: BlobStore;
   readonly #clock: Clock;
   readonly #onError: (err: unknown, what: string) => void;
   readonly #waiters = new WaiterRegistry();
@@ -137,6 +141,7 @@ export class ConsumeService {
     this.#cache = options.cache;
     this.#checker = options.checker;
     this.#store = options.store;
+    this.#blobs = options.blobs;
     this.#clock = options.clock;
     this.#onError = options.onError ?? (() => {});
     this.#unsubscribe = this.#cache.onChange((topic) => {
@@ -413,6 +418,31 @@ export class ConsumeService {
     const data = this.#checker.cachedInline(topic, version) ?? (await this.#store.getInlineData(topic, record.pointer.blobId));
     if (data === undefined) throw new QuireError(Code.DATA_LOSS, `inline data of ${topic} version ${version} is missing`);
     return { data, sha256: record.sha256, contentType: record.contentType };
+  }
+
+  /**
+   * Any version's bytes as a stream: inline bytes from the store, blob data from the blob
+   * store (the region asked for first, then the version's other regions). The caller (the
+   * SDK) verifies size and SHA-256.
+   */
+  async openData(topicInput: unknown, versionInput: unknown, region?: string): Promise<{ record: VersionRecord; body: Readable }> {
+    const topic = validateTopicName(topicInput, 'topic');
+    const version = positiveInt(versionInput, 'version');
+    const record = await this.#store.getVersion(topic, version);
+    if (record === undefined) throw await this.#missing(topic, version);
+    if (record.deletedAt !== undefined) throw new QuireError(Code.NOT_FOUND, `${topic} version ${version} was deleted`, { field: 'version' });
+    if (record.pointer.kind === 'inline') {
+      const inline = await this.readInline(topic, version);
+      return { record, body: Readable.from([Buffer.from(inline.data.buffer, inline.data.byteOffset, inline.data.byteLength)]) };
+    }
+    const locations = record.pointer.locations;
+    const key = locations[0]?.key;
+    if (key === undefined) throw new QuireError(Code.DATA_LOSS, `${topic} version ${version} has no data location`);
+    const known = new Set(this.#blobs.regions);
+    const regions = [...new Set([...(region ? [region] : []), ...locations.map((l) => l.region)])].filter((r) => known.has(r));
+    if (regions.length === 0) throw new QuireError(Code.UNAVAILABLE, `${topic} version ${version} is stored in regions this service does not reach`);
+    const got = await this.#blobs.get(key, { regions });
+    return { record, body: got.body };
   }
 
   async #requireTopic(topic: string): Promise<void> {

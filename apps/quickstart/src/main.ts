@@ -17,16 +17,18 @@ Quire is running on the embedded default (data in ${running.dataDir}).
   publish service   REST ${api}   gRPC ${running.publishGrpc}
   consume service   REST ${running.consumeUrl}   gRPC ${running.consumeGrpc}
 
-Try it (copy-paste):
+Try it (copy-paste, from the repository root, in a second terminal):
 
-  curl -s -X POST ${api}/v1/topics -H 'content-type: application/json' \\
-       -d '{"name":"devices.supported","owner":"me","description":"supported devices"}'
+  pnpm quire topics create devices.supported --owner me --description "supported devices"
+  pnpm quire watch devices.supported --as application=checkout,region=local &
+  echo '["tv","phone"]' | pnpm quire publish devices.supported - --content-type application/json --meta source=quickstart
+  pnpm quire versions devices.supported
+  pnpm quire get devices.supported 1
+
+The same over REST:
+
   curl -s -X POST ${api}/v1/topics/devices.supported/versions -H 'content-type: application/json' \\
-       -d '{"data":"[\\"tv\\",\\"phone\\"]","contentType":"application/json","metadata":{"source":"quickstart"}}'
-  curl -s ${api}/v1/topics/devices.supported/versions
-  curl -s ${api}/v1/topics/devices.supported/versions/1/data
-
-  # a consumer's poll (add "waitMs":30000 to long-poll until something changes):
+       -d '{"data":"[\\"tv\\",\\"phone\\",\\"watch\\"]","contentType":"application/json"}'
   curl -s -X POST ${running.consumeUrl}/v1/poll -H 'content-type: application/json' \\
        -d '{"identity":{"application":"demo","instance":"i-1"},"subscriptions":[{"topic":"devices.supported","knownVersion":0}]}'
 

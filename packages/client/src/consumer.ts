@@ -306,16 +306,22 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         // The first cycle answers at once (ready() should not wait out a long-poll).
         const wait = first || waitMs === undefined ? 0 : waitMs;
         resubscribe = false;
+        const polledAt = Date.now();
         const res = await pollOnce(wait);
+        // A long-poll that came back empty well before its wait (a draining service) must not
+        // turn into a tight loop.
+        const cutShort = wait > 0 && res !== undefined && res.updates.length === 0 && Date.now() - polledAt < wait / 2;
         const transient = res === undefined ? false : await handle(res);
         const suggested = res?.nextPollMs ?? 0;
         delay = resubscribe ? 0 : Math.max(waitMs !== undefined ? 0 : jitter(pollIntervalMs), suggested);
-        // A held poll answers at once while a topic errs (unknown, denied) or a download
-        // failed for now: do not spin on it.
+        // A download that failed for now: back off before asking again. (The service holds a
+        // long-poll whose topics only err (unknown, denied) until its wait ends, so those
+        // need no extra delay after a held poll; after an unheld one, wait a little.)
         if (transient) delay = Math.max(delay, backoffDelay(failures++, { baseMs: 500, maxMs: 30_000 }));
         else failures = 0;
-        if (res !== undefined && res.updates.length === 0 && res.errors.length > 0) delay = Math.max(delay, jitter(Math.min(pollIntervalMs, 5000)));
+        if (res !== undefined && res.updates.length === 0 && res.errors.length > 0) delay = Math.max(delay, jitter(wait > 0 ? 0 : Math.min(pollIntervalMs, 1000)));
         if (res === undefined && subs.size === 0) delay = Math.max(delay, 50);
+        if (cutShort && !resubscribe) delay = Math.max(delay, jitter(1000));
       } catch (err) {
         const q = fromGrpcError(err);
         reportError(q);

@@ -72,7 +72,7 @@ export class S3Downloader {
    * missing client, a failed read or a checksum mismatch moves on to the next. When all
    * fail, the error names every region tried.
    */
-  async fetch(v: VersionInfo): Promise<Uint8Array> {
+  async fetch(v: VersionInfo, throughService?: (v: VersionInfo) => Promise<Uint8Array>): Promise<Uint8Array> {
     if (v.pointer.kind !== 's3') throw new QuireError(Code.INTERNAL, `${v.topic} version ${v.version} is not stored in S3`);
     const tried: string[] = [];
     let last: unknown;
@@ -91,6 +91,15 @@ export class S3Downloader {
       } catch (err) {
         last = err;
         tried.push(`${loc.region}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    // Last resort: the consume service reads it from its blob store and streams it.
+    if (throughService !== undefined) {
+      try {
+        return await throughService(v);
+      } catch (err) {
+        tried.push(`through the consume service: ${err instanceof Error ? err.message : String(err)}`);
+        if (last === undefined) last = err;
       }
     }
     // No region we could even try: a configuration problem, not a transient one.

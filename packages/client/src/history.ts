@@ -8,6 +8,7 @@ import { Code, QuireError } from '@quire/core';
 import type { ConsumerIdentity, Page } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import type { ConsumeServiceClient, PbConsumerIdentity, PbVersionDescriptorOutput } from '@quire/proto';
+import { fromGrpcError } from './errors.ts';
 import { S3Downloader, verifyPayload } from './download.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
 import { EndpointPool, unary, withRetry, type RetryOptions } from './transport.ts';
@@ -78,9 +79,35 @@ export class History {
   /** The bytes of `v` (inline: ReadInline; S3: own region first), verified against size and SHA-256. */
   async bytesOf(v: VersionInfo): Promise<Uint8Array> {
     if (v.deletedAt !== undefined) throw new QuireError(Code.NOT_FOUND, `${v.topic} version ${v.version} was deleted`, { field: 'version' });
-    if (v.pointer.kind === 's3') return this.#s3.fetch(v);
+    if (v.pointer.kind === 's3') return this.#s3.fetch(v, (x) => this.readThroughService(x));
     const res = await this.#call<{ data: Buffer }>('ReadInline', { topic: v.topic, version: v.version });
     const bytes = new Uint8Array(res.data.buffer, res.data.byteOffset, res.data.byteLength);
+    verifyPayload(bytes, v);
+    return bytes;
+  }
+
+  /**
+   * The bytes of any version streamed through the consume service (ReadData): for
+   * versions in a blob store this client cannot reach itself (the embedded default's local
+   * directory, an S3 region without credentials here), and as the last resort when every
+   * S3 region failed. Verified against size and SHA-256.
+   */
+  async readThroughService(v: VersionInfo): Promise<Uint8Array> {
+    const bytes = await withRetry(
+      this.#pool,
+      (client) =>
+        new Promise<Uint8Array>((resolve, reject) => {
+          const call = (client as unknown as { ReadData(req: unknown, opts: grpc.CallOptions): grpc.ClientReadableStream<{ data: Buffer }> }).ReadData(
+            { topic: v.topic, version: v.version, region: this.#identity.region ?? '' },
+            { deadline: Date.now() + 10 * 60_000 },
+          );
+          const chunks: Buffer[] = [];
+          call.on('data', (m: { data: Buffer }) => chunks.push(m.data));
+          call.on('error', (err: grpc.ServiceError) => reject(fromGrpcError(err)));
+          call.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))));
+        }),
+      this.#retry,
+    );
     verifyPayload(bytes, v);
     return bytes;
   }

@@ -1,0 +1,167 @@
+// The `quire` CLI as its users run it: a separate process (node + tsx on src/main.ts)
+// against real publish and consume services, started here from their composition roots
+// on ports 0 and sharing one embedded SQLite store and blob directory in a temp dir.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createConsumeApp, loadConfig as loadConsumeConfig, type ConsumeApp } from '@quire/consume-service';
+import { createPublishApp, loadConfig as loadPublishConfig, type PublishApp } from '@quire/publish-service';
+
+const cliDir = resolve(import.meta.dirname, '..');
+const mainTs = resolve(import.meta.dirname, 'main.ts');
+const TOPIC = 'cli.test';
+const MiB = 1024 * 1024;
+
+let dir: string;
+let publishApp: PublishApp;
+let consumeApp: ConsumeApp;
+
+interface Result {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('QUIRE_')) env[k] = v;
+  return { ...env, QUIRE_PUBLISH: publishApp.grpcAddress, QUIRE_CONSUME: consumeApp.grpcAddress, QUIRE_ACTOR: 'cli-tests' };
+}
+
+/** Start `quire <args>` as its own process. */
+function start(args: string[], input?: string | Buffer): ChildProcess & { result: Promise<Result>; stderrText: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], { cwd: cliDir, env: baseEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
+  child.stdin.end(input);
+  const result = new Promise<Result>((res, rej) => {
+    child.on('error', rej);
+    child.on('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: err }));
+  });
+  return Object.assign(child, { result, stderrText: () => err });
+}
+
+const quire = (args: string[], input?: string | Buffer): Promise<Result> => start(args, input).result;
+const text = (r: Result): string => r.stdout.toString('utf8');
+
+async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'quire-cli-'));
+  const env = { QUIRE_DATA_DIR: dir, QUIRE_LOG_LEVEL: 'silent' };
+  publishApp = await createPublishApp(loadPublishConfig({ ...env, QUIRE_PUBLISH_HTTP_PORT: '0', QUIRE_PUBLISH_GRPC_PORT: '0' }));
+  consumeApp = await createConsumeApp(loadConsumeConfig({ ...env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0' }));
+});
+
+afterAll(async () => {
+  await consumeApp?.close();
+  await publishApp?.close();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('quire CLI (separate process, real services)', () => {
+  it('topics create, list, get; a second create exits 4', async () => {
+    const created = await quire(['topics', 'create', TOPIC, '--description', 'cli tests', '--inline-threshold', '4MiB', '--keep-last', '50', '--max-age', '7d']);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    expect(text(created)).toMatch(/^name:\s+cli\.test$/m);
+    expect(text(created)).toMatch(/^retention:\s+keep last 50, max age 7d$/m);
+
+    const [again, list, get] = await Promise.all([
+      quire(['topics', 'create', TOPIC]),
+      quire(['--json', 'topics', 'list', '--prefix', 'cli.']),
+      quire(['topics', 'get', TOPIC, '--json']),
+    ]);
+    expect([again.code, again.stderr]).toEqual([4, expect.stringMatching(/^quire: .*cli\.test/)]);
+    expect(list.code).toBe(0);
+    expect((JSON.parse(text(list)) as Array<{ name: string }>).map((t) => t.name)).toEqual([TOPIC]);
+    expect(get.code).toBe(0);
+    expect(JSON.parse(text(get))).toMatchObject({ name: TOPIC, owner: 'cli-tests', description: 'cli tests', inlineThresholdBytes: 4 * MiB, retention: { keepLast: 50, maxAgeMs: 7 * 86_400_000 }, headVersion: 0 });
+  });
+
+  it('publishes a string, a 3 MiB file (progress on stderr only) and stdin', async () => {
+    const s = await quire(['publish', TOPIC, '--string', 'hello quire', '--meta', 'source=test', '--meta', 'build=7', '--content-type', 'text/plain', '--json']);
+    expect(s.code).toBe(0);
+    expect(JSON.parse(text(s))).toMatchObject({ topic: TOPIC, version: 1, size: 11, contentType: 'text/plain', publisher: 'cli-tests', metadata: { source: 'test', build: '7' }, pointer: { kind: 'inline' } });
+
+    const big = randomBytes(3 * MiB);
+    const file = join(dir, 'big.bin');
+    writeFileSync(file, big);
+    const f = await quire(['publish', TOPIC, file, '--progress', '--meta', 'source=file']);
+    expect(f.code).toBe(0);
+    // stdout: the result line only; stderr: the progress, ending at 100%.
+    expect(text(f)).toMatch(/^cli\.test v2 {2}sha256 [0-9a-f]{64} {2}3\.0 MiB \(3145728 B\) {2}inline\n$/);
+    expect(f.stderr).toMatch(/publishing cli\.test \[#+\] 100% {2}3\.0 MiB \/ 3\.0 MiB {2}[\d.]+ \S+\/s\n$/);
+
+    const piped = await quire(['publish', TOPIC, '-', '--json'], 'from stdin\n');
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe('');
+    expect(JSON.parse(text(piped))).toMatchObject({ version: 3, size: 11 });
+  });
+
+  it('lists versions as a table, newest first', async () => {
+    const r = await quire(['versions', TOPIC, '--limit', '10']);
+    expect(r.code).toBe(0);
+    const lines = text(r).trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^VERSION\s+CREATED\s+PUBLISHER\s+SIZE\s+TYPE\s+POINTER\s+METADATA$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['3', '2', '1']);
+    expect(lines[3]).toMatch(/cli-tests\s+11 B\s+text\/plain\s+inline\s+source=test,build=7$/);
+    expect(lines[2]).toMatch(/3\.0 MiB\s+application\/octet-stream\s+inline\s+source=file$/);
+  });
+
+  it('gets a version to a file and the latest for an identity to stdout, byte for byte', async () => {
+    const out = join(dir, 'v2.bin');
+    const [toFile, latest] = await Promise.all([quire(['get', TOPIC, '2', '-o', out]), quire(['get', TOPIC, '--as', 'application=checkout,region=eu-west-1'])]);
+    expect(toFile.code).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(join(dir, 'big.bin')))).toBe(true);
+    expect(text(toFile)).toMatch(/^wrote .*v2\.bin: cli\.test v2 /);
+    expect(latest.code).toBe(0);
+    expect(latest.stdout.toString('utf8')).toBe('from stdin\n');
+  });
+
+  it('watch --once prints a version published after it started, then exits 0', async () => {
+    const w = start(['watch', TOPIC, '--as', 'application=checkout,region=eu-west-1', '--once']);
+    await until(() => w.stderrText().includes('quire: watching cli.test'), 'the watch to start');
+    expect(w.stderrText()).toMatch(/current version v3/);
+    const p = await quire(['publish', TOPIC, '--string', 'four', '--meta', 'n=4']);
+    expect(p.code).toBe(0);
+    const r = await w.result;
+    expect(r.code).toBe(0);
+    expect(text(r)).toMatch(/^v4 {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}4 B {2}n=4\n$/);
+  });
+
+  it('exits 3 for an unknown topic, 2 for bad metadata, 5 when the service is unreachable', async () => {
+    const port = await closedPort();
+    const [unknown, badMeta, down] = await Promise.all([
+      quire(['versions', 'no.such.topic']),
+      quire(['publish', TOPIC, '--string', 'x', '--meta', 'novalue']),
+      quire(['--publish', `127.0.0.1:${port}`, 'topics', 'get', TOPIC]),
+    ]);
+    expect([unknown.code, unknown.stderr]).toEqual([3, expect.stringMatching(/^quire: .*no\.such\.topic/)]);
+    expect([badMeta.code, badMeta.stderr]).toEqual([2, 'quire: meta: "novalue" is not key=value (field: meta)\n']);
+    expect(down.code).toBe(5);
+    expect(down.stderr).toMatch(/^quire: /);
+    for (const r of [unknown, badMeta, down]) expect(r.stdout.byteLength).toBe(0);
+  });
+});

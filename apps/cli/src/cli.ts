@@ -1,0 +1,443 @@
+/**
+ * The `quire` program: commander parses, each action turns options into SDK calls
+ * (@quire/client) and prints the result — data and results on stdout, progress, notices
+ * and errors on stderr. `run(argv)` returns the exit status (see exit-codes.ts) and never
+ * calls `process.exit` itself.
+ */
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { userInfo } from 'node:os';
+import { extname, resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { RETRYABLE_CODES, createConsumer, createPublisher, type Consumer, type PublishInput, type VersionInfo } from '@quire/client';
+import { Code, QuireError } from '@quire/core';
+import {
+  parseCount,
+  parseDuration,
+  parseEndpoint,
+  parseEndpoints,
+  parseIdentity,
+  parseList,
+  parseMetadata,
+  parseS3Regions,
+  parseScopes,
+  parseSize,
+  parseVersion,
+} from './args.ts';
+import { EXIT, EXIT_CODES_HELP, errorJson, exitCodeOf, formatError } from './exit-codes.ts';
+import { formatAttributes, formatBytes, formatPointer, formatTime, table, topicDetails, versionLine } from './format.ts';
+import { createProgress } from './progress.ts';
+import { listTopics } from './topic-list.ts';
+
+const { version: CLI_VERSION } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** The identity read-only commands poll or read history as when `--as` is not given. */
+const CLI_IDENTITY = { application: 'quire-cli' };
+/** How long `watch` holds each long-poll on the server. */
+const WATCH_WAIT_MS = 30_000;
+/** Below this, uploads show no progress unless `--progress` asks. */
+const PROGRESS_MIN_BYTES = 1024 * 1024;
+
+interface Globals {
+  publish: string;
+  consume: string[];
+  actor: string | undefined;
+  json: boolean;
+  s3: ReturnType<typeof parseS3Regions>;
+}
+
+interface RawGlobals {
+  publish: string;
+  consume: string;
+  actor?: string;
+  json?: boolean;
+  s3Regions?: string;
+}
+
+const out = (text: string): Promise<void> => write(process.stdout, text);
+const err = (text: string): Promise<void> => write(process.stderr, text);
+function write(stream: NodeJS.WritableStream, data: string | Uint8Array): Promise<void> {
+  return new Promise((res, rej) => stream.write(data, (e) => (e ? rej(e) : res())));
+}
+const json = (value: unknown): Promise<void> => out(`${JSON.stringify(value)}\n`);
+
+function defaultActor(): string | undefined {
+  try {
+    return userInfo().username || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function globals(cmd: Command): Globals {
+  const o = cmd.optsWithGlobals<RawGlobals>();
+  return {
+    publish: parseEndpoint(o.publish, 'publish'),
+    consume: parseEndpoints(o.consume, 'consume'),
+    actor: o.actor ?? defaultActor(),
+    json: o.json === true,
+    s3: o.s3Regions === undefined || o.s3Regions.trim() === '' ? {} : parseS3Regions(o.s3Regions),
+  };
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/** Content type from a file's extension when `--content-type` is not given ('' = the service's default). */
+function guessContentType(path: string): string {
+  const types: Record<string, string> = {
+    '.json': 'application/json',
+    '.txt': 'text/plain',
+    '.csv': 'text/csv',
+    '.yaml': 'application/yaml',
+    '.yml': 'application/yaml',
+    '.xml': 'application/xml',
+    '.parquet': 'application/vnd.apache.parquet',
+    '.gz': 'application/gzip',
+  };
+  return types[extname(path).toLowerCase()] ?? '';
+}
+
+export function buildProgram(): Command {
+  const program = new Command('quire');
+  program
+    .description('Quire from a terminal: topics, publish, get, versions, watch.')
+    .version(CLI_VERSION)
+    .addOption(new Option('--publish <host:port>', 'publish service (gRPC)').env('QUIRE_PUBLISH').default('127.0.0.1:7444'))
+    .addOption(new Option('--consume <host:port,...>', 'consume service(s) (gRPC), taken in turn').env('QUIRE_CONSUME').default('127.0.0.1:7443'))
+    .addOption(new Option('--actor <name>', 'who you are (audit log, version publisher; default: your user name)').env('QUIRE_ACTOR'))
+    .addOption(
+      new Option('--s3-regions <json>', 'how get/watch read S3-stored versions: [{"name","endpoint","accessKeyId","secretAccessKey"}], as the services take it').env(
+        'QUIRE_S3_REGIONS',
+      ),
+    )
+    .option('--json', 'machine-readable output on stdout (one JSON value, or one per line for watch)')
+    .addHelpText('after', `\n${EXIT_CODES_HELP}\n\nErrors print as "quire: <message> (field: <name>)" on stderr.`)
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+
+  // ── topics ──────────────────────────────────────────────────────────────
+  const topics = program.command('topics').description('list, create and inspect topics');
+
+  topics
+    .command('list')
+    .description('list topics')
+    .option('--prefix <prefix>', 'only topics whose name starts with this')
+    .option('--limit <n>', 'at most this many', '100')
+    .action(async (o: { prefix?: string; limit: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const limit = parseCount(o.limit, 'limit');
+      const page = await listTopics({ endpoint: g.publish, limit, ...(g.actor === undefined ? {} : { actor: g.actor }), ...(o.prefix === undefined ? {} : { prefix: o.prefix }) });
+      if (g.json) return json(page.topics);
+      await out(
+        table(
+          ['NAME', 'OWNER', 'HEAD', 'DESCRIPTION'],
+          page.topics.map((t) => [t.name, t.owner || '-', t.headVersion === 0 ? '-' : `v${t.headVersion}`, t.description || '-']),
+        ),
+      );
+      if (page.next !== undefined) await err(`quire: more topics than --limit ${limit}\n`);
+    });
+
+  topics
+    .command('create <name>')
+    .description('create a topic')
+    .option('--owner <owner>', 'owning team or person (default: the actor)')
+    .option('--description <text>', 'what the topic holds')
+    .option('--inline-threshold <size>', 'payloads up to this size are stored inline (e.g. 65536, 512KiB, 1MiB; default 1MiB)')
+    .option('--keep-last <n>', 'retention: keep the last n versions')
+    .option('--max-age <duration>', 'retention: delete versions older than this (e.g. 12h, 7d)')
+    .action(async (name: string, o: { owner?: string; description?: string; inlineThreshold?: string; keepLast?: string; maxAge?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const retention: { keepLast?: number; maxAgeMs?: number } = {};
+      if (o.keepLast !== undefined) retention.keepLast = parseCount(o.keepLast, 'keep-last');
+      if (o.maxAge !== undefined) retention.maxAgeMs = parseDuration(o.maxAge, 'max-age');
+      const inline = o.inlineThreshold === undefined ? undefined : parseSize(o.inlineThreshold, 'inline-threshold');
+      const pub = createPublisher({ endpoint: g.publish, ...(g.actor === undefined ? {} : { actor: g.actor }) });
+      try {
+        const t = await pub.createTopic({
+          name,
+          ...(o.owner === undefined ? {} : { owner: o.owner }),
+          ...(o.description === undefined ? {} : { description: o.description }),
+          ...(inline === undefined ? {} : { inlineThresholdBytes: inline }),
+          ...(Object.keys(retention).length === 0 ? {} : { retention }),
+        });
+        if (g.json) return json(t);
+        await out(topicDetails(t));
+      } finally {
+        pub.close();
+      }
+    });
+
+  topics
+    .command('get <name>')
+    .description("show a topic's settings and head version")
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const pub = createPublisher({ endpoint: g.publish, ...(g.actor === undefined ? {} : { actor: g.actor }) });
+      try {
+        const t = await pub.getTopic(name);
+        if (g.json) return json(t);
+        await out(topicDetails(t));
+      } finally {
+        pub.close();
+      }
+    });
+
+  // ── publish ─────────────────────────────────────────────────────────────
+  program
+    .command('publish <topic> [file]')
+    .description('publish a new version: a file, - for stdin, or --string <text>')
+    .option('--string <text>', 'publish this text (UTF-8)')
+    .option('--meta <key=value>', 'metadata entry (repeatable)', collect)
+    .option('--content-type <type>', 'content type (default: from the file extension, else the service default)')
+    .option('--scope <k=v,...>', 'release to this scope, "global" for all (repeatable; default global)', collect)
+    .option('--region <name>', 'upload to this S3 region only (repeatable or comma-separated; default all)', collect)
+    .option('--progress', 'show upload progress on stderr even when it is not a terminal')
+    .option('--no-progress', 'never show upload progress')
+    .action(async (topic: string, file: string | undefined, o: { string?: string; meta?: string[]; contentType?: string; scope?: string[]; region?: string[]; progress?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const metadata = parseMetadata(o.meta ?? []);
+      const scopes = parseScopes(o.scope ?? []);
+      const regions = parseList(o.region ?? []);
+      if ((file === undefined) === (o.string === undefined)) {
+        throw QuireError.invalid(file === undefined ? 'file' : 'string', 'give exactly one of a file path, - for stdin, or --string <text>');
+      }
+      const input: PublishInput = {
+        metadata,
+        ...(scopes.length === 0 ? {} : { scopes }),
+        ...(regions.length === 0 ? {} : { regions }),
+      };
+      let knownSize: number | undefined;
+      if (o.string !== undefined) {
+        input.data = o.string;
+        knownSize = Buffer.byteLength(o.string);
+      } else if (file === '-') {
+        input.stream = process.stdin;
+      } else {
+        const path = resolve(file as string);
+        input.file = path;
+        const guessed = guessContentType(path);
+        if (o.contentType === undefined && guessed !== '') input.contentType = guessed;
+      }
+      if (o.contentType !== undefined) input.contentType = o.contentType;
+
+      const forced = o.progress === true;
+      const allowed = o.progress !== false && (forced || process.stderr.isTTY === true);
+      const progress = allowed ? createProgress(process.stderr, `publishing ${topic}`) : undefined;
+      if (progress !== undefined) {
+        input.onProgress = (p) => {
+          const total = p.totalBytes ?? knownSize;
+          if (!forced && total !== undefined && total < PROGRESS_MIN_BYTES) return;
+          progress.update(p.sentBytes, total);
+        };
+      }
+      const pub = createPublisher({ endpoint: g.publish, ...(g.actor === undefined ? {} : { actor: g.actor }) });
+      try {
+        const v = await pub.publish(topic, input);
+        progress?.done();
+        if (g.json) return json(v);
+        await out(`${versionLine(v)}\n`);
+      } finally {
+        pub.close();
+      }
+    });
+
+  // ── get ─────────────────────────────────────────────────────────────────
+  program
+    .command('get <topic> [version]')
+    .description("write a version's bytes (checked against its SHA-256) to stdout or a file; without a version, the latest for --as")
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .option('--as <k=v,...>', 'consumer identity that decides the latest version (application required)')
+    .action(async (topic: string, versionArg: string | undefined, o: { output?: string; as?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const version = versionArg === undefined ? undefined : parseVersion(versionArg);
+      if (version === undefined && o.as === undefined) throw QuireError.invalid('as', 'give a version, or --as application=<name>,… to get the latest for that consumer');
+      const identity = o.as === undefined ? CLI_IDENTITY : parseIdentity(o.as);
+      let bytes: Uint8Array;
+      let descriptor: VersionInfo;
+      if (version !== undefined) {
+        const c = createConsumer({ endpoints: g.consume, identity, s3: g.s3 });
+        try {
+          descriptor = await c.getVersion(topic, version);
+          bytes = await c.download(topic, version).catch((e: unknown) => {
+            throw s3Hint(e, descriptor, g);
+          });
+        } finally {
+          await c.close();
+        }
+      } else {
+        ({ bytes, descriptor } = await latestFor(g, topic, identity));
+      }
+      if (o.output === undefined) {
+        await write(process.stdout, bytes);
+        return;
+      }
+      const target = resolve(o.output);
+      const tmp = `${target}.quire-${process.pid}.tmp`;
+      try {
+        await writeFile(tmp, bytes);
+        await rename(tmp, target);
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw QuireError.invalid('output', `cannot write ${target}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (g.json) return json({ ...descriptor, path: target });
+      await out(`wrote ${target}: ${versionLine(descriptor)}\n`);
+    });
+
+  // ── versions ────────────────────────────────────────────────────────────
+  program
+    .command('versions <topic>')
+    .description("a topic's versions, newest first")
+    .option('--limit <n>', 'at most this many', '20')
+    .action(async (topic: string, o: { limit: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const limit = parseCount(o.limit, 'limit');
+      const c = createConsumer({ endpoints: g.consume, identity: CLI_IDENTITY });
+      try {
+        const page = await c.listVersions(topic, { limit });
+        if (g.json) return json(page.items);
+        await out(
+          table(
+            ['VERSION', 'CREATED', 'PUBLISHER', 'SIZE', 'TYPE', 'POINTER', 'METADATA'],
+            page.items.map((v) => [
+              v.deletedAt === undefined ? String(v.version) : `${v.version} (deleted)`,
+              formatTime(v.createdAt),
+              v.publisher || '-',
+              formatBytes(v.size),
+              v.contentType || '-',
+              formatPointer(v),
+              formatAttributes(v.metadata),
+            ]),
+          ),
+        );
+        if (page.next !== undefined) await err(`quire: more versions than --limit ${limit}\n`);
+      } finally {
+        await c.close();
+      }
+    });
+
+  // ── watch ───────────────────────────────────────────────────────────────
+  program
+    .command('watch <topic>')
+    .description('long-poll as a consumer and print one line per new version until Ctrl-C')
+    .requiredOption('--as <k=v,...>', 'consumer identity (application required), e.g. application=checkout,region=eu-west-1')
+    .option('--once', 'exit after the first new version')
+    .option('--current', 'print the version current at start too')
+    .action(async (topic: string, o: { as: string; once?: boolean; current?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      await watch(g, topic, parseIdentity(o.as), o.once === true, o.current === true);
+    });
+
+  return program;
+}
+
+/** An S3-stored version that could not be read while no S3 access is configured: say how to configure it. */
+function s3Hint(e: unknown, v: VersionInfo, g: Globals): unknown {
+  if (!(e instanceof QuireError) || v.pointer.kind !== 's3' || Object.keys(g.s3).length > 0) return e;
+  return new QuireError(e.code, `${e.message}; give --s3-regions (or QUIRE_S3_REGIONS) to read S3-stored versions`, {
+    ...(e.field === undefined ? {} : { field: e.field }),
+    cause: e,
+  });
+}
+
+/** The version the consume service hands this identity now (pins, releases, consistency), verified. */
+async function latestFor(g: Globals, topic: string, identity: Record<string, string> & { application: string }): Promise<{ bytes: Uint8Array; descriptor: VersionInfo }> {
+  const c = createConsumer({ endpoints: g.consume, identity, s3: g.s3 });
+  const sub = c.subscribe(topic);
+  let failure: QuireError | undefined;
+  sub.on('error', (e) => (failure ??= e));
+  try {
+    await c.ready();
+  } finally {
+    await c.close();
+  }
+  const descriptor = sub.descriptor();
+  if (descriptor === undefined) {
+    throw failure ?? new QuireError(Code.NOT_FOUND, `no version of ${topic} applies to ${formatAttributes(identity)}`, { field: 'as' });
+  }
+  if (failure !== undefined) await err(`quire: warning: ${failure.message}; using v${descriptor.version}\n`);
+  return { bytes: sub.current(), descriptor };
+}
+
+function watchLine(v: VersionInfo): string {
+  return `v${v.version}  ${formatTime(v.createdAt)}  ${formatBytes(v.size)}  ${formatAttributes(v.metadata)}\n`;
+}
+
+/** Codes that end a watch even after it started (the rest are reported and retried by the SDK). */
+const WATCH_FATAL: ReadonlySet<Code> = new Set([Code.NOT_FOUND, Code.PERMISSION_DENIED, Code.UNAUTHENTICATED, Code.INVALID_ARGUMENT]);
+
+async function watch(g: Globals, topic: string, identity: Record<string, string> & { application: string }, once: boolean, current: boolean): Promise<void> {
+  const c: Consumer = createConsumer({ endpoints: g.consume, identity, s3: g.s3, longPoll: { waitMs: WATCH_WAIT_MS } });
+  const sub = c.subscribe(topic);
+  let started = false;
+  let startFailure: QuireError | undefined;
+  let lastWarning = '';
+  const print = (v: VersionInfo): Promise<void> => (g.json ? json(v) : out(watchLine(v)));
+
+  await new Promise<void>((resolveWatch, rejectWatch) => {
+    let done = false;
+    const finish = (failure?: QuireError): void => {
+      if (done) return;
+      done = true;
+      for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, stop);
+      void c.close().then(() => (failure === undefined ? resolveWatch() : rejectWatch(failure)));
+    };
+    const stop = (): void => finish();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+
+    sub.on('update', (e) => {
+      if (!started || done) return;
+      void print(e.descriptor).then(() => {
+        if (once) finish();
+      }, (e2: unknown) => finish(QuireError.from(e2)));
+    });
+    sub.on('error', (e) => {
+      if (!started) {
+        startFailure ??= e;
+        return;
+      }
+      if (WATCH_FATAL.has(e.code)) return finish(e);
+      // Transient (the SDK retries with backoff) or one bad version (the old one stays): say so once.
+      const text = `quire: warning: ${e.message}${RETRYABLE_CODES.has(e.code) ? ' (retrying)' : ''}\n`;
+      if (text !== lastWarning) void err(text);
+      lastWarning = text;
+    });
+
+    c.ready().then(async () => {
+      if (done) return;
+      if (startFailure !== undefined) return finish(startFailure);
+      started = true;
+      const v = sub.descriptor();
+      await err(`quire: watching ${topic} as ${formatAttributes(identity)}; current version ${v === undefined ? 'none' : `v${v.version}`} (Ctrl-C stops)\n`);
+      if (current && v !== undefined) {
+        await print(v);
+        if (once) finish();
+      }
+    }, (e: unknown) => finish(QuireError.from(e)));
+  });
+}
+
+/** Parse and run; returns the exit status. Errors are printed here, once. */
+export async function run(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  let asJson = argv.includes('--json');
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.OK;
+      // Help shown because a command was missing: already printed; a usage error all the same.
+      if (e.code === 'commander.help' || e.code === 'commander.executeSubCommandAsync') return EXIT.USAGE;
+      const usage = new QuireError(Code.INVALID_ARGUMENT, `${e.message.replace(/^error: /, '')} (see quire --help)`);
+      await err(`${asJson ? errorJson(usage) : formatError(usage)}\n`);
+      return EXIT.USAGE;
+    }
+    asJson = asJson || program.opts<{ json?: boolean }>().json === true;
+    await err(`${asJson ? errorJson(e) : formatError(e)}\n`);
+    return exitCodeOf(e);
+  }
+}
+
