@@ -9,6 +9,7 @@ import {
   type QuireServers,
   type S3Regions,
 } from './index.ts';
+import { pruneTestKeyspaces } from './keyspaces.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -44,6 +45,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     },
     s3: { regions: s3.regions },
   };
+  // Only on our own test node: a Cassandra named by QUIRE_TEST_CASSANDRA is left alone.
+  if (process.env['QUIRE_TEST_CASSANDRA'] === undefined) {
+    const dropped = await pruneTestKeyspaces(servers.cassandra);
+    if (dropped > 0) console.log(`[test-servers] dropped ${dropped} keyspaces left by earlier runs`);
+  }
   project.provide('quireServers', servers);
   console.log(
     `[test-servers] ready in ${((Date.now() - t0) / 1000).toFixed(1)}s: cassandra ${servers.cassandra.contactPoints.join(',')}:${servers.cassandra.port} (${servers.cassandra.localDataCenter}); s3 ${servers.s3.regions.map((r) => `${r.name}=${r.endpoint}`).join(' ')}`,

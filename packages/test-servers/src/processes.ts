@@ -1,13 +1,15 @@
 // Quire's own services as real OS processes, each started from its app's entry point
 // (`apps/<app>/src/main.ts`, through tsx), for tests that need process boundaries:
 // end-to-end runs, kill / restart scenarios.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../../..');
-const TSX_CLI = createRequire(import.meta.url).resolve('tsx/cli');
+// `node --import tsx` (not the tsx CLI): the child's pid is the service itself, so
+// kill() really crashes the service instead of orphaning it behind a wrapper.
+const TSX_LOADER = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs')).href;
 
 export interface QuireProcess {
   app: string;
@@ -30,7 +32,7 @@ export interface QuireProcess {
  */
 export function startQuireProcess(app: string, env: Record<string, string>, timeoutMs = 60_000): Promise<QuireProcess> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_')));
-  const child = spawn(process.execPath, [TSX_CLI, join(REPO, 'apps', app, 'src/main.ts')], {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, join(REPO, 'apps', app, 'src/main.ts')], {
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
