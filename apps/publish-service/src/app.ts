@@ -8,8 +8,13 @@ import type { Clock } from '@quire/core';
 import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import type { PublishConfig } from './config.ts';
 import { createGrpcServer } from './grpc.ts';
+import { rolloutGrpcHandlers } from './grpc-rollouts.ts';
 import { createRestServer } from './rest.ts';
+import { registerRolloutRoutes } from './rollout-routes.ts';
+import { RolloutService } from './rollouts.ts';
+import { Scheduler } from './scheduler.ts';
 import { PublishService } from './service.ts';
+import { SnapshotWriter } from './snapshots.ts';
 
 // The store half, for tests of the service layer (built by the kit, as in every service).
 export { createStores };
@@ -18,6 +23,8 @@ export type { Stores } from '@quire/service-kit';
 /** The running service: where REST and gRPC listen, the service itself, and `close()`. */
 export interface PublishApp extends RunningService {
   service: PublishService;
+  rollouts: RolloutService;
+  scheduler: Scheduler;
 }
 
 export interface PublishAppOptions {
@@ -26,14 +33,36 @@ export interface PublishAppOptions {
 
 export async function createPublishApp(config: PublishConfig, options: PublishAppOptions = {}): Promise<PublishApp> {
   const stores = await createStores(config);
-  const service = new PublishService({ store: stores.store, blobs: stores.blobs, clock: options.clock ?? systemClock });
+  const clock = options.clock ?? systemClock;
+  const rollouts = new RolloutService({ store: stores.store, clock });
+  const onPublished = (record: { topic: string; version: number }, actor: string) => rollouts.startForPublish(record.topic, record.version, actor);
+  const service = new PublishService({ store: stores.store, blobs: stores.blobs, clock, onPublished });
   const rest = await createRestServer(service, { bodyLimit: config.httpBodyLimitBytes, logger: fastifyLogger(config.logLevel) });
-  const grpcServer = createGrpcServer(service, { onError: (err, method) => rest.log.error({ err, method }, 'grpc call failed') });
+  const onError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
+  const grpcServer = createGrpcServer(service, { onError, extraHandlers: rolloutGrpcHandlers(rollouts, onError) });
+  const scheduler = new Scheduler({
+    store: stores.store,
+    rollouts,
+    snapshots: new SnapshotWriter({ store: stores.store, blobs: stores.blobs, clock }),
+    retention: service,
+    clock,
+    replicaId: config.replicaId,
+    tickMs: config.schedulerTickMs,
+    leaseTtlMs: config.leaseTtlMs,
+    snapshotEveryMs: config.snapshotEveryMs,
+    onError: (err, what) => rest.log.warn({ err }, `scheduler: ${what}`),
+    onLeadership: (leader, lease) => rest.log.info({ epoch: lease?.epoch, replicaId: config.replicaId }, leader ? 'scheduler: leading' : 'scheduler: lost the lead'),
+  });
+  await registerRolloutRoutes(rest, { rollouts, scheduler });
   const transports = await listenTransports(rest, grpcServer, {
     host: config.host,
     httpPort: config.httpPort,
     grpcPort: config.grpcPort,
-    release: () => stores.close(),
+    release: async () => {
+      await scheduler.stop();
+      await stores.close();
+    },
   });
-  return { ...transports, service };
+  scheduler.start();
+  return { ...transports, service, rollouts, scheduler };
 }

@@ -162,11 +162,57 @@ describe('PublishService over gRPC', () => {
     await expectStatus(unary('Release', { topic: 'grpc.bad', version: 0 }), grpc.status.INVALID_ARGUMENT, 'version');
     await expectStatus(unary('Release', { topic: 'grpc.nope', version: 1 }), grpc.status.NOT_FOUND, 'topic');
     await expectStatus(unary('ListAudit', { topic: 'Bad!' }), grpc.status.INVALID_ARGUMENT, 'topic');
-    await expectStatus(unary('Pin', { topic: 'grpc.bad', version: 1 }), grpc.status.UNIMPLEMENTED);
+    await expectStatus(unary('Pin', { topic: 'grpc.bad', version: 1, reason: 'why' }), grpc.status.NOT_FOUND, 'version');
 
     const got = await unary<{ headVersion: string }>('GetTopic', { name: 'grpc.bad' });
     expect(got.headVersion).toBe('0');
     const audit = await unary<{ entries: Array<{ action: string }> }>('ListAudit', { topic: 'grpc.bad' });
     expect(audit.entries.map((e) => e.action)).toEqual(['topic.create']);
+  });
+});
+
+describe('operator controls over gRPC', () => {
+  it('Pin, ListPins, Unpin, Rollback, ListReleases, DeleteVersion, ListAudit filters', async () => {
+    await unary('CreateTopic', { topic: { name: 'grpc.ops' } });
+    for (const d of ['one', 'two', 'three']) await unary('Publish', { options: { topic: 'grpc.ops' }, data: Buffer.from(d) });
+
+    const pinned = await unary<{ pin: Record<string, unknown> }>('Pin', { topic: 'grpc.ops', version: 1, scope: { attributes: { cluster: 'canary' } }, reason: 'bad 3' });
+    expect(pinned.pin).toMatchObject({ version: '1', scope: { attributes: { cluster: 'canary' } }, reason: 'bad 3', pinnedBy: 'alice', unpinnedAt: '0' });
+    const listed = await unary<{ pins: unknown[] }>('ListPins', { topic: 'grpc.ops' });
+    expect(listed.pins).toHaveLength(1);
+    const unpinned = await unary<{ pin: Record<string, unknown> }>('Unpin', { topic: 'grpc.ops', scope: { attributes: { cluster: 'canary' } }, reason: 'ok' }, 'bob');
+    expect(unpinned.pin).toMatchObject({ version: '1', unpinnedBy: 'bob' });
+    expect((await unary<{ pins: unknown[] }>('ListPins', { topic: 'grpc.ops' })).pins).toEqual([]);
+    expect((await unary<{ pins: unknown[] }>('ListPins', { topic: 'grpc.ops', includeHistory: true })).pins).toHaveLength(1);
+
+    const rolled = await unary<{ pin: Record<string, unknown> }>('Rollback', { topic: 'grpc.ops', reason: 'bad 3' });
+    expect(rolled.pin).toMatchObject({ version: '2', scope: { attributes: {} } });
+    await unary('Unpin', { topic: 'grpc.ops', reason: 'done' });
+
+    await unary('Release', { topic: 'grpc.ops', version: 1, scopes: [{ attributes: { region: 'eu' } }] });
+    const scopes = await unary<{ releases: Array<{ scope: unknown }> }>('ListReleases', { topic: 'grpc.ops', version: 1, includeWithdrawn: true });
+    expect(scopes.releases.map((r) => r.scope)).toEqual([{ attributes: {} }, { attributes: { region: 'eu' } }]);
+    // 1 is latest for region=eu: protected; once 2 is released there too, it may go.
+    await expectStatus(unary('DeleteVersion', { topic: 'grpc.ops', version: 1, reason: 'x' }), grpc.status.FAILED_PRECONDITION, 'version');
+    await unary('Release', { topic: 'grpc.ops', version: 2, scopes: [{ attributes: { region: 'eu' } }] });
+    await unary('DeleteVersion', { topic: 'grpc.ops', version: 1, reason: 'leak' });
+    const got = await fetch(`${app.httpUrl}/v1/topics/grpc.ops/versions/1`);
+    expect(((await got.json()) as { version: { deletedAt?: number } }).version.deletedAt).toBeGreaterThan(0);
+
+    const audit = await unary<{ entries: Array<{ action: string; actor: string }> }>('ListAudit', { topic: 'grpc.ops', actor: 'bob' });
+    expect(audit.entries.map((e) => `${e.action}:${e.actor}`)).toEqual(['unpin:bob']);
+    const deletes = await unary<{ entries: Array<{ reason: string }> }>('ListAudit', { topic: 'grpc.ops', action: 'version.delete' });
+    expect(deletes.entries.map((e) => e.reason)).toEqual(['leak']);
+
+    await expectStatus(unary('Pin', { topic: 'grpc.ops', version: 1, reason: 'x' }), grpc.status.FAILED_PRECONDITION, 'version');
+    await expectStatus(unary('Pin', { topic: 'grpc.ops', version: 2 }), grpc.status.INVALID_ARGUMENT, 'reason');
+    await expectStatus(unary('Unpin', { topic: 'grpc.ops', reason: 'x' }), grpc.status.NOT_FOUND, 'scope');
+    await unary('CreateTopic', { topic: { name: 'grpc.once' } });
+    await unary('Publish', { options: { topic: 'grpc.once' }, data: Buffer.from('only') });
+    await expectStatus(unary('Rollback', { topic: 'grpc.once', reason: 'x' }), grpc.status.FAILED_PRECONDITION, 'scope');
+    await expectStatus(unary('ListPins', { topic: 'grpc.nope' }), grpc.status.NOT_FOUND, 'topic');
+    await expectStatus(unary('ListReleases', { topic: 'grpc.ops', version: 9 }), grpc.status.NOT_FOUND, 'version');
+    await expectStatus(unary('DeleteVersion', { topic: 'grpc.ops', version: 2 }), grpc.status.INVALID_ARGUMENT, 'reason');
+    await expectStatus(unary('ListAudit', { action: 'pin', cursor: 'garbage' }), grpc.status.INVALID_ARGUMENT, 'cursor');
   });
 });

@@ -1,11 +1,12 @@
 /**
  * gRPC transport: `quire.v1.PublishService` on grpc-js. Handlers map the request with
  * `mapping.ts`, call `PublishService`, and map the result; errors go through
- * `grpcErrorOf`. Methods not built yet (pins, rollouts, deletes) answer UNIMPLEMENTED.
+ * `grpcErrorOf`. Methods without a handler (PrepareUpload, rollouts until their handlers
+ * are registered) answer UNIMPLEMENTED.
  */
 import { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { Code, QuireError } from '@quire/core';
+import { QuireError } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import type { PbPublishChunkOutput, PublishServiceHandlers } from '@quire/proto';
 import { grpcFailure } from '@quire/service-kit';
@@ -13,6 +14,8 @@ import {
   auditToPb,
   int64,
   locationFromPb,
+  optionalScopeFromPb,
+  pinToPb,
   publishOptionsFromPb,
   releaseToPb,
   scopeFromPb,
@@ -20,6 +23,7 @@ import {
   topicToPb,
   versionToPb,
 } from './mapping.ts';
+import { runToPb } from './grpc-rollouts.ts';
 import type { PublishResult, PublishService } from './service.ts';
 
 export const ACTOR_METADATA = 'x-quire-actor';
@@ -29,6 +33,8 @@ export interface GrpcServerOptions {
   onError?: (err: unknown, method: string) => void;
   /** Largest single message (Publish carries its data in one). Default 16 MiB. */
   maxMessageBytes?: number;
+  /** More handlers (rollouts: `rolloutGrpcHandlers`), spread over the built-in ones. */
+  extraHandlers?: Partial<PublishServiceHandlers>;
 }
 
 type Unary<Req, Res> = (req: Req, actor: string) => Promise<Res>;
@@ -47,7 +53,7 @@ export function createGrpcServer(service: PublishService, options: GrpcServerOpt
     };
   }
 
-  const publishResponse = (r: PublishResult) => ({ version: versionToPb(r.version, r.releases) });
+  const publishResponse = (r: PublishResult) => ({ version: versionToPb(r.version, r.releases), ...(r.rollout ? { rollout: runToPb(r.rollout) } : {}) });
 
   const handlers: Partial<PublishServiceHandlers> = {
     CreateTopic: unary('CreateTopic', async (req, actor) => {
@@ -85,17 +91,34 @@ export function createGrpcServer(service: PublishService, options: GrpcServerOpt
       return { releases: releases.map(releaseToPb) };
     }),
     ListReleases: unary('ListReleases', async (req) => {
-      const releases = await service.listReleases(req.topic, int64(req.version, 'version'));
-      return { releases: (req.includeWithdrawn ? releases : releases.filter((r) => r.withdrawnAt === undefined)).map(releaseToPb) };
+      const releases = await service.listReleases(req.topic, int64(req.version, 'version'), { includeWithdrawn: req.includeWithdrawn });
+      return { releases: releases.map(releaseToPb) };
+    }),
+    Pin: unary('Pin', async (req, actor) => {
+      const pin = await service.pin({ topic: req.topic, version: int64(req.version, 'version'), scope: optionalScopeFromPb(req.scope), reason: req.reason }, actor);
+      return { pin: pinToPb(pin) };
+    }),
+    Unpin: unary('Unpin', async (req, actor) => {
+      const pin = await service.unpin({ topic: req.topic, scope: optionalScopeFromPb(req.scope), reason: req.reason }, actor);
+      return { pin: pinToPb(pin) };
+    }),
+    Rollback: unary('Rollback', async (req, actor) => {
+      const res = await service.rollback({ topic: req.topic, scope: optionalScopeFromPb(req.scope), reason: req.reason }, actor);
+      return { pin: pinToPb(res.pin) };
+    }),
+    ListPins: unary('ListPins', async (req) => {
+      const pins = await service.listPins(req.topic, { history: req.includeHistory });
+      return { pins: pins.map(pinToPb) };
+    }),
+    DeleteVersion: unary('DeleteVersion', async (req, actor) => {
+      await service.deleteVersion(req.topic, int64(req.version, 'version') ?? 0, req.reason, actor);
+      return {};
     }),
     ListAudit: unary('ListAudit', async (req) => {
-      if (req.actor !== '' || req.action !== '') {
-        throw new QuireError(Code.UNIMPLEMENTED, 'filtering the audit log by actor or action is not available yet', {
-          field: req.actor !== '' ? 'actor' : 'action',
-        });
-      }
       const page = await service.listAudit({
         topic: req.topic,
+        actor: req.actor,
+        action: req.action,
         since: int64(req.since, 'since'),
         until: int64(req.until, 'until'),
         limit: req.limit,
@@ -103,6 +126,7 @@ export function createGrpcServer(service: PublishService, options: GrpcServerOpt
       });
       return { entries: page.items.map(auditToPb), nextCursor: page.next ?? '' };
     }),
+    ...options.extraHandlers,
   };
 
   const definition = loadQuireProto().quire.v1.PublishService.service;

@@ -9,3 +9,8 @@ export { ACTOR_HEADER } from './rest.ts';
 export { ACTOR_METADATA } from './grpc.ts';
 export { CODE_TRAILER, FIELD_TRAILER } from '@quire/service-kit';
 export type { ErrorBody } from '@quire/service-kit';
+export { RolloutService } from './rollouts.ts';
+export type { RolloutControl, RolloutServiceOptions } from './rollouts.ts';
+export { SCHEDULER_LEASE, Scheduler } from './scheduler.ts';
+export type { SchedulerOptions, SchedulerStatus } from './scheduler.ts';
+export { SnapshotWriter } from './snapshots.ts';

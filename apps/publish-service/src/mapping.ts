@@ -4,7 +4,7 @@
  * arrive as decimal strings (`longs: String`) and are turned into safe integers here.
  */
 import { QuireError } from '@quire/core';
-import type { AuditEntry, BlobLocation, Release, RetentionPolicy, RolloutPlan, Scope, VersionRecord } from '@quire/core';
+import type { AuditEntry, BlobLocation, Pin, Release, RetentionPolicy, RolloutPlan, Scope, VersionRecord } from '@quire/core';
 import type {
   PbAuditEntry,
   PbBlobLocation,
@@ -157,6 +157,25 @@ export function releaseToPb(r: Release): PbRelease {
   };
 }
 
+/** A pin as `quire.v1.Pin` (0 / "" for a pin not ended). */
+export function pinToPb(p: Pin) {
+  return {
+    pinId: p.pinId,
+    scope: scopeToPb(p.scope),
+    version: p.version,
+    reason: p.reason,
+    pinnedBy: p.pinnedBy,
+    pinnedAt: p.pinnedAt,
+    unpinnedAt: p.unpinnedAt ?? 0,
+    unpinnedBy: p.unpinnedBy ?? '',
+  };
+}
+
+/** A request's optional Scope: absent (null) = global. */
+export function optionalScopeFromPb(s: PbScopeOutput | null | undefined): Scope {
+  return s === null || s === undefined ? {} : scopeFromPb(s);
+}
+
 export function auditToPb(a: AuditEntry): PbAuditEntry {
   return {
     id: a.id,
@@ -172,9 +191,9 @@ export function auditToPb(a: AuditEntry): PbAuditEntry {
 /** PublishOptions → the service's publish fields (without data / publisher). */
 export function publishOptionsFromPb(o: PbPublishOptionsOutput | null | undefined): Omit<PublishCommon, 'publisher'> & { regions?: unknown } {
   if (o === null || o === undefined) throw QuireError.invalid('options', 'is required');
-  if (o.useRolloutPlan) throw new QuireError('UNIMPLEMENTED', 'options.useRolloutPlan: rollouts are not available yet', { field: 'options.useRolloutPlan' });
   return {
     topic: o.topic,
+    useRolloutPlan: o.useRolloutPlan,
     metadata: o.metadata,
     contentType: o.contentType,
     scopes: o.scopes.map(scopeFromPb),

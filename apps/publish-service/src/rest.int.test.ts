@@ -292,3 +292,69 @@ describe('releases and audit', () => {
     expectError(await call('GET', '/v1/nothing-here'), 404, 'NOT_FOUND', undefined);
   });
 });
+
+describe('operator controls', () => {
+  it('pins, lists pins, unpins (DELETE and :unpin), rolls back', async () => {
+    await call('POST', '/v1/topics', { name: 'rest.pins' });
+    for (const d of ['one', 'two', 'three']) await call('POST', '/v1/topics/rest.pins/versions', { data: d });
+
+    const pinned = await call('POST', '/v1/topics/rest.pins/pins', { version: 1, scope: { cluster: 'canary' }, reason: 'bad rows in 3' });
+    expect(pinned.status).toBe(201);
+    expect(pinned.body.pin).toMatchObject({ version: 1, scope: { cluster: 'canary' }, reason: 'bad rows in 3', pinnedBy: 'alice' });
+    expect((await call('GET', '/v1/topics/rest.pins/pins')).body.pins).toMatchObject([{ version: 1, scope: { cluster: 'canary' } }]);
+    const unpinned = await call('DELETE', '/v1/topics/rest.pins/pins', { scope: { cluster: 'canary' }, reason: 'fixed' });
+    expect(unpinned.status).toBe(200);
+    expect(unpinned.body.pin).toMatchObject({ version: 1, unpinnedBy: 'alice' });
+    expect((await call('GET', '/v1/topics/rest.pins/pins')).body.pins).toEqual([]);
+    expect((await call('GET', '/v1/topics/rest.pins/pins?history=true')).body.pins).toHaveLength(1);
+
+    const rolled = await call('POST', '/v1/topics/rest.pins/rollback', { reason: 'bad rows in 3' });
+    expect(rolled.status).toBe(201);
+    expect(rolled.body).toMatchObject({ from: 3, pin: { version: 2, scope: {} } });
+    const again = await call('POST', '/v1/topics/rest.pins/pins:unpin', { reason: 'done' });
+    expect(again.body.pin).toMatchObject({ version: 2 });
+
+    expectError(await call('POST', '/v1/topics/rest.pins/pins', { version: 9, reason: 'x' }), 404, 'NOT_FOUND', 'version');
+    expectError(await call('POST', '/v1/topics/rest.pins/pins', { version: 1 }), 400, 'INVALID_ARGUMENT', 'reason');
+    expectError(await call('DELETE', '/v1/topics/rest.pins/pins', { reason: 'nothing pinned' }), 404, 'NOT_FOUND', 'scope');
+    expectError(await call('DELETE', '/v1/topics/rest.pins/pins'), 404, 'NOT_FOUND', 'scope');
+    expectError(await call('POST', '/v1/topics/rest.pins/rollback'), 400, 'INVALID_ARGUMENT', 'reason');
+    expectError(await call('POST', '/v1/topics/rest.pins/pins', { version: 1, reason: 'x', bogus: true }), 400, 'INVALID_ARGUMENT', 'bogus');
+    expectError(await call('POST', '/v1/topics/rest.pins/rollback', { scope: { cluster: 7 }, reason: 'x' }), 400, 'INVALID_ARGUMENT', 'scope.cluster');
+    expectError(await call('GET', '/v1/topics/rest.pins/pins?history=maybe'), 400, 'INVALID_ARGUMENT', 'history');
+    const audit = await call('GET', '/v1/audit?topic=rest.pins&action=pin');
+    expect(audit.body.entries).toMatchObject([{ action: 'pin', reason: 'bad rows in 3', details: { version: 1 } }]);
+  });
+
+  it('lists a version\'s scopes, deletes a version, runs retention', async () => {
+    await call('POST', '/v1/topics', { name: 'rest.ret', inlineThresholdBytes: 16 });
+    for (const d of ['a', 'b', 'c', 'd']) await call('POST', '/v1/topics/rest.ret/versions', { data: d.repeat(100), scopes: [{ cluster: d }] });
+    expect((await call('GET', '/v1/topics/rest.ret/versions/1/releases?includeWithdrawn=true')).body.releases).toMatchObject([{ scope: { cluster: 'a' } }]);
+    expectError(await call('GET', '/v1/topics/rest.ret/versions/7/releases'), 404, 'NOT_FOUND', 'version');
+
+    // Each version is the latest for its scope: protected. Release 2 to cluster a: 1 is no longer latest anywhere.
+    expectError(await call('DELETE', '/v1/topics/rest.ret/versions/1', { reason: 'x' }), 412, 'FAILED_PRECONDITION', 'version');
+    await call('POST', '/v1/topics/rest.ret/versions/2/releases', { scopes: [{ cluster: 'a' }] });
+    expectError(await call('DELETE', '/v1/topics/rest.ret/versions/1', {}), 400, 'INVALID_ARGUMENT', 'reason');
+    const del = await call('DELETE', '/v1/topics/rest.ret/versions/1', { reason: 'leaked a secret' });
+    expect(del.status).toBe(200);
+    expect(del.body.version).toMatchObject({ version: 1 });
+    expect(typeof del.body.version.deletedAt).toBe('number');
+    expect((await call('GET', '/v1/topics/rest.ret/versions/1/data')).status).toBe(404);
+
+    // keepLast 1: 2 (latest for cluster a and b) is protected, 3 and 4 are latest for c, d.
+    await call('POST', '/v1/topics/rest.ret/versions/4/releases', { scopes: [{ cluster: 'c' }] });
+    await call('PATCH', '/v1/topics/rest.ret', { retention: { keepLast: 1 } });
+    const ran = await call('POST', '/v1/topics/rest.ret/retention:run');
+    expect(ran.status).toBe(200);
+    expect(ran.body).toEqual({ deleted: [3], orphaned: [] });
+    expectError(await call('POST', '/v1/topics/rest.nope/retention:run'), 404, 'NOT_FOUND', 'topic');
+    expectError(await call('PATCH', '/v1/topics/rest.ret', { retention: { keepLast: -1 } }), 400, 'INVALID_ARGUMENT', 'retention.keepLast');
+    const audit = await call('GET', '/v1/audit?topic=rest.ret&action=version.delete');
+    expect(audit.body.entries.map((e: { actor: string; details: { version: number } }) => [e.actor, e.details.version])).toEqual([
+      ['alice', 3],
+      ['alice', 1],
+    ]);
+    expect((await call('GET', '/v1/audit?actor=nobody')).body.entries).toEqual([]);
+  });
+});

@@ -22,6 +22,9 @@ const str = { type: 'string' } as const;
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 const scopeList = { type: 'array', items: stringMap } as const;
 const intLike = { type: 'string', pattern: '^[0-9]+$' } as const;
+const bool = { type: 'string', enum: ['true', 'false'] } as const;
+const reasonBody = { type: ['object', 'null'], additionalProperties: false, properties: { reason: str } } as const;
+const scopeReasonBody = { type: ['object', 'null'], additionalProperties: false, properties: { scope: stringMap, reason: str } } as const;
 const topicParams = { type: 'object', required: ['topic'], properties: { topic: str } } as const;
 const versionParams = { type: 'object', required: ['topic', 'version'], properties: { topic: str, version: intLike } } as const;
 const retention = {
@@ -42,6 +45,7 @@ const publishFields = {
   metadata: stringMap,
   contentType: str,
   scopes: scopeList,
+  useRolloutPlan: { type: 'boolean' },
   regions: { type: 'array', items: str },
   publishId: str,
   sha256: str,
@@ -222,25 +226,84 @@ export async function createRestServer(service: PublishService, options: RestOpt
     },
   );
 
-  app.get<{ Params: { topic: string; version: string } }>('/v1/topics/:topic/versions/:version/releases', { schema: { params: versionParams } }, async (req) => ({
-    releases: await service.listReleases(req.params.topic, Number(req.params.version)),
-  }));
+  app.get<{ Params: { topic: string; version: string }; Querystring: { includeWithdrawn?: string } }>(
+    '/v1/topics/:topic/versions/:version/releases',
+    { schema: { params: versionParams, querystring: { type: 'object', additionalProperties: false, properties: { includeWithdrawn: bool } } } },
+    async (req) => ({
+      releases: await service.listReleases(req.params.topic, Number(req.params.version), { includeWithdrawn: req.query.includeWithdrawn }),
+    }),
+  );
+
+  app.delete<{ Params: { topic: string; version: string }; Body: { reason?: string } | undefined }>(
+    '/v1/topics/:topic/versions/:version',
+    { schema: { params: versionParams, body: reasonBody } },
+    async (req) => ({ version: await service.deleteVersion(req.params.topic, Number(req.params.version), req.body?.reason, actorOf(req)) }),
+  );
+
+  // ---- pins, rollback, retention ------------------------------------------------
+  app.post<{ Params: { topic: string }; Body: { version?: number; scope?: unknown; reason?: string } }>(
+    '/v1/topics/:topic/pins',
+    {
+      schema: {
+        params: topicParams,
+        body: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { type: 'integer' }, scope: stringMap, reason: str } },
+      },
+    },
+    async (req, reply) => {
+      const pin = await service.pin({ topic: req.params.topic, version: req.body.version, scope: req.body.scope, reason: req.body.reason }, actorOf(req));
+      return reply.status(201).send({ pin });
+    },
+  );
+
+  const unpin = async (req: FastifyRequest<{ Params: { topic: string }; Body: { scope?: unknown; reason?: string } | undefined }>) => ({
+    pin: await service.unpin({ topic: req.params.topic, scope: req.body?.scope, reason: req.body?.reason }, actorOf(req)),
+  });
+  app.delete('/v1/topics/:topic/pins', { schema: { params: topicParams, body: scopeReasonBody } }, unpin);
+  app.post('/v1/topics/:topic/pins::unpin', { schema: { params: topicParams, body: scopeReasonBody } }, unpin);
+
+  app.get<{ Params: { topic: string }; Querystring: { history?: string } }>(
+    '/v1/topics/:topic/pins',
+    { schema: { params: topicParams, querystring: { type: 'object', additionalProperties: false, properties: { history: bool } } } },
+    async (req) => ({ pins: await service.listPins(req.params.topic, { history: req.query.history }) }),
+  );
+
+  app.post<{ Params: { topic: string }; Body: { scope?: unknown; reason?: string } | undefined }>(
+    '/v1/topics/:topic/rollback',
+    { schema: { params: topicParams, body: scopeReasonBody } },
+    async (req, reply) => {
+      const res = await service.rollback({ topic: req.params.topic, scope: req.body?.scope, reason: req.body?.reason }, actorOf(req));
+      return reply.status(201).send(res);
+    },
+  );
+
+  app.post<{ Params: { topic: string } }>('/v1/topics/:topic/retention::run', { schema: { params: topicParams } }, async (req) => {
+    const res = await service.runRetention(req.params.topic, undefined, actorOf(req));
+    return { deleted: res.deleted, orphaned: res.orphaned };
+  });
 
   // ---- audit ------------------------------------------------------------------
-  app.get<{ Querystring: { topic?: string; since?: string; until?: string; limit?: string; cursor?: string } }>(
+  app.get<{ Querystring: { topic?: string; actor?: string; action?: string; since?: string; until?: string; limit?: string; cursor?: string } }>(
     '/v1/audit',
     {
       schema: {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { topic: str, since: intLike, until: intLike, limit: intLike, cursor: str },
+          properties: { topic: str, actor: str, action: str, since: intLike, until: intLike, limit: intLike, cursor: str },
         },
       },
     },
     async (req) => {
       const q = req.query;
-      const page = await service.listAudit({ topic: q.topic, since: num(q.since), until: num(q.until), limit: num(q.limit), cursor: q.cursor });
+      const page = await service.listAudit({
+        topic: q.topic,
+        actor: q.actor,
+        action: q.action,
+        since: num(q.since),
+        until: num(q.until),
+        limit: num(q.limit),
+        cursor: q.cursor,
+      });
       return { entries: page.items, next: page.next };
     },
   );

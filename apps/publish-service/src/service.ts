@@ -1,7 +1,8 @@
 /**
  * The publish service's one service layer: topic admin, publish, register an existing
- * object, release, history and audit. REST and gRPC handlers parse their input, call a
- * method here and map the result; every business rule lives here. Depends only on the
+ * object, release, pins and rollback, deletion and retention, history and audit. REST and
+ * gRPC handlers parse their input, call a method here and map the result; every business
+ * rule lives here. Depends only on the
  * ports (`MetadataStore`, `BlobStore`, `Clock`) and the pure domain in `@quire/core`.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -11,8 +12,13 @@ import {
   Code,
   LIMITS,
   QuireError,
+  describeScope,
   isQuireError,
+  latestPerScope,
+  protectedVersions,
+  rollbackTarget,
   scopeKey,
+  selectForDeletion,
   systemClock,
   validateBlobKey,
   validateInlineThreshold,
@@ -35,9 +41,12 @@ import type {
   MetadataStore,
   NewVersion,
   Page,
+  Pin,
   Release,
+  ResolutionState,
   RetentionPolicy,
   RolloutPlan,
+  RolloutRun,
   Scope,
   Topic,
   VersionRecord,
@@ -54,6 +63,8 @@ export interface PublishServiceOptions {
   maxBufferedBytes?: number;
   /** Compare-and-set attempts of `updateTopic` before giving up with ABORTED. Default 5. */
   updateAttempts?: number;
+  /** Starts the rollout of a version published with `useRolloutPlan` (which releases nothing itself). */
+  onPublished?: (record: VersionRecord, actor: string) => Promise<RolloutRun>;
 }
 
 /** A topic with the number of its newest version (0 when none). */
@@ -84,6 +95,8 @@ export interface PublishCommon {
   contentType?: unknown;
   /** Scopes to release the new version to; none (or empty) = global. */
   scopes?: unknown;
+  /** Release nothing now; start a run of the topic's rollout plan instead. */
+  useRolloutPlan?: unknown;
   /** Idempotency key; one is made when absent. */
   publishId?: unknown;
   /** Expected SHA-256 (lowercase hex) / size, checked when given. */
@@ -112,6 +125,8 @@ export interface PublishResult {
   releases: Release[];
   /** True when the publishId had already been committed and that version was returned. */
   replayed: boolean;
+  /** The run started for a `useRolloutPlan` publish. */
+  rollout?: RolloutRun;
 }
 
 export interface VersionData {
@@ -128,10 +143,53 @@ export interface ListVersionsInput {
 
 export interface ListAuditInput {
   topic?: unknown;
+  /** Only entries by this actor / with this action (filtered here over the store's pages). */
+  actor?: unknown;
+  action?: unknown;
   since?: unknown;
   until?: unknown;
   limit?: unknown;
   cursor?: unknown;
+}
+
+export interface PinInput {
+  topic: unknown;
+  version: unknown;
+  /** Pin only consumers matching this scope; absent / `{}` = the whole topic. */
+  scope?: unknown;
+  reason: unknown;
+}
+
+export interface UnpinInput {
+  topic: unknown;
+  scope?: unknown;
+  reason?: unknown;
+}
+
+export interface RollbackInput {
+  topic: unknown;
+  scope?: unknown;
+  reason: unknown;
+}
+
+export interface RollbackResult {
+  pin: Pin;
+  /** The version that was applied in the scope before the rollback. */
+  from: number;
+}
+
+export interface RetentionResult {
+  topic: string;
+  /** Versions deleted by this run, ascending. */
+  deleted: number[];
+  /** Deleted versions whose S3 objects could not all be removed (left to the orphan sweep). */
+  orphaned: number[];
+}
+
+export interface RetentionAllResult {
+  results: RetentionResult[];
+  /** Topics whose run failed (the others still ran). */
+  failures: Array<{ topic: string; error: unknown }>;
 }
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -141,6 +199,11 @@ const ACTOR_MAX = 256;
 const DESCRIPTION_MAX = 4096;
 const JSON_SCHEMA_MAX = 256 * 1024;
 const ALLOWED_APPS_MAX = 1000;
+const REASON_MAX = 1024;
+/** Actor of the deletions retention makes by itself. */
+export const RETENTION_ACTOR = 'quire:retention';
+/** Store pages one filtered audit query reads at most before answering (with a cursor). */
+const AUDIT_SCAN_PAGES = 20;
 
 export class PublishService {
   readonly #store: MetadataStore;
@@ -148,6 +211,7 @@ export class PublishService {
   readonly #clock: Clock;
   readonly #maxBuffered: number;
   readonly #updateAttempts: number;
+  readonly #onPublished: PublishServiceOptions['onPublished'];
   readonly #ajv = new Ajv({ allErrors: false, strict: false });
   /** Compiled validators by topic name, keyed on the schema text. */
   readonly #validators = new Map<string, { schema: string; validate: ValidateFunction }>();
@@ -158,6 +222,7 @@ export class PublishService {
     this.#clock = options.clock ?? systemClock;
     this.#maxBuffered = options.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.#updateAttempts = options.updateAttempts ?? 5;
+    this.#onPublished = options.onPublished;
   }
 
   /** Regions the blob store writes to, in configuration order. */
@@ -435,7 +500,7 @@ export class PublishService {
         });
       }
     }
-    const releases = await this.#putReleases(record, common.scopes, common.publisher);
+    const releases = common.useRolloutPlan ? [] : await this.#putReleases(record, common.scopes, common.publisher);
     if (!replayed) {
       await this.#audit(common.publisher, action, record.topic, {
         version: record.version,
@@ -445,6 +510,9 @@ export class PublishService {
         storage: record.pointer.kind,
         scopes: common.scopes,
       });
+    }
+    if (common.useRolloutPlan && !replayed && this.#onPublished !== undefined) {
+      return { version: record, releases, replayed, rollout: await this.#onPublished(record, common.publisher) };
     }
     return { version: record, releases, replayed };
   }
@@ -460,7 +528,7 @@ export class PublishService {
       throw new QuireError(Code.FAILED_PRECONDITION, `version: ${record.version} of ${topic.name} was deleted`, { field: 'version' });
     }
     const list = validateScopes(scopes);
-    const why = reason === undefined || reason === null || reason === '' ? undefined : validateText(reason, 'reason', 1024, true);
+    const why = optionalReason(reason);
     const releases = await this.#putReleases(record, list, who);
     await this.#audit(who, 'release', topic.name, { version: record.version, scopes: list }, why);
     return releases;
@@ -482,12 +550,211 @@ export class PublishService {
     return this.#store.listVersions(topic.name, cursor === undefined ? { limit, order } : { limit, order, cursor });
   }
 
-  async listReleases(topicName: unknown, version?: unknown): Promise<Release[]> {
+  /**
+   * A topic's releases (or one version's: its scopes). Active ones only unless
+   * `includeWithdrawn`; NOT_FOUND for a version that does not exist.
+   */
+  async listReleases(topicName: unknown, version?: unknown, options: { includeWithdrawn?: unknown } = {}): Promise<Release[]> {
     const topic = await this.#requireTopic(topicName);
-    const all = await this.#store.listReleases(topic.name);
+    const withdrawn = optionalBoolean(options.includeWithdrawn, 'includeWithdrawn') ?? false;
+    let all = await this.#store.listReleases(topic.name);
+    if (!withdrawn) all = all.filter((r) => r.withdrawnAt === undefined);
     if (version === undefined || version === null || version === 0) return all;
-    const v = validateVersionNumber(version);
-    return all.filter((r) => r.version === v);
+    const record = await this.#requireVersion(topic.name, version);
+    return all.filter((r) => r.version === record.version);
+  }
+
+  // ---- pins and rollback -----------------------------------------------------
+
+  /**
+   * Pin the topic (or the consumers matching `scope`) to an existing, live version: they
+   * get it whatever is published later, until unpinned. A pin on the same scope is replaced.
+   */
+  async pin(input: PinInput, actor: string): Promise<Pin> {
+    const who = validateActor(actor);
+    const topic = await this.#requireTopic(input.topic);
+    const scope = validateScope(input.scope, 'scope');
+    const reason = requireReason(input.reason);
+    const record = await this.#requireVersion(topic.name, input.version);
+    if (record.deletedAt !== undefined) {
+      throw new QuireError(Code.FAILED_PRECONDITION, `version: ${record.version} of ${topic.name} was deleted; it cannot be pinned`, { field: 'version' });
+    }
+    const pin = await this.#putPin(topic.name, record.version, scope, reason, who);
+    await this.#audit(who, 'pin', topic.name, { version: record.version, scope, pinId: pin.pinId }, reason);
+    return pin;
+  }
+
+  /** End the pin on exactly this scope (absent = the global pin). NOT_FOUND when there is none. */
+  async unpin(input: UnpinInput, actor: string): Promise<Pin> {
+    const who = validateActor(actor);
+    const topic = await this.#requireTopic(input.topic);
+    const scope = validateScope(input.scope, 'scope');
+    const reason = optionalReason(input.reason);
+    const key = scopeKey(scope);
+    const active = (await this.#store.listPins(topic.name)).find((p) => p.unpinnedAt === undefined && p.scopeKey === key);
+    if (active === undefined) throw QuireError.notFound(`an active pin of ${topic.name} on scope ${describeScope(scope)}`, 'scope');
+    const ended = await this.#store.removePin(topic.name, key, this.#clock.now(), who);
+    if (ended === undefined) throw QuireError.notFound(`an active pin of ${topic.name} on scope ${describeScope(scope)}`, 'scope');
+    await this.#audit(who, 'unpin', topic.name, { version: ended.version, scope, pinId: ended.pinId }, reason);
+    return ended;
+  }
+
+  /** The topic's active pins, or with `history` every pin it ever had (ended ones too). */
+  async listPins(topicName: unknown, options: { history?: unknown } = {}): Promise<Pin[]> {
+    const topic = await this.#requireTopic(topicName);
+    const history = optionalBoolean(options.history, 'history') ?? false;
+    const pins = await this.#store.listPins(topic.name);
+    return history ? pins : pins.filter((p) => p.unpinnedAt === undefined);
+  }
+
+  /**
+   * Roll the scope back: pin the last version fully rolled out before the one it runs now,
+   * as `rollbackTarget` in `@quire/core` decides. FAILED_PRECONDITION when there is none.
+   */
+  async rollback(input: RollbackInput, actor: string): Promise<RollbackResult> {
+    const who = validateActor(actor);
+    const topic = await this.#requireTopic(input.topic);
+    const scope = validateScope(input.scope, 'scope');
+    const reason = requireReason(input.reason);
+    const [state, runs] = await Promise.all([this.#resolutionState(topic.name), this.#store.listRuns(topic.name)]);
+    const res = rollbackTarget(state, scope, runs);
+    if (!res.ok) {
+      const r = res.refusal;
+      const where = describeScope(scope);
+      const message =
+        r.reason === 'no-current'
+          ? `scope: no version of ${topic.name} applies to ${where}; nothing to roll back`
+          : `scope: no version of ${topic.name} before ${r.current} was fully rolled out to ${r.required.map(describeScope).join('; ')}; nothing to roll back to`;
+      throw new QuireError(Code.FAILED_PRECONDITION, message, { field: 'scope' });
+    }
+    const { current, target } = res.decision;
+    const pin = await this.#putPin(topic.name, target, scope, reason, who);
+    await this.#audit(who, 'rollback', topic.name, { from: current, version: target, scope, pinId: pin.pinId }, reason);
+    return { pin, from: current };
+  }
+
+  async #putPin(topic: string, version: number, scope: Scope, reason: string, by: string): Promise<Pin> {
+    const pin: Pin = { topic, pinId: randomUUID(), scope, scopeKey: scopeKey(scope), version, reason, pinnedBy: by, pinnedAt: this.#clock.now() };
+    await this.#store.putPin(pin);
+    return pin;
+  }
+
+  // ---- deletion and retention ------------------------------------------------
+
+  /**
+   * Delete a version on an operator's request: refused (FAILED_PRECONDITION) while it is
+   * pinned, latest for some scope or inside an active rollout run. See `#deleteVersions`
+   * for the order of the steps.
+   */
+  async deleteVersion(topicName: unknown, version: unknown, reason: unknown, actor: string): Promise<VersionRecord> {
+    const who = validateActor(actor);
+    const topic = await this.#requireTopic(topicName);
+    const why = requireReason(reason);
+    const record = await this.#requireVersion(topic.name, version);
+    if (record.deletedAt !== undefined) {
+      throw new QuireError(Code.FAILED_PRECONDITION, `version: ${record.version} of ${topic.name} is already deleted`, { field: 'version' });
+    }
+    const [state, runs] = await Promise.all([this.#resolutionState(topic.name), this.#store.listRuns(topic.name)]);
+    const protection = protectionOf(record.version, state, runs);
+    if (protection !== undefined) {
+      throw new QuireError(Code.FAILED_PRECONDITION, `version: ${record.version} of ${topic.name} ${protection}; it cannot be deleted`, { field: 'version' });
+    }
+    await this.#deleteVersions(topic.name, [record], who, why, { by: 'operator' });
+    return { ...record, deletedAt: (await this.#store.getVersion(topic.name, record.version))?.deletedAt ?? this.#clock.now() };
+  }
+
+  /**
+   * Apply the topic's retention policy now (`now` defaults to the clock): delete the
+   * versions `selectForDeletion` picks, never a protected one (pinned, latest for some
+   * scope, inside an active run). Returns the versions deleted.
+   */
+  async runRetention(topicName: unknown, now?: number, actor = RETENTION_ACTOR): Promise<RetentionResult> {
+    const who = validateActor(actor);
+    const topic = await this.#requireTopic(topicName);
+    const at = now ?? this.#clock.now();
+    const policy = topic.retention;
+    if (policy.keepLast === undefined && policy.maxAgeMs === undefined) return { topic: topic.name, deleted: [], orphaned: [] };
+    const [versions, runs] = await Promise.all([this.#allVersions(topic.name), this.#store.listRuns(topic.name)]);
+    const state = await this.#resolutionState(topic.name, versions);
+    const doomed = selectForDeletion(versions, policy, protectedVersions(state, runs), at);
+    if (doomed.length === 0) return { topic: topic.name, deleted: [], orphaned: [] };
+    const byNumber = new Map(versions.map((v) => [v.version, v]));
+    const records = doomed.map((v) => byNumber.get(v) as VersionRecord);
+    const orphaned = await this.#deleteVersions(topic.name, records, who, `retention ${describeRetention(policy)}`, { by: 'retention', policy });
+    return { topic: topic.name, deleted: doomed, orphaned };
+  }
+
+  /**
+   * Retention over every topic with a policy (the leader's scheduler calls this
+   * periodically). A topic that fails is reported and the others still run.
+   */
+  async runRetentionAll(now?: number): Promise<RetentionAllResult> {
+    const out: RetentionAllResult = { results: [], failures: [] };
+    let cursor: string | undefined;
+    do {
+      const page = await this.#store.listTopics(cursor === undefined ? { limit: 500 } : { limit: 500, cursor });
+      for (const t of page.items) {
+        if (t.retention.keepLast === undefined && t.retention.maxAgeMs === undefined) continue;
+        try {
+          const res = await this.runRetention(t.name, now);
+          if (res.deleted.length > 0) out.results.push(res);
+        } catch (error) {
+          out.failures.push({ topic: t.name, error });
+        }
+      }
+      cursor = page.next;
+    } while (cursor !== undefined);
+    return out;
+  }
+
+  /**
+   * Delete versions: mark each deleted in the metadata store first (consumers stop being
+   * handed it and its inline bytes go), then delete its S3 objects in every region. A
+   * crash or an S3 failure in between leaves a deleted version with objects behind (an
+   * orphan the sweep removes), never a visible version without data. Each deletion is
+   * audited. Returns the versions whose objects could not all be deleted.
+   */
+  async #deleteVersions(topic: string, records: readonly VersionRecord[], actor: string, reason: string, details: Record<string, unknown>): Promise<number[]> {
+    const orphaned: number[] = [];
+    for (const record of records) {
+      await this.#store.markVersionDeleted(topic, record.version, this.#clock.now());
+      let objectsDeleted = true;
+      if (record.pointer.kind === 's3') {
+        for (const loc of record.pointer.locations) {
+          try {
+            await this.#blobs.delete(loc.key, [loc.region]);
+          } catch {
+            objectsDeleted = false;
+          }
+        }
+      }
+      if (!objectsDeleted) orphaned.push(record.version);
+      await this.#audit(actor, 'version.delete', topic, { ...details, version: record.version, storage: record.pointer.kind, objectsDeleted }, reason);
+    }
+    return orphaned;
+  }
+
+  async #allVersions(topic: string): Promise<VersionRecord[]> {
+    const out: VersionRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.#store.listVersions(topic, cursor === undefined ? { limit: 1000, order: 'asc' } : { limit: 1000, order: 'asc', cursor });
+      out.push(...page.items);
+      cursor = page.next;
+    } while (cursor !== undefined);
+    return out;
+  }
+
+  /** Releases, pins and deleted versions of a topic, as the core's resolution functions take them. */
+  async #resolutionState(topic: string, known?: readonly VersionRecord[]): Promise<ResolutionState> {
+    const [releases, pins, versions] = await Promise.all([
+      this.#store.listReleases(topic),
+      this.#store.listPins(topic),
+      known === undefined ? this.#allVersions(topic) : Promise.resolve(known),
+    ]);
+    const deleted = new Map<number, number>();
+    for (const v of versions) if (v.deletedAt !== undefined) deleted.set(v.version, v.deletedAt);
+    return { releases, pins, deleted };
   }
 
   /** A version's bytes: inline from the metadata store, or streamed from the blob store. */
@@ -508,15 +775,43 @@ export class PublishService {
     return { record, body: got.body };
   }
 
+  /**
+   * The audit log, newest first, filtered by topic and time in the store and by actor /
+   * action here: with those filters the cursor is this service's own (store cursor + how
+   * many entries of that page were consumed), and a page may hold fewer than `limit`
+   * entries while `next` is still set (at most AUDIT_SCAN_PAGES store pages are read per call).
+   */
   async listAudit(query: ListAuditInput = {}): Promise<Page<AuditEntry>> {
     const limit = validatePageLimit(query.limit);
     const q: Parameters<MetadataStore['listAudit']>[0] = { limit };
     if (query.topic !== undefined && query.topic !== null && query.topic !== '') q.topic = validateTopicName(query.topic);
     const cursor = optionalString(query.cursor, 'cursor');
-    if (cursor !== undefined) q.cursor = cursor;
     if (query.since !== undefined && query.since !== null && query.since !== 0) q.since = validateNonNegativeInt(query.since, 'since');
     if (query.until !== undefined && query.until !== null && query.until !== 0) q.until = validateNonNegativeInt(query.until, 'until');
-    return this.#store.listAudit(q);
+    const actor = optionalString(query.actor, 'actor');
+    const action = optionalString(query.action, 'action');
+    if (actor === undefined && action === undefined) {
+      if (cursor !== undefined) q.cursor = cursor;
+      return this.#store.listAudit(q);
+    }
+    const matches = (e: AuditEntry) => (actor === undefined || e.actor === actor) && (action === undefined || e.action === action);
+    let pos = cursor === undefined ? { skip: 0 } : decodeAuditCursor(cursor);
+    const items: AuditEntry[] = [];
+    for (let pages = 0; pages < AUDIT_SCAN_PAGES; pages++) {
+      const page = await this.#store.listAudit(pos.store === undefined ? q : { ...q, cursor: pos.store });
+      for (let i = pos.skip; i < page.items.length; i++) {
+        const e = page.items[i] as AuditEntry;
+        if (!matches(e)) continue;
+        items.push(e);
+        if (items.length === limit) {
+          const rest = i + 1 < page.items.length ? encodeAuditCursor({ ...pos, skip: i + 1 }) : page.next === undefined ? undefined : encodeAuditCursor({ store: page.next, skip: 0 });
+          return rest === undefined ? { items } : { items, next: rest };
+        }
+      }
+      if (page.next === undefined) return { items };
+      pos = { store: page.next, skip: 0 };
+    }
+    return { items, next: encodeAuditCursor(pos) };
   }
 
   // ---- helpers ------------------------------------------------------------------
@@ -550,7 +845,8 @@ export class PublishService {
     else if (typeof input.publishId !== 'string' || !PUBLISH_ID_RE.test(input.publishId)) {
       throw QuireError.invalid('publishId', 'must be 1-128 characters of A-Z, a-z, 0-9, "_" and "-"');
     } else publishId = input.publishId;
-    const out: ValidCommon = { topic, metadata, contentType, scopes, publishId, generatedId, publisher };
+    const useRolloutPlan = validateUseRolloutPlan(input.useRolloutPlan, topic, scopes, this.#onPublished !== undefined);
+    const out: ValidCommon = { topic, metadata, contentType, scopes, publishId, generatedId, publisher, useRolloutPlan };
     if (input.sha256 !== undefined && input.sha256 !== null && input.sha256 !== '') out.sha256 = validateSha256(input.sha256);
     if (input.size !== undefined && input.size !== null) out.size = validateNonNegativeInt(input.size, 'size');
     return out;
@@ -672,6 +968,7 @@ interface ValidCommon {
   /** True when the service made the publishId (so no retry can reuse it). */
   generatedId: boolean;
   publisher: string;
+  useRolloutPlan: boolean;
   sha256?: string;
   size?: number;
 }
@@ -681,6 +978,70 @@ function validateActor(actor: unknown): string {
     throw QuireError.invalid('actor', `must be a non-empty string of at most ${ACTOR_MAX} characters`);
   }
   return actor;
+}
+
+function requireReason(value: unknown): string {
+  const reason = optionalReason(value);
+  if (reason === undefined) throw QuireError.invalid('reason', 'is required: say why (it goes to the audit log)');
+  return reason;
+}
+
+function optionalReason(value: unknown): string | undefined {
+  if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) return undefined;
+  return validateText(value, 'reason', REASON_MAX, true);
+}
+
+function optionalBoolean(value: unknown, field: string): boolean | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw QuireError.invalid(field, 'must be true or false');
+}
+
+/** Why retention / an operator may not delete this version, or undefined when it may. */
+function protectionOf(version: number, state: ResolutionState, runs: readonly RolloutRun[]): string | undefined {
+  if (!protectedVersions(state, runs).has(version)) return undefined;
+  const pin = state.pins.find((p) => p.unpinnedAt === undefined && p.version === version);
+  if (pin !== undefined) return `is pinned on scope ${describeScope(pin.scope)}`;
+  const run = runs.find((r) => (r.status === 'running' || r.status === 'paused') && r.version === version);
+  if (run !== undefined) return `is inside the active rollout run ${run.runId}`;
+  for (const [key, v] of latestPerScope(state)) {
+    if (v === version) return `is the latest version for scope ${key === '' ? 'global' : key}`;
+  }
+  return 'is protected';
+}
+
+function describeRetention(p: RetentionPolicy): string {
+  const parts: string[] = [];
+  if (p.keepLast !== undefined) parts.push(`keepLast=${p.keepLast}`);
+  if (p.maxAgeMs !== undefined) parts.push(`maxAgeMs=${p.maxAgeMs}`);
+  return parts.join(', ');
+}
+
+interface AuditCursor {
+  /** Store cursor of the page being read (undefined = the first page). */
+  store?: string;
+  /** Entries of that page already consumed. */
+  skip: number;
+}
+
+function encodeAuditCursor(c: AuditCursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeAuditCursor(cursor: string): AuditCursor {
+  try {
+    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (typeof c === 'object' && c !== null) {
+      const { store, skip } = c as Record<string, unknown>;
+      if ((store === undefined || typeof store === 'string') && typeof skip === 'number' && Number.isSafeInteger(skip) && skip >= 0) {
+        return store === undefined ? { skip } : { store, skip };
+      }
+    }
+  } catch {
+    // reported below
+  }
+  throw QuireError.invalid('cursor', 'is not a cursor of an audit query filtered by actor or action');
 }
 
 function validateText(value: unknown, field: string, max: number, required: boolean): string {
@@ -728,6 +1089,17 @@ function validateScopes(scopes: unknown): Scope[] {
     seen.add(key);
   });
   return out;
+}
+
+function validateUseRolloutPlan(value: unknown, topic: Topic, scopes: Scope[], available: boolean): boolean {
+  if (value === undefined || value === null || value === false) return false;
+  if (value !== true) throw QuireError.invalid('useRolloutPlan', 'must be a boolean');
+  if (!available) throw new QuireError(Code.UNIMPLEMENTED, 'useRolloutPlan: rollouts are not available here', { field: 'useRolloutPlan' });
+  if (scopes.length > 0) throw QuireError.invalid('useRolloutPlan', 'give either scopes or useRolloutPlan, not both');
+  if (topic.rolloutPlan === undefined) {
+    throw new QuireError(Code.FAILED_PRECONDITION, `useRolloutPlan: topic ${topic.name} has no rollout plan`, { field: 'useRolloutPlan' });
+  }
+  return true;
 }
 
 function validateApplications(value: unknown): string[] | undefined {

@@ -6,6 +6,6 @@ export type { Consumer, ConsumerIdentityInput, ConsumerOptions, SubscribeOptions
 export type { ListVersionsOptions } from './history.ts';
 export type { S3RegionClientOptions } from './download.ts';
 export { verifyPayload } from './download.ts';
-export type { TopicInfo, VersionInfo } from './mapping.ts';
+export type { PinInfo, TopicInfo, VersionInfo } from './mapping.ts';
 export { FIELD_TRAILER, RETRYABLE_CODES, fromGrpcError, isRetryable } from './errors.ts';
 export type { RetryOptions } from './transport.ts';

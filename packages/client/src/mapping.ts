@@ -74,3 +74,43 @@ export function topicFromPb(t: PbTopicOutput): TopicInfo {
     headVersion: toNumber(t.headVersion),
   };
 }
+
+/** A pin (an operator fixed the topic, or a scope of it, to a version). */
+export interface PinInfo {
+  pinId: string;
+  scope: Scope;
+  version: number;
+  reason: string;
+  pinnedBy: string;
+  pinnedAt: number;
+  /** Set when the pin ended (unpinned or replaced). */
+  unpinnedAt?: number;
+  unpinnedBy?: string;
+}
+
+/** `quire.v1.Pin` as the loader decodes it (int64 as strings). */
+export interface PbPinOutput {
+  pinId: string;
+  scope: { attributes: Record<string, string> } | null;
+  version: string;
+  reason: string;
+  pinnedBy: string;
+  pinnedAt: string;
+  unpinnedAt: string;
+  unpinnedBy: string;
+}
+
+export function pinFromPb(p: PbPinOutput): PinInfo {
+  const out: PinInfo = {
+    pinId: p.pinId,
+    scope: { ...(p.scope?.attributes ?? {}) },
+    version: toNumber(p.version),
+    reason: p.reason,
+    pinnedBy: p.pinnedBy,
+    pinnedAt: toNumber(p.pinnedAt),
+  };
+  const ended = toNumber(p.unpinnedAt);
+  if (ended > 0) out.unpinnedAt = ended;
+  if (p.unpinnedBy !== '') out.unpinnedBy = p.unpinnedBy;
+  return out;
+}

@@ -116,6 +116,27 @@ describe('publisher', () => {
     expect({ code: noVersions.code, field: noVersions.field }).toEqual({ code: Code.FAILED_PRECONDITION, field: 'consumeEndpoint' });
   });
 
+  it('releases, pins, unpins and rolls back (operator calls)', async () => {
+    await pub.createTopic({ name: 'client.ops' });
+    for (const d of ['one', 'two', 'three']) await pub.publish('client.ops', { data: d, scopes: [{ cluster: 'canary' }] });
+    await pub.release('client.ops', 2, [{}], 'two is good everywhere');
+    const pinned = await pub.pin('client.ops', 1, { scope: { cluster: 'canary' }, reason: 'bad 3' });
+    expect(pinned).toMatchObject({ version: 1, scope: { cluster: 'canary' }, reason: 'bad 3', pinnedBy: 'client-tests' });
+    expect(pinned.unpinnedAt).toBeUndefined();
+    expect(await pub.listPins('client.ops')).toEqual([pinned]);
+    const ended = await pub.unpin('client.ops', { scope: { cluster: 'canary' } });
+    expect(ended).toMatchObject({ pinId: pinned.pinId, unpinnedBy: 'client-tests' });
+    expect(ended.unpinnedAt).toBeGreaterThan(0);
+    // 3 reached canary only; 2 is released globally: the last one fully rolled out.
+    const rolled = await pub.rollback('client.ops', { reason: 'bad 3' });
+    expect(rolled).toMatchObject({ version: 2, scope: {} });
+    expect(await pub.listPins('client.ops', { history: true })).toHaveLength(2);
+    const none = await failure(pub.rollback('client.ops', { scope: { cluster: 'main' }, reason: 'x' }));
+    expect({ code: none.code, field: none.field }).toEqual({ code: Code.FAILED_PRECONDITION, field: 'scope' });
+    const missing = await failure(pub.pin('client.ops', 9, { reason: 'x' }));
+    expect({ code: missing.code, field: missing.field }).toEqual({ code: Code.NOT_FOUND, field: 'version' });
+  });
+
   it('a retried publish with the same publishId commits one version', async () => {
     const publishId = `retry-${Date.now()}`;
     const a = await pub.publish('client.pub', { data: 'once', publishId });

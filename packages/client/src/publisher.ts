@@ -26,7 +26,7 @@ import type {
 import { S3Downloader } from './download.ts';
 import { fromGrpcError } from './errors.ts';
 import { History, createConsumePool, type ListVersionsOptions } from './history.ts';
-import { topicFromPb, versionFromPb, type TopicInfo, type VersionInfo } from './mapping.ts';
+import { pinFromPb, topicFromPb, versionFromPb, type PbPinOutput, type PinInfo, type TopicInfo, type VersionInfo } from './mapping.ts';
 import { EndpointPool, unary, withRetry, type RetryOptions } from './transport.ts';
 
 /** Metadata key carrying the caller's identity to the publish service. */
@@ -104,6 +104,19 @@ export interface Publisher {
   getTopic(name: string): Promise<TopicInfo>;
   getVersion(topic: string, version: number): Promise<VersionInfo>;
   listVersions(topic: string, options?: ListVersionsOptions): Promise<Page<VersionInfo>>;
+  /** Release an existing version (an old one too) to more scopes; none = global. */
+  release(topic: string, version: number, scopes?: Scope[], reason?: string): Promise<void>;
+  /** Pin the topic (or the consumers matching `scope`) to a version. A reason is required. */
+  pin(topic: string, version: number, options: { scope?: Scope; reason: string }): Promise<PinInfo>;
+  /** End the pin on exactly this scope (default global). Sent once (not retried). */
+  unpin(topic: string, options?: { scope?: Scope; reason?: string }): Promise<PinInfo>;
+  /**
+   * Pin the last version fully rolled out before the current one (in `scope`, default
+   * global). Sent once, never retried: a retry after a lost answer would roll back twice.
+   */
+  rollback(topic: string, options: { scope?: Scope; reason: string }): Promise<PinInfo>;
+  /** Active pins, or every pin ever with `history`. */
+  listPins(topic: string, options?: { history?: boolean }): Promise<PinInfo[]>;
   close(): void;
 }
 
@@ -137,6 +150,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
   };
   const call = <Res>(method: string, req: unknown): Promise<Res> =>
     withRetry(pool, (client) => unary<Res>(client, method, req, { timeoutMs, metadata: metadata() }), options.retry);
+  /** For calls that must not run twice (rollback: each one goes one version further back). */
+  const callOnce = <Res>(method: string, req: unknown): Promise<Res> => unary<Res>(pool.pick(), method, req, { timeoutMs, metadata: metadata() });
+  const pbScope = (s: Scope | undefined) => ({ attributes: { ...(s ?? {}) } });
 
   const publishOptions = (topic: string, input: Omit<PublishInput, 'data' | 'file' | 'stream'>, publishId: string, extra: Partial<PbPublishOptions> = {}): PbPublishOptions => ({
     topic,
@@ -272,6 +288,30 @@ export function createPublisher(options: PublisherOptions): Publisher {
       return historyReader().listVersions(topic, o);
     },
 
+    async release(topic, version, scopes = [], reason = '') {
+      await call('Release', { topic, version, scopes: scopes.map(pbScope), reason });
+    },
+
+    async pin(topic, version, o) {
+      const res = await call<{ pin: PbPinOutput | null }>('Pin', { topic, version, scope: pbScope(o.scope), reason: o.reason });
+      return pinOf(res.pin);
+    },
+
+    async unpin(topic, o = {}) {
+      const res = await callOnce<{ pin: PbPinOutput | null }>('Unpin', { topic, scope: pbScope(o.scope), reason: o.reason ?? '' });
+      return pinOf(res.pin);
+    },
+
+    async rollback(topic, o) {
+      const res = await callOnce<{ pin: PbPinOutput | null }>('Rollback', { topic, scope: pbScope(o.scope), reason: o.reason });
+      return pinOf(res.pin);
+    },
+
+    async listPins(topic, o = {}) {
+      const res = await call<{ pins: PbPinOutput[] }>('ListPins', { topic, includeHistory: o.history ?? false });
+      return res.pins.map(pinFromPb);
+    },
+
     close() {
       pool.close();
       history?.pool.close();
@@ -282,6 +322,11 @@ export function createPublisher(options: PublisherOptions): Publisher {
   function retrying<T>(fn: () => Promise<T>): Promise<T> {
     return withRetry(pool, () => fn(), options.retry);
   }
+}
+
+function pinOf(pin: PbPinOutput | null): PinInfo {
+  if (pin === null) throw new QuireError('INTERNAL', 'the publish service answered without a pin');
+  return pinFromPb(pin);
 }
 
 function versionOf(res: PbPublishResponseOutput): VersionInfo {

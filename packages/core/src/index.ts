@@ -42,6 +42,8 @@ export { activePins, activeReleases, applicablePin, candidateVersions, latestPer
 export type { Resolution, ResolutionState } from './resolve.ts';
 export { protectedVersions, selectForDeletion } from './retention.ts';
 export type { RetentionCandidate } from './retention.ts';
+export { rollbackTarget, scopeCovers, scopesNested } from './rollback.ts';
+export type { RollbackDecision, RollbackRefusal } from './rollback.ts';
 export {
   abortRun,
   advanceRun,
@@ -68,3 +70,5 @@ export type {
   ListVersionsRequest,
   MetadataStore,
 } from './ports.ts';
+export { SNAPSHOT_FORMAT, SNAPSHOT_INLINE_MAX_BYTES, resolutionStateFromSnapshot, snapshotKey } from './snapshot.ts';
+export type { SnapshotTopicSettings, TopicSnapshot } from './snapshot.ts';

@@ -9,6 +9,10 @@ const load = configLoader(
     QUIRE_PUBLISH_HTTP_PORT: portSchema.default(7080),
     QUIRE_PUBLISH_GRPC_PORT: portSchema.default(7444),
     QUIRE_HTTP_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
+    QUIRE_SCHEDULER_TICK_MS: z.coerce.number().int().default(1000),
+    QUIRE_LEASE_TTL_MS: z.coerce.number().int().default(15_000),
+    QUIRE_REPLICA_ID: z.string().optional(),
+    QUIRE_SNAPSHOT_EVERY_MS: z.coerce.number().int().default(60_000),
   },
   (shared, own) => ({ ...shared, httpPort: own.QUIRE_PUBLISH_HTTP_PORT }),
 );

@@ -61,6 +61,10 @@ export const APP_VARIABLES = {
     QUIRE_PUBLISH_HTTP_PORT: 'REST port (default 7080; 0 = any free port)',
     QUIRE_PUBLISH_GRPC_PORT: 'gRPC port (default 7444; 0 = any free port)',
     QUIRE_HTTP_BODY_LIMIT_BYTES: 'largest JSON request body (default 8388608)',
+    QUIRE_SCHEDULER_TICK_MS: 'scheduler work period while leading: rollout steps, changed snapshots (default 1000)',
+    QUIRE_LEASE_TTL_MS: 'scheduler lease time to live; a dead leader is replaced within about this (default 15000)',
+    QUIRE_REPLICA_ID: 'this replica\'s id, the scheduler lease owner (default <hostname>-<pid>)',
+    QUIRE_SNAPSHOT_EVERY_MS: 'how often the leader rewrites every topic\'s fallback snapshot (default 60000)',
   },
   'consume-service': {
     QUIRE_CONSUME_HTTP_PORT: 'REST port (default 7081; 0 = any free port)',

@@ -9,4 +9,5 @@ export { fastifyLogger, installErrorHandlers } from './rest.ts';
 export { listenTransports } from './transports.ts';
 export type { ListenOptions, Transports } from './transports.ts';
 export { runService } from './main.ts';
+export { configTable } from './config-doc.ts';
 export type { RunServiceOptions, RunningService } from './main.ts';
