@@ -19,11 +19,11 @@ Quire is running on the embedded default (data in ${running.dataDir}).
 
 Try it (copy-paste, from the repository root, in a second terminal):
 
-  pnpm quire topics create devices.supported --owner me --description "supported devices"
-  pnpm quire watch devices.supported --as application=checkout,region=local &
-  echo '["tv","phone"]' | pnpm quire publish devices.supported - --content-type application/json --meta source=quickstart
-  pnpm quire versions devices.supported
-  pnpm quire get devices.supported 1
+  pnpm -s quire topics create devices.supported --owner me --description "supported devices"
+  pnpm -s quire watch devices.supported --as application=checkout,region=local &
+  echo '["tv","phone"]' | pnpm -s quire publish devices.supported - --content-type application/json --meta source=quickstart
+  pnpm -s quire versions devices.supported
+  pnpm -s quire get devices.supported 1
 
 The same over REST:
 

@@ -3,11 +3,11 @@
  * as a separate process (as in production), all sharing one data directory: the SQLite
  * metadata store and the local blob directory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface QuickstartOptions {
   dataDir: string;
@@ -36,7 +36,9 @@ export interface RunningQuickstart {
 }
 
 const appsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
+// `node --import tsx`: each service is its own process (no wrapper in between), so
+// signals reach it directly.
+const tsxLoader = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs')).href;
 
 function startService(
   name: string,
@@ -47,7 +49,7 @@ function startService(
 ): Promise<{ proc: ServiceProcess; match: RegExpMatchArray }> {
   // Children get the parent's environment minus other QUIRE_* settings, plus their own.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_')));
-  const child = spawn(process.execPath, [tsxCli, entry], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', tsxLoader, entry], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const proc = { name, child };
   return new Promise((resolvePromise, reject) => {
     let settled = false;
