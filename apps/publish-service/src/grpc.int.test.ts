@@ -215,4 +215,17 @@ describe('operator controls over gRPC', () => {
     await expectStatus(unary('DeleteVersion', { topic: 'grpc.ops', version: 2 }), grpc.status.INVALID_ARGUMENT, 'reason');
     await expectStatus(unary('ListAudit', { action: 'pin', cursor: 'garbage' }), grpc.status.INVALID_ARGUMENT, 'cursor');
   });
+
+  it('RunRetention applies the topic policy now and keeps protected versions', async () => {
+    await unary('CreateTopic', { topic: { name: 'grpc.retained', retention: { keepLast: 1 } } });
+    for (const d of ['a', 'b', 'c', 'd']) await unary('Publish', { options: { topic: 'grpc.retained' }, data: Buffer.from(d) });
+    await unary('Pin', { topic: 'grpc.retained', version: 2, reason: 'keep 2' });
+    const res = await unary<{ deleted: string[]; orphaned: string[] }>('RunRetention', { topic: 'grpc.retained' });
+    expect(res.deleted).toEqual(['1', '3']);
+    expect(res.orphaned).toEqual([]);
+    const again = await unary<{ deleted: string[] }>('RunRetention', { topic: 'grpc.retained' });
+    expect(again.deleted).toEqual([]);
+    await expectStatus(unary('RunRetention', { topic: 'grpc.nope' }), grpc.status.NOT_FOUND, 'topic');
+    await expectStatus(unary('RunRetention', { topic: 'Bad Name' }), grpc.status.INVALID_ARGUMENT, 'topic');
+  });
 });

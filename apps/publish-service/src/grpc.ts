@@ -114,6 +114,10 @@ export function createGrpcServer(service: PublishService, options: GrpcServerOpt
       await service.deleteVersion(req.topic, int64(req.version, 'version') ?? 0, req.reason, actor);
       return {};
     }),
+    RunRetention: unary('RunRetention', async (req, actor) => {
+      const res = await service.runRetention(req.topic, undefined, actor);
+      return { deleted: res.deleted.map(String), orphaned: res.orphaned.map(String) };
+    }),
     ListAudit: unary('ListAudit', async (req) => {
       const page = await service.listAudit({
         topic: req.topic,
