@@ -81,6 +81,10 @@ export function createGrpcServer(service: PublishService, options: GrpcServerOpt
         (err: unknown) => callback(fail('PublishStream', err)),
       );
     },
+    PrepareUpload: unary('PrepareUpload', async (req) => {
+      const r = await service.prepareUpload({ topic: req.topic, regions: req.regions.length === 0 ? undefined : req.regions, publishId: req.publishId });
+      return { publishId: r.publishId, key: r.key, locations: r.locations };
+    }),
     CommitUploaded: unary('CommitUploaded', async (req, actor) => {
       const opts = publishOptionsFromPb(req.options);
       const { regions: _regions, ...common } = opts;

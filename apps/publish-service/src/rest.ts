@@ -117,6 +117,18 @@ export async function createRestServer(service: PublishService, options: RestOpt
     },
   );
 
+  // Direct upload, step 1: where to put the bytes (step 2 is `versions:register` with them).
+  app.post<{ Params: { topic: string }; Body: { regions?: string[]; publishId?: string } }>(
+    '/v1/topics/:topic/uploads',
+    {
+      schema: {
+        params: topicParams,
+        body: { type: 'object', additionalProperties: false, properties: { regions: { type: 'array', items: str }, publishId: str } },
+      },
+    },
+    async (req, reply) => reply.status(201).send(await service.prepareUpload({ topic: req.params.topic, regions: req.body?.regions, publishId: req.body?.publishId })),
+  );
+
   app.post<{ Params: { topic: string }; Body: Record<string, unknown> }>(
     '/v1/topics/:topic/versions::register',
     {

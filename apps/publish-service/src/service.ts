@@ -421,6 +421,22 @@ export class PublishService {
   }
 
   /**
+   * Where the SDK should upload a large payload itself (straight to S3 in every chosen
+   * region) before committing it with `registerExisting`: a fresh publishId and its key.
+   * Nothing is written here; an upload that is never committed is an orphan the sweep removes.
+   */
+  async prepareUpload(input: { topic: unknown; regions?: unknown; publishId?: unknown }): Promise<{ publishId: string; key: string; locations: BlobLocation[] }> {
+    const topic = await this.#requireTopic(input.topic);
+    const regions = this.#validateRegions(input.regions, 'regions') ?? [...this.#blobs.regions];
+    if (input.publishId !== undefined && input.publishId !== '' && (typeof input.publishId !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(input.publishId))) {
+      throw QuireError.invalid('publishId', 'must be 1-128 characters of A-Z, a-z, 0-9, ".", "_" and "-"');
+    }
+    const publishId = typeof input.publishId === 'string' && input.publishId !== '' ? input.publishId : randomUUID();
+    const key = `topics/${topic.name}/${publishId}.${randomUUID().slice(0, 8)}`;
+    return { publishId, key, locations: regions.map((region) => ({ region, bucket: this.#blobs.bucketOf(region), key })) };
+  }
+
+  /**
    * Commit a version whose bytes are already in the blob store (uploaded by the SDK, or an
    * object that was there before): checks each object exists, reads it once for its size
    * and SHA-256, then commits. The objects are never deleted on failure (they are not ours yet).

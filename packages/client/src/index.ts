@@ -1,11 +1,13 @@
 // Public surface of @quire/client: the publisher, the consumer and the types they speak.
 export { createPublisher, ACTOR_METADATA, CHUNK_BYTES } from './publisher.ts';
-export type { Publisher, PublisherOptions, PublishInput, PublishProgress, RegisterInput, TopicInput } from './publisher.ts';
+export type { ListAuditOptions, Publisher, PublisherOptions, PublishInput, PublishProgress, RegisterInput, RolloutControl, TopicInput } from './publisher.ts';
 export { createConsumer } from './consumer.ts';
 export type { Consumer, ConsumerIdentityInput, ConsumerOptions, SubscribeOptions, Subscription, UpdateEvent } from './consumer.ts';
 export type { ListVersionsOptions } from './history.ts';
 export type { S3RegionClientOptions } from './download.ts';
 export { verifyPayload } from './download.ts';
-export type { PinInfo, TopicInfo, VersionInfo } from './mapping.ts';
+export type { AuditEntryInfo, PinInfo, RolloutPlanInfo, RolloutRunInfo, RolloutStageInfo, TopicInfo, VersionInfo } from './mapping.ts';
 export { FIELD_TRAILER, RETRYABLE_CODES, fromGrpcError, isRetryable } from './errors.ts';
 export type { RetryOptions } from './transport.ts';
+export { createDirectUploader } from './direct-upload.ts';
+export type { DirectPublishInput, DirectUploader, DirectUploaderOptions } from './direct-upload.ts';
