@@ -123,6 +123,9 @@ export interface ConsumeServiceOptions {
   onError?: (err: unknown, what: string) => void;
 }
 
+/** Inline bytes one poll answer may carry (the gRPC message limit is 16 MiB). */
+export const POLL_INLINE_BUDGET_BYTES = 8 * 1024 * 1024;
+
 export class ConsumeService {
   readonly #cache: TopicCache;
   readonly #checker: ConsistencyChecker;
@@ -235,6 +238,7 @@ export class ConsumeService {
   }
 
   async #evaluate(req: PollRequest): Promise<PollResult> {
+    const budget = { inlineBytes: POLL_INLINE_BUDGET_BYTES };
     const updates: TopicUpdate[] = [];
     const errors: TopicStatus[] = [];
     await Promise.all(
@@ -249,7 +253,7 @@ export class ConsumeService {
           errors.push({ topic: sub.topic, code: Code.PERMISSION_DENIED, message: `application ${JSON.stringify(req.identity.application ?? '')} may not subscribe to ${sub.topic}` });
           return;
         }
-        const update = await this.#updateFor(state, req.identity, sub.knownVersion);
+        const update = await this.#updateFor(state, req.identity, sub.knownVersion, budget);
         if (update !== undefined) updates.push(update);
       }),
     );
@@ -260,7 +264,7 @@ export class ConsumeService {
   }
 
   /** The version to hand this consumer, if it differs from what it holds and is whole. */
-  async #updateFor(state: TopicState, identity: ConsumerIdentity, known: number): Promise<TopicUpdate | undefined> {
+  async #updateFor(state: TopicState, identity: ConsumerIdentity, known: number, budget: { inlineBytes: number }): Promise<TopicUpdate | undefined> {
     // The common case (nothing new) costs one resolveVersion, no sort.
     const resolution = resolveVersion(state.resolution, identity);
     if (resolution === undefined || resolution.version === known) return undefined;
@@ -281,8 +285,17 @@ export class ConsumeService {
       }
       if (record === undefined) return undefined;
     }
-    const inlineData = await this.#inlineOf(record);
-    if (record.pointer.kind === 'inline' && inlineData === undefined) return undefined;
+    // Inline bytes ride in the answer while the answer stays well under the gRPC message
+    // limit; past the budget the descriptor goes alone and the SDK reads the bytes with
+    // ReadInline (one huge answer would fail every poll of this consumer).
+    let inlineData: Uint8Array | undefined;
+    if (record.pointer.kind === 'inline') {
+      if (record.size <= budget.inlineBytes) {
+        budget.inlineBytes -= record.size;
+        inlineData = await this.#inlineOf(record);
+        if (inlineData === undefined) return undefined;
+      }
+    }
     return {
       topic: state.topic.name,
       version: viewOf(record, state.releases, region),

@@ -54,6 +54,37 @@ describe('embedded default: blob-directory versions reach consumers through the 
     expect(Buffer.from(await res.arrayBuffer()).equals(data)).toBe(true);
   });
 
+  it('a batch whose inline bytes pass the answer budget still reaches the consumer whole', async () => {
+    const topics = ['embedded.in1', 'embedded.in2', 'embedded.in3'];
+    const datas = topics.map(() => randomBytes(3.5 * 1024 * 1024));
+    for (const [i, t] of topics.entries()) {
+      await pub.createTopic({ name: t, inlineThresholdBytes: 4 * 1024 * 1024 });
+      expect((await pub.publish(t, { data: datas[i] as Buffer })).pointer.kind).toBe('inline');
+    }
+    // One poll for all three: 10.5 MiB of inline bytes, over the 8 MiB budget.
+    let answer: Awaited<ReturnType<typeof consumeApp.service.poll>> | undefined;
+    const end = Date.now() + 10_000;
+    while (Date.now() < end) {
+      answer = await consumeApp.service.poll({ identity: { application: 'demo', instance: 'probe' }, subscriptions: topics.map((topic) => ({ topic })), waitMs: 0 });
+      if (answer.updates.length === 3) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(answer?.updates).toHaveLength(3);
+    expect(answer?.updates.filter((u) => u.inlineData !== undefined)).toHaveLength(2);
+
+    const c = createConsumer({ endpoints: [consumeApp.grpcAddress], identity: { application: 'demo' }, longPoll: { waitMs: 5000 } });
+    try {
+      const subs = topics.map((t) => c.subscribe<Uint8Array>(t));
+      await c.start();
+      await c.ready();
+      const until = Date.now() + 10_000;
+      while (subs.some((x) => x.version() !== 1) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      subs.forEach((x, i) => expect(Buffer.from(x.current()).equals(datas[i] as Buffer)).toBe(true));
+    } finally {
+      await c.close();
+    }
+  });
+
   it('ReadData of an unknown version is NOT_FOUND naming the field', async () => {
     const res = await fetch(`${consumeApp.httpUrl}/v1/topics/embedded.big/versions/99/data`);
     expect(res.status).toBe(404);
