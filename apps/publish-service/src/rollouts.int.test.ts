@@ -183,6 +183,19 @@ describe.each(backends)('rollouts on $name', (backend) => {
     );
   });
 
+  it('a scheduler step racing an abort does not leave the aborted version live', async () => {
+    const topic = await setup('race');
+    await service.publish({ topic, data: Buffer.from('v2'), scopes: [{ cluster: 'nobody' }], publisher: 'alice' });
+    const run = await rollouts.start(topic, 2, { stages: [{ scope: { cluster: 'canary' }, bakeMs: 0 }, { scope: {}, bakeMs: 0 }] }, 'alice');
+    // The scheduler read the run (stage 1 released, stage 2 due) just before an operator aborted it.
+    const stale = await stores.store.getRun(topic, run.runId);
+    await rollouts.control(topic, run.runId, 'abort', 'bad rows', 'carol');
+    expect(await rollouts.step(stale as RolloutRun, { actor: 'scheduler' })).toBeUndefined();
+    const live = (await stores.store.listReleases(topic)).filter((r) => r.version === 2 && r.runId === run.runId && r.withdrawnAt === undefined);
+    expect(live).toEqual([]);
+    expect((await stores.store.getRun(topic, run.runId))?.status).toBe('aborted');
+  });
+
   it('a finished run cannot be aborted; bad plans and bad input are refused and change nothing', async () => {
     const topic = await setup('finished');
     const v2 = await service.publish({ topic, data: Buffer.from('v2'), scopes: [{ cluster: 'nobody' }], publisher: 'alice' });

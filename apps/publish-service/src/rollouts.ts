@@ -169,7 +169,14 @@ export class RolloutService {
       case 'release': {
         await this.#releaseStage(run, action.stage, ctx.actor, now);
         const next = applyAction(run, action, now);
-        if (!(await this.#store.updateRun(next, run.revision))) return undefined;
+        if (!(await this.#store.updateRun(next, run.revision))) {
+          // Someone changed the run while we released. If it was aborted or rolled back,
+          // their withdrawal may have run before our release landed: withdraw again, so an
+          // aborted version never stays live.
+          const fresh = await this.#store.getRun(run.topic, run.runId);
+          if (fresh !== undefined && (fresh.status === 'aborted' || fresh.status === 'rolled_back')) await this.#withdrawAll(fresh, this.#clock.now());
+          return undefined;
+        }
         await this.#audit(ctx.actor, 'rollout.release', next, { stage: action.stage + 1, scope: next.plan.stages[action.stage]?.scope, ...fencing });
         return next;
       }
