@@ -154,3 +154,81 @@ export function parseS3Regions(text: string, field = 's3-regions'): Record<strin
   });
   return out;
 }
+
+/** One `--scope k=v,k=v` (or `global`, the default when absent). */
+export function parseScope(text: string | undefined, field = 'scope'): Record<string, string> {
+  if (text === undefined) return {};
+  return parseScopes([text], field)[0] ?? {};
+}
+
+/**
+ * A point in time for `--since` / `--until`: a duration ago (`90m`, `2d`), an ISO date or
+ * time (`2026-11-25`, `2026-11-25T06:00:00Z`), or epoch milliseconds (13 digits).
+ */
+export function parseTime(text: string, field: string, now = Date.now()): number {
+  const t = text.trim();
+  if (/^\d{13}$/.test(t)) return Number(t);
+  if (/^\d{4}-\d\d-\d\d/.test(t)) {
+    const ms = Date.parse(t);
+    if (Number.isNaN(ms)) throw QuireError.invalid(field, `"${text}" is not a date or time (e.g. 2026-11-25T06:00:00Z)`);
+    return ms;
+  }
+  let ago: number;
+  try {
+    ago = parseDuration(t, field);
+  } catch {
+    throw QuireError.invalid(field, `"${text}" is not a time: give a duration ago (90m, 2d) or an ISO date/time`);
+  }
+  return now - ago;
+}
+
+export interface PlanStageArg {
+  name?: string;
+  scope: Record<string, string>;
+  bakeMs: number;
+}
+export interface PlanArg {
+  stages: PlanStageArg[];
+  health?: { maxFailureRatio: number; minInstances: number; action: 'pause' | 'rollback' };
+}
+
+/**
+ * A rollout plan file: `{"stages":[{"name":"canary","scope":{"cluster":"canary"},"bake":"0s"},
+ * {"scope":{},"bakeMs":3600000}],"health":{…}}` — each stage's bake as `bakeMs` or a `bake`
+ * duration. Shapes are checked here; the service validates the rest and names the field.
+ */
+export function parsePlan(text: string, field = 'plan'): PlanArg {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw QuireError.invalid(field, 'is not JSON ({"stages":[{"scope":{…},"bake":"10m"},…]})');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw QuireError.invalid(field, 'must be a JSON object with "stages"');
+  const p = value as Record<string, unknown>;
+  if (!Array.isArray(p['stages']) || p['stages'].length === 0) throw QuireError.invalid(`${field}.stages`, 'must list at least one stage');
+  const stages = p['stages'].map((raw: unknown, i: number): PlanStageArg => {
+    const f = `${field}.stages[${i}]`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw QuireError.invalid(f, 'must be an object');
+    const s = raw as Record<string, unknown>;
+    for (const k of Object.keys(s)) if (!['name', 'scope', 'bake', 'bakeMs'].includes(k)) throw QuireError.invalid(`${f}.${k}`, 'is not a known field (name, scope, bake, bakeMs)');
+    const scope = s['scope'] ?? {};
+    if (typeof scope !== 'object' || scope === null || Array.isArray(scope) || Object.values(scope).some((v) => typeof v !== 'string')) {
+      throw QuireError.invalid(`${f}.scope`, 'must be an object of string values ({} = global)');
+    }
+    if (s['bake'] !== undefined && s['bakeMs'] !== undefined) throw QuireError.invalid(`${f}.bake`, 'give bake or bakeMs, not both');
+    let bakeMs = 0;
+    if (s['bake'] !== undefined) {
+      if (typeof s['bake'] !== 'string') throw QuireError.invalid(`${f}.bake`, 'must be a duration string (e.g. "10m")');
+      bakeMs = parseDuration(s['bake'], `${f}.bake`);
+    } else if (s['bakeMs'] !== undefined) {
+      if (typeof s['bakeMs'] !== 'number' || !Number.isSafeInteger(s['bakeMs']) || s['bakeMs'] < 0) throw QuireError.invalid(`${f}.bakeMs`, 'must be a whole number of ms');
+      bakeMs = s['bakeMs'];
+    }
+    if (s['name'] !== undefined && typeof s['name'] !== 'string') throw QuireError.invalid(`${f}.name`, 'must be a string');
+    return { ...(s['name'] === undefined ? {} : { name: s['name'] as string }), scope: { ...(scope as Record<string, string>) }, bakeMs };
+  });
+  const out: PlanArg = { stages };
+  if (p['health'] !== undefined) out.health = p['health'] as PlanArg['health'] & object;
+  return out;
+}

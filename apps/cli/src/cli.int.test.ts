@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPublisher, type Publisher } from '@quire/client';
 import { createConsumeApp, loadConfig as loadConsumeConfig, type ConsumeApp } from '@quire/consume-service';
 import { createPublishApp, loadConfig as loadPublishConfig, type PublishApp } from '@quire/publish-service';
 
@@ -163,5 +164,96 @@ describe('quire CLI (separate process, real services)', () => {
     expect(down.code).toBe(5);
     expect(down.stderr).toMatch(/^quire: /);
     for (const r of [unknown, badMeta, down]) expect(r.stdout.byteLength).toBe(0);
+  });
+});
+
+describe('quire CLI: release, pins, rollback, rollouts, audit', () => {
+  const OPS = 'cli.ops';
+  const EU = 'application=checkout,region=eu-west-1';
+  let pub: Publisher;
+
+  beforeAll(async () => {
+    // Set-up in process through the SDK (no spawns): v1, v2 global; v3 only to cluster=staging.
+    pub = createPublisher({ endpoint: publishApp.grpcAddress, actor: 'cli-tests' });
+    await pub.createTopic({ name: OPS, description: 'operator commands' });
+    await pub.publish(OPS, { data: 'one' });
+    await pub.publish(OPS, { data: 'two' });
+    await pub.publish(OPS, { data: 'three', scopes: [{ cluster: 'staging' }] });
+  });
+
+  afterAll(() => pub?.close());
+
+  it('release to a scope, pin (get --as follows it), rollback, unpin, pins --history; bad input exits 3 / 2', async () => {
+    const released = await quire(['release', OPS, '3', '--scope', 'region=eu-west-1', '--reason', 'eu first']);
+    expect([released.code, released.stderr, text(released)]).toEqual([0, '', 'released cli.ops v3 to region=eu-west-1\n']);
+
+    const [eu3, missing, noReason] = await Promise.all([
+      quire(['get', OPS, '--as', EU]),
+      quire(['pin', OPS, '99', '--reason', 'no such version']),
+      quire(['pin', OPS, '2']),
+    ]);
+    expect([eu3.code, text(eu3)]).toEqual([0, 'three']);
+    expect([missing.code, missing.stderr]).toEqual([3, expect.stringMatching(/^quire: .*99.*\(field: version\)\n$/)]);
+    expect([noReason.code, noReason.stderr]).toEqual([2, 'quire: reason: is required (say why you pin: --reason "…") (field: reason)\n']);
+    for (const r of [missing, noReason]) expect(r.stdout.byteLength).toBe(0);
+
+    const pinned = await quire(['pin', OPS, '2', '--reason', 'bad rows in 3', '--scope', 'region=eu-west-1', '--json']);
+    expect(pinned.code).toBe(0);
+    expect(JSON.parse(text(pinned))).toMatchObject({ version: 2, scope: { region: 'eu-west-1' }, reason: 'bad rows in 3', pinnedBy: 'cli-tests' });
+    const eu2 = await quire(['get', OPS, '--as', EU]);
+    expect([eu2.code, text(eu2)]).toEqual([0, 'two']);
+
+    // Global: v3 (the newest any consumer gets) is current, v2 the last fully rolled out before it.
+    const rolled = await quire(['rollback', OPS, '--reason', 'v3 breaks parsing']);
+    expect([rolled.code, rolled.stderr, text(rolled)]).toEqual([0, '', 'rolled back cli.ops in global: pinned v2 (from v3)\n']);
+
+    const unpinned = await quire(['unpin', OPS, '--scope', 'region=eu-west-1', '--reason', 'fixed']);
+    expect([unpinned.code, text(unpinned)]).toEqual([0, 'unpinned cli.ops in region=eu-west-1 (was pinned to v2)\n']);
+
+    const pins = await quire(['pins', OPS, '--history']);
+    expect(pins.code).toBe(0);
+    const lines = text(pins).trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^SCOPE\s+VERSION\s+PINNED\s+BY\s+ENDED\s+REASON$/);
+    expect(lines.slice(1).sort()).toEqual([
+      expect.stringMatching(/^global\s+v2\s+\S+ \S+\s+cli-tests\s+active\s+v3 breaks parsing$/),
+      expect.stringMatching(/^region=eu-west-1\s+v2\s+\S+ \S+\s+cli-tests\s+\S+ \S+ by cli-tests\s+bad rows in 3$/),
+    ]);
+  });
+
+  it('rollout start / status / advance with a two-stage plan, and audit lists every action', async () => {
+    await pub.publish(OPS, { data: 'four', scopes: [{ cluster: 'nowhere' }] });
+    const plan = join(dir, 'plan.json');
+    writeFileSync(plan, JSON.stringify({ stages: [{ name: 'canary', scope: { cluster: 'canary' }, bake: '0s' }, { name: 'all', scope: {}, bake: '1h' }] }));
+
+    const started = await quire(['rollout', 'start', OPS, '4', '--plan', plan, '--json']);
+    expect([started.code, started.stderr]).toEqual([0, '']);
+    const run = JSON.parse(text(started)) as { runId: string; status: string; stageIndex: number; nextStageAt: number };
+    expect(run).toMatchObject({ status: 'running', stageIndex: 0, version: 4, startedBy: 'cli-tests' });
+    expect(run.nextStageAt).toBeGreaterThan(Date.now() + 3_500_000);
+
+    const status = await quire(['rollout', 'status', OPS]);
+    expect(status.code).toBe(0);
+    expect(text(status)).toContain(`run ${run.runId}: cli.ops v4  running  stage 1/2\n`);
+    expect(text(status)).toMatch(/^next stage 2 in (1h0m|59m\d\ds) \(/m);
+    expect(text(status)).toMatch(/^1\s+canary\s+cluster=canary\s+0s\s+released$/m);
+    expect(text(status)).toMatch(/^2\s+all\s+global\s+1h\s+next in (1h0m|59m\d\ds)$/m);
+
+    const advanced = await quire(['rollout', 'advance', OPS, run.runId, '--reason', 'canary looks good']);
+    expect([advanced.code, advanced.stderr]).toEqual([0, '']);
+    expect(text(advanced)).toMatch(/stage 2\/2\n/);
+    expect(text(advanced)).toMatch(/^2\s+all\s+global\s+1h\s+released$/m);
+
+    const [audit, rollbacks] = await Promise.all([
+      quire(['audit', '--topic', OPS, '--json']),
+      quire(['audit', '--topic', OPS, '--action', 'rollback', '--actor', 'cli-tests', '--since', '1h']),
+    ]);
+    expect(audit.code).toBe(0);
+    const actions = (JSON.parse(text(audit)) as Array<{ action: string; actor: string }>).map((e) => e.action);
+    for (const a of ['release', 'pin', 'rollback', 'unpin', 'rollout.start', 'rollout.advance']) expect(actions).toContain(a);
+    expect(actions.at(-1)).toBe('topic.create'); // newest first
+    expect(rollbacks.code).toBe(0);
+    const rows = text(rollbacks).trimEnd().split('\n');
+    expect(rows[0]).toMatch(/^TIME\s+ACTOR\s+ACTION\s+TOPIC\s+REASON\s+DETAILS$/);
+    expect(rows.slice(1)).toEqual([expect.stringMatching(/cli-tests\s+rollback\s+cli\.ops\s+v3 breaks parsing\s+from=3 version=2 /)]);
   });
 });

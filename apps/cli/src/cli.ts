@@ -4,12 +4,24 @@
  * and errors on stderr. `run(argv)` returns the exit status (see exit-codes.ts) and never
  * calls `process.exit` itself.
  */
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';
 import { extname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { RETRYABLE_CODES, createConsumer, createPublisher, type Consumer, type PublishInput, type VersionInfo } from '@quire/client';
+import {
+  RETRYABLE_CODES,
+  createConsumer,
+  createPublisher,
+  type AuditEntryInfo,
+  type Consumer,
+  type PinInfo,
+  type Publisher,
+  type PublishInput,
+  type RolloutControl,
+  type RolloutRunInfo,
+  type VersionInfo,
+} from '@quire/client';
 import { Code, QuireError } from '@quire/core';
 import {
   parseCount,
@@ -19,13 +31,16 @@ import {
   parseIdentity,
   parseList,
   parseMetadata,
+  parsePlan,
   parseS3Regions,
+  parseScope,
   parseScopes,
   parseSize,
+  parseTime,
   parseVersion,
 } from './args.ts';
 import { EXIT, EXIT_CODES_HELP, errorJson, exitCodeOf, formatError } from './exit-codes.ts';
-import { formatAttributes, formatBytes, formatPointer, formatTime, table, topicDetails, versionLine } from './format.ts';
+import { formatAttributes, formatBytes, formatDuration, formatPointer, formatScopes, formatSpan, formatTime, table, topicDetails, versionLine } from './format.ts';
 import { createProgress } from './progress.ts';
 import { listTopics } from './topic-list.ts';
 
@@ -100,7 +115,7 @@ function guessContentType(path: string): string {
 export function buildProgram(): Command {
   const program = new Command('quire');
   program
-    .description('Quire from a terminal: topics, publish, get, versions, watch.')
+    .description('Quire from a terminal: topics, publish, get, versions, watch, release, pins, rollback, rollouts, audit.')
     .version(CLI_VERSION)
     .addOption(new Option('--publish <host:port>', 'publish service (gRPC)').env('QUIRE_PUBLISH').default('127.0.0.1:7444'))
     .addOption(new Option('--consume <host:port,...>', 'consume service(s) (gRPC), taken in turn').env('QUIRE_CONSUME').default('127.0.0.1:7443'))
@@ -329,7 +344,250 @@ export function buildProgram(): Command {
       await watch(g, topic, parseIdentity(o.as), o.once === true, o.current === true);
     });
 
+  addOperatorCommands(program);
   return program;
+}
+
+// ── release, pins, rollback, rollouts, audit ──────────────────────────────
+
+async function withPublisher<T>(g: Globals, fn: (pub: Publisher) => Promise<T>): Promise<T> {
+  const pub = createPublisher({ endpoint: g.publish, ...(g.actor === undefined ? {} : { actor: g.actor }) });
+  try {
+    return await fn(pub);
+  } finally {
+    pub.close();
+  }
+}
+
+/** `--reason` for the commands that require one: a usage error naming the field when missing. */
+function requireReason(reason: string | undefined, what: string): string {
+  if (reason === undefined || reason.trim() === '') throw QuireError.invalid('reason', `is required (say why you ${what}: --reason "…")`);
+  return reason;
+}
+
+const scopeText = (s: Record<string, string>): string => formatScopes([s]);
+
+function addOperatorCommands(program: Command): void {
+  program
+    .command('release <topic> <version>')
+    .description('release an existing version (an older one too) to more scopes')
+    .requiredOption('--scope <k=v,...>', 'scope to release to, "global" for all consumers (repeatable)', collect)
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .action(async (topic: string, versionArg: string, o: { scope: string[]; reason?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const version = parseVersion(versionArg);
+      const scopes = parseScopes(o.scope);
+      await withPublisher(g, (pub) => pub.release(topic, version, scopes, o.reason ?? ''));
+      if (g.json) return json({ topic, version, scopes });
+      await out(`released ${topic} v${version} to ${formatScopes(scopes)}\n`);
+    });
+
+  program
+    .command('pin <topic> <version>')
+    .description('pin the topic (or the consumers in --scope) to a version, whatever is published later')
+    .option('--reason <text>', 'why (required; recorded with the pin and in the audit log)')
+    .option('--scope <k=v,...>', 'only consumers matching this scope (default global)')
+    .action(async (topic: string, versionArg: string, o: { reason?: string; scope?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const version = parseVersion(versionArg);
+      const reason = requireReason(o.reason, 'pin');
+      const scope = parseScope(o.scope);
+      const pin = await withPublisher(g, (pub) => pub.pin(topic, version, { scope, reason }));
+      if (g.json) return json(pin);
+      await out(`pinned ${topic} to v${pin.version} in ${scopeText(pin.scope)} (pin ${pin.pinId})\n`);
+    });
+
+  program
+    .command('unpin <topic>')
+    .description('end the pin on exactly this scope (default global)')
+    .option('--scope <k=v,...>', 'the pinned scope (default global)')
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .action(async (topic: string, o: { scope?: string; reason?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const scope = parseScope(o.scope);
+      const pin = await withPublisher(g, (pub) => pub.unpin(topic, { scope, ...(o.reason === undefined ? {} : { reason: o.reason }) }));
+      if (g.json) return json(pin);
+      await out(`unpinned ${topic} in ${scopeText(pin.scope)} (was pinned to v${pin.version})\n`);
+    });
+
+  program
+    .command('rollback <topic>')
+    .description('pin the last version fully rolled out before the current one (in --scope, default global)')
+    .option('--reason <text>', 'why (required; recorded with the pin and in the audit log)')
+    .option('--scope <k=v,...>', 'roll back only these consumers (default global)')
+    .action(async (topic: string, o: { reason?: string; scope?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const reason = requireReason(o.reason, 'roll back');
+      const scope = parseScope(o.scope);
+      const { pin, from } = await withPublisher(g, async (pub) => {
+        const p = await pub.rollback(topic, { scope, reason });
+        return { pin: p, from: await rollbackSource(pub, topic, p) };
+      });
+      if (g.json) return json({ ...pin, ...(from === undefined ? {} : { from }) });
+      await out(`rolled back ${topic} in ${scopeText(pin.scope)}: pinned v${pin.version}${from === undefined ? '' : ` (from v${from})`}\n`);
+    });
+
+  program
+    .command('pins <topic>')
+    .description("a topic's active pins; every pin ever with --history")
+    .option('--history', 'ended pins too')
+    .action(async (topic: string, o: { history?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const pins = await withPublisher(g, (pub) => pub.listPins(topic, { history: o.history === true }));
+      if (g.json) return json(pins);
+      await out(pinTable(pins, o.history === true));
+    });
+
+  // ── rollout ─────────────────────────────────────────────────────────────
+  const rollout = program.command('rollout').description("start, control and inspect a version's staged rollout");
+
+  rollout
+    .command('start <topic> <version>')
+    .description("start a rollout run of a version (stage 1 is released at once), with the topic's plan or --plan")
+    .option('--plan <file.json>', 'plan: {"stages":[{"name","scope":{k:v},"bake":"10m"},…],"health":{…}} (default: the topic\'s plan)')
+    .action(async (topic: string, versionArg: string, o: { plan?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const version = parseVersion(versionArg);
+      let plan: ReturnType<typeof parsePlan> | undefined;
+      if (o.plan !== undefined) {
+        const path = resolve(o.plan);
+        const textPlan = await readFile(path, 'utf8').catch((e: unknown) => {
+          throw QuireError.invalid('plan', `cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`);
+        });
+        plan = parsePlan(textPlan);
+      }
+      const run = await withPublisher(g, (pub) => pub.startRollout(topic, version, plan));
+      if (g.json) return json(run);
+      await out(runDetails(run, Date.now()));
+    });
+
+  const controls: Array<[RolloutControl, string]> = [
+    ['pause', 'pause a running run (--reason required)'],
+    ['resume', 'resume a paused run (the bake time starts again)'],
+    ['advance', 'release the next stage now'],
+    ['abort', 'stop a run and withdraw the version from every scope it reached (--reason required)'],
+  ];
+  for (const [action, description] of controls) {
+    rollout
+      .command(`${action} <topic> <runId>`)
+      .description(description)
+      .option('--reason <text>', 'why (recorded in the audit log)')
+      .action(async (topic: string, runId: string, o: { reason?: string }, cmd: Command) => {
+        const g = globals(cmd);
+        if (action === 'pause' || action === 'abort') requireReason(o.reason, action);
+        const run = await withPublisher(g, (pub) => pub.controlRollout(topic, runId, action, o.reason));
+        if (g.json) return json(run);
+        await out(runDetails(run, Date.now()));
+      });
+  }
+
+  rollout
+    .command('status <topic> [runId]')
+    .description("a run's stages, their state and the time until the next one (default: the newest active run, else the newest)")
+    .action(async (topic: string, runId: string | undefined, _o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const run = await withPublisher(g, async (pub) => {
+        if (runId !== undefined) return pub.getRollout(topic, runId);
+        const runs = await pub.listRollouts(topic);
+        const chosen = runs.find((r) => r.status === 'running' || r.status === 'paused') ?? runs[0];
+        if (chosen === undefined) throw new QuireError(Code.NOT_FOUND, `topic ${topic} has no rollout runs`, { field: 'runId' });
+        return chosen;
+      });
+      if (g.json) return json(run);
+      await out(runDetails(run, Date.now()));
+    });
+
+  // ── audit ───────────────────────────────────────────────────────────────
+  program
+    .command('audit')
+    .description('the audit log, newest first')
+    .option('--topic <name>', 'only this topic')
+    .option('--actor <name>', 'only this actor')
+    .option('--action <action>', 'only this action (publish, release, pin, unpin, rollback, rollout.start, …)')
+    .option('--since <time>', 'from this time: a duration ago (90m, 2d) or an ISO date/time')
+    .option('--until <time>', 'before this time: a duration ago or an ISO date/time')
+    .option('--limit <n>', 'at most this many', '50')
+    .action(async (o: { topic?: string; actor?: string; action?: string; since?: string; until?: string; limit: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const limit = parseCount(o.limit, 'limit');
+      const now = Date.now();
+      const page = await withPublisher(g, (pub) =>
+        pub.listAudit({
+          limit,
+          ...(o.topic === undefined ? {} : { topic: o.topic }),
+          ...(o.actor === undefined ? {} : { actor: o.actor }),
+          ...(o.action === undefined ? {} : { action: o.action }),
+          ...(o.since === undefined ? {} : { since: parseTime(o.since, 'since', now) }),
+          ...(o.until === undefined ? {} : { until: parseTime(o.until, 'until', now) }),
+        }),
+      );
+      if (g.json) return json(page.items);
+      await out(auditTable(page.items));
+      if (page.next !== undefined) await err(`quire: more entries than --limit ${limit}\n`);
+    });
+}
+
+/** The version a rollback moved away from: the service records it in the rollback's audit entry. */
+async function rollbackSource(pub: Publisher, topic: string, pin: PinInfo): Promise<number | undefined> {
+  try {
+    const page = await pub.listAudit({ topic, action: 'rollback', limit: 20 });
+    const entry = page.items.find((e) => e.details['pinId'] === pin.pinId);
+    const from = entry?.details['from'];
+    return typeof from === 'number' ? from : undefined;
+  } catch {
+    return undefined; // the rollback itself succeeded; only the "from" is unknown
+  }
+}
+
+function pinTable(pins: readonly PinInfo[], history: boolean): string {
+  const header = ['SCOPE', 'VERSION', 'PINNED', 'BY', 'REASON'];
+  if (history) header.splice(4, 0, 'ENDED');
+  return table(
+    header,
+    pins.map((p) => {
+      const row = [scopeText(p.scope), `v${p.version}`, formatTime(p.pinnedAt), p.pinnedBy || '-', p.reason || '-'];
+      if (history) row.splice(4, 0, p.unpinnedAt === undefined ? 'active' : `${formatTime(p.unpinnedAt)}${p.unpinnedBy === undefined ? '' : ` by ${p.unpinnedBy}`}`);
+      return row;
+    }),
+  );
+}
+
+/** Each stage's state: released (or withdrawn after an abort), next (and when), paused, pending. */
+export function stageState(run: RolloutRunInfo, i: number, now: number): string {
+  const stopped = run.status === 'aborted' || run.status === 'rolled_back';
+  if (i <= run.stageIndex) return stopped ? 'withdrawn' : 'released';
+  if (stopped) return 'cancelled';
+  if (i !== run.stageIndex + 1) return 'pending';
+  if (run.status === 'paused') return 'next (paused)';
+  if (run.nextStageAt === undefined) return 'pending';
+  const left = run.nextStageAt - now;
+  return left <= 0 ? 'next, due now' : `next in ${formatSpan(left)}`;
+}
+
+export function runDetails(run: RolloutRunInfo, now: number): string {
+  const total = run.plan.stages.length;
+  const head = [
+    `run ${run.runId}: ${run.topic} v${run.version}  ${run.status}  stage ${run.stageIndex + 1}/${total}`,
+    `started ${formatTime(run.createdAt)} by ${run.startedBy || '-'}${run.reason === undefined ? '' : `; reason: ${run.reason}`}`,
+  ];
+  if (run.status === 'running' && run.nextStageAt !== undefined) {
+    const left = run.nextStageAt - now;
+    head.push(`next stage ${run.stageIndex + 2} ${left <= 0 ? 'is due now' : `in ${formatSpan(left)}`} (${formatTime(run.nextStageAt)})`);
+  }
+  const rows = run.plan.stages.map((st, i) => [String(i + 1), st.name ?? '-', scopeText(st.scope), st.bakeMs === 0 ? '0s' : formatDuration(st.bakeMs), stageState(run, i, now)]);
+  return `${head.join('\n')}\n${table(['STAGE', 'NAME', 'SCOPE', 'BAKE', 'STATE'], rows)}`;
+}
+
+function auditDetails(d: Record<string, unknown>): string {
+  const parts = Object.entries(d).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return parts.length === 0 ? '-' : parts.join(' ');
+}
+
+function auditTable(entries: readonly AuditEntryInfo[]): string {
+  return table(
+    ['TIME', 'ACTOR', 'ACTION', 'TOPIC', 'REASON', 'DETAILS'],
+    entries.map((e) => [formatTime(e.at), e.actor || '-', e.action, e.topic ?? '-', e.reason ?? '-', auditDetails(e.details)]),
+  );
 }
 
 /** An S3-stored version that could not be read while no S3 access is configured: say how to configure it. */

@@ -68,3 +68,14 @@ export function topicDetails(t: TopicInfo): string {
   ];
   return rows.map(([k, val]) => `${`${k}:`.padEnd(13)} ${val}`).join('\n') + '\n';
 }
+
+/** A span for people: `2d3h`, `1h0m`, `59m59s`, `12s`, `0s` (rounded up to the second; two units at most). */
+export function formatSpan(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const units: ReadonlyArray<readonly [string, number]> = [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]];
+  const i = units.findIndex(([, size]) => s >= size);
+  if (i < 0) return '0s';
+  const [u, size] = units[i] as readonly [string, number];
+  const next = units[i + 1];
+  return next === undefined ? `${s}${u}` : `${Math.floor(s / size)}${u}${Math.floor((s % size) / next[1])}${next[0]}`;
+}

@@ -114,3 +114,119 @@ export function pinFromPb(p: PbPinOutput): PinInfo {
   if (p.unpinnedBy !== '') out.unpinnedBy = p.unpinnedBy;
   return out;
 }
+
+/** One stage of a rollout plan: a scope and how long the previous stage bakes first. */
+export interface RolloutStageInfo {
+  name?: string;
+  scope: Scope;
+  bakeMs: number;
+}
+
+export interface RolloutPlanInfo {
+  stages: RolloutStageInfo[];
+  health?: { maxFailureRatio: number; minInstances: number; action: 'pause' | 'rollback' };
+}
+
+/** A rollout run of one version through a plan's stages. */
+export interface RolloutRunInfo {
+  topic: string;
+  runId: string;
+  version: number;
+  plan: RolloutPlanInfo;
+  /** running | paused | completed | aborted | rolled_back */
+  status: string;
+  /** Index of the last stage released; -1 before stage 1 is released. */
+  stageIndex: number;
+  stageReleasedAt: number;
+  /** When the next stage is due (running runs with a stage left only). */
+  nextStageAt?: number;
+  reason?: string;
+  createdAt: number;
+  updatedAt: number;
+  startedBy: string;
+}
+
+/** `quire.v1.RolloutRun` as the loader decodes it (int64 as strings). */
+export interface PbRolloutRunOutput {
+  topic: string;
+  runId: string;
+  version: string;
+  plan: {
+    stages: Array<{ name: string; scope: { attributes: Record<string, string> } | null; bakeMs: string }>;
+    health: { maxFailureRatio: number; minInstances: number; action: string } | null;
+  } | null;
+  status: string;
+  stageIndex: number;
+  stageReleasedAt: string;
+  nextStageAt: string;
+  reason: string;
+  createdAt: string;
+  updatedAt: string;
+  startedBy: string;
+}
+
+export function rolloutRunFromPb(r: PbRolloutRunOutput): RolloutRunInfo {
+  const plan: RolloutPlanInfo = {
+    stages: (r.plan?.stages ?? []).map((s) => ({ ...(s.name === '' ? {} : { name: s.name }), scope: { ...(s.scope?.attributes ?? {}) }, bakeMs: toNumber(s.bakeMs) })),
+  };
+  const h = r.plan?.health;
+  if (h !== null && h !== undefined && h.action !== '') {
+    plan.health = { maxFailureRatio: h.maxFailureRatio, minInstances: h.minInstances, action: h.action === 'pause' ? 'pause' : 'rollback' };
+  }
+  const next = toNumber(r.nextStageAt);
+  return {
+    topic: r.topic,
+    runId: r.runId,
+    version: toNumber(r.version),
+    plan,
+    status: r.status,
+    stageIndex: r.stageIndex,
+    stageReleasedAt: toNumber(r.stageReleasedAt),
+    ...(next > 0 ? { nextStageAt: next } : {}),
+    ...(r.reason === '' ? {} : { reason: r.reason }),
+    createdAt: toNumber(r.createdAt),
+    updatedAt: toNumber(r.updatedAt),
+    startedBy: r.startedBy,
+  };
+}
+
+/** One audit log entry (who did what to which topic, when and why). */
+export interface AuditEntryInfo {
+  id: string;
+  at: number;
+  actor: string;
+  action: string;
+  topic?: string;
+  reason?: string;
+  details: Record<string, unknown>;
+}
+
+/** `quire.v1.AuditEntry` as the loader decodes it. */
+export interface PbAuditEntryOutput {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  topic: string;
+  reason: string;
+  detailsJson: string;
+}
+
+export function auditFromPb(a: PbAuditEntryOutput): AuditEntryInfo {
+  let details: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = a.detailsJson === '' ? {} : JSON.parse(a.detailsJson);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) details = parsed as Record<string, unknown>;
+  } catch {
+    details = { raw: a.detailsJson };
+  }
+  return {
+    id: a.id,
+    at: toNumber(a.at),
+    actor: a.actor,
+    action: a.action,
+    ...(a.topic === '' ? {} : { topic: a.topic }),
+    ...(a.reason === '' ? {} : { reason: a.reason }),
+    details,
+  };
+}

@@ -26,7 +26,22 @@ import type {
 import { S3Downloader } from './download.ts';
 import { fromGrpcError } from './errors.ts';
 import { History, createConsumePool, type ListVersionsOptions } from './history.ts';
-import { pinFromPb, topicFromPb, versionFromPb, type PbPinOutput, type PinInfo, type TopicInfo, type VersionInfo } from './mapping.ts';
+import {
+  auditFromPb,
+  pinFromPb,
+  rolloutRunFromPb,
+  topicFromPb,
+  versionFromPb,
+  type AuditEntryInfo,
+  type PbAuditEntryOutput,
+  type PbPinOutput,
+  type PbRolloutRunOutput,
+  type PinInfo,
+  type RolloutPlanInfo,
+  type RolloutRunInfo,
+  type TopicInfo,
+  type VersionInfo,
+} from './mapping.ts';
 import { EndpointPool, unary, withRetry, type RetryOptions } from './transport.ts';
 
 /** Metadata key carrying the caller's identity to the publish service. */
@@ -97,6 +112,22 @@ export interface TopicInput {
   allowedApplications?: string[];
 }
 
+/** Operator controls of a rollout run (a reason is required for pause and abort). */
+export type RolloutControl = 'pause' | 'resume' | 'advance' | 'abort';
+
+export interface ListAuditOptions {
+  topic?: string;
+  actor?: string;
+  /** e.g. `pin`, `rollback`, `rollout.start` */
+  action?: string;
+  /** Entries at or after this time (epoch ms). */
+  since?: number;
+  /** Entries before this time (epoch ms). */
+  until?: number;
+  limit?: number;
+  cursor?: string;
+}
+
 export interface Publisher {
   publish(topic: string, input: PublishInput): Promise<VersionInfo>;
   register(topic: string, input: RegisterInput): Promise<VersionInfo>;
@@ -117,6 +148,18 @@ export interface Publisher {
   rollback(topic: string, options: { scope?: Scope; reason: string }): Promise<PinInfo>;
   /** Active pins, or every pin ever with `history`. */
   listPins(topic: string, options?: { history?: boolean }): Promise<PinInfo[]>;
+  /**
+   * Start a rollout run of `version` through `plan` (default: the topic's plan); stage 1 is
+   * released at once. Sent once (a retry after a lost answer would find the run active).
+   */
+  startRollout(topic: string, version: number, plan?: RolloutPlanInfo): Promise<RolloutRunInfo>;
+  /** Pause, resume, advance now or abort a run. Sent once (advance twice = two stages). */
+  controlRollout(topic: string, runId: string, action: RolloutControl, reason?: string): Promise<RolloutRunInfo>;
+  getRollout(topic: string, runId: string): Promise<RolloutRunInfo>;
+  /** The topic's runs, newest first; running / paused ones only with `activeOnly`. */
+  listRollouts(topic: string, options?: { activeOnly?: boolean }): Promise<RolloutRunInfo[]>;
+  /** The audit log, newest first. */
+  listAudit(options?: ListAuditOptions): Promise<Page<AuditEntryInfo>>;
   close(): void;
 }
 
@@ -310,6 +353,44 @@ export function createPublisher(options: PublisherOptions): Publisher {
     async listPins(topic, o = {}) {
       const res = await call<{ pins: PbPinOutput[] }>('ListPins', { topic, includeHistory: o.history ?? false });
       return res.pins.map(pinFromPb);
+    },
+
+    async startRollout(topic, version, plan) {
+      const pbPlan =
+        plan === undefined
+          ? null
+          : {
+              stages: plan.stages.map((st) => ({ name: st.name ?? '', scope: pbScope(st.scope), bakeMs: st.bakeMs })),
+              ...(plan.health === undefined ? {} : { health: { ...plan.health } }),
+            };
+      return rolloutRunFromPb(await callOnce<PbRolloutRunOutput>('StartRollout', { topic, version, plan: pbPlan }));
+    },
+
+    async controlRollout(topic, runId, action, reason = '') {
+      return rolloutRunFromPb(await callOnce<PbRolloutRunOutput>('ControlRollout', { topic, runId, action, reason }));
+    },
+
+    async getRollout(topic, runId) {
+      return rolloutRunFromPb(await call<PbRolloutRunOutput>('GetRollout', { topic, runId }));
+    },
+
+    async listRollouts(topic, o = {}) {
+      const res = await call<{ runs: PbRolloutRunOutput[] }>('ListRollouts', { topic, activeOnly: o.activeOnly ?? false });
+      return res.runs.map(rolloutRunFromPb);
+    },
+
+    async listAudit(o = {}) {
+      const res = await call<{ entries: PbAuditEntryOutput[]; nextCursor: string }>('ListAudit', {
+        topic: o.topic ?? '',
+        actor: o.actor ?? '',
+        action: o.action ?? '',
+        since: o.since ?? 0,
+        until: o.until ?? 0,
+        limit: o.limit ?? 0,
+        cursor: o.cursor ?? '',
+      });
+      const items = res.entries.map(auditFromPb);
+      return res.nextCursor === '' ? { items } : { items, next: res.nextCursor };
     },
 
     close() {
