@@ -125,6 +125,19 @@ describe.each(backends)('PublishService on $name', (backend) => {
     expect(again.version.version).toBe(2);
     await expectQuire(service.registerExisting({ topic: 'svc.register', key: 'external/svc-register.bin', sha256: sha(Buffer.from('x')), publisher: 'carol' }), Code.INVALID_ARGUMENT, 'sha256');
     await expectQuire(service.registerExisting({ topic: 'svc.register', key: 'external/missing.bin', publisher: 'carol' }), Code.NOT_FOUND, 'key');
+    const [ra, rb] = stores.blobs.regions as [string, string];
+    await expectQuire(
+      service.registerExisting({
+        topic: 'svc.register',
+        locations: [
+          { region: ra, key: 'external/svc-register.bin' },
+          { region: rb, key: 'external/other-key.bin' },
+        ],
+        publisher: 'carol',
+      }),
+      Code.INVALID_ARGUMENT,
+      'locations[1].key',
+    );
     // A failed registration never deletes the caller's object.
     expect((await stores.blobs.head('external/svc-register.bin', region))?.size).toBe(payload.length);
     expect((await service.listVersions('svc.register')).items).toHaveLength(2);

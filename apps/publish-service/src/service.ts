@@ -903,7 +903,12 @@ export class PublishService {
         if (l.bucket !== undefined && l.bucket !== null && l.bucket !== '' && l.bucket !== bucket) {
           throw QuireError.invalid(`${f}.bucket`, `region ${region} uses bucket ${bucket}, not ${String(l.bucket)}`);
         }
-        return { region, bucket, key: validateBlobKey(l.key, `${f}.key`) };
+        const key = validateBlobKey(l.key, `${f}.key`);
+        // One key in every region: readers (the consume service, retention, the SDK) take
+        // any location's key for all of them.
+        const first = (input.locations as Array<Record<string, unknown>>)[0]?.key;
+        if (i > 0 && key !== first) throw QuireError.invalid(`${f}.key`, `every region must hold the payload under the same key (${String(first)})`);
+        return { region, bucket, key };
       });
     }
     const key = validateBlobKey(input.key, 'key');
