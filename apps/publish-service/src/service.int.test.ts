@@ -182,6 +182,13 @@ describe.each(backends)('PublishService on $name', (backend) => {
     const opened = await service.openData('svc.idem', a.version.version);
     expect(sha(await readAllBytes(opened.body))).toBe(sha(payload));
     expect((await blobKeys(stores.blobs, 'topics/svc.idem/')).length).toBe(stores.blobs.regions.length);
+    // A retry after the release was withdrawn does not bring it back.
+    await stores.store.withdrawRelease('svc.idem', a.version.version, '', Date.now());
+    const c = await service.publish({ topic: 'svc.idem', data: payload, publishId: 'job-7', publisher: 'a' });
+    expect(c.replayed).toBe(true);
+    expect(c.releases.map((r) => r.withdrawnAt !== undefined)).toEqual([true]);
+    const active = (await stores.store.listReleases('svc.idem')).filter((r) => r.version === a.version.version && r.withdrawnAt === undefined);
+    expect(active).toEqual([]);
   });
 
   it('gives concurrent publishes distinct, gapless versions', async () => {

@@ -516,7 +516,9 @@ export class PublishService {
         });
       }
     }
-    const releases = common.useRolloutPlan ? [] : await this.#putReleases(record, common.scopes, common.publisher);
+    // A replay (a retried publish) creates only what the first attempt did not get to: it
+    // never re-activates a scope that was withdrawn since, nor starts a second run.
+    const releases = common.useRolloutPlan ? [] : await this.#putReleases(record, common.scopes, common.publisher, replayed);
     if (!replayed) {
       await this.#audit(common.publisher, action, record.topic, {
         version: record.version,
@@ -527,8 +529,9 @@ export class PublishService {
         scopes: common.scopes,
       });
     }
-    if (common.useRolloutPlan && !replayed && this.#onPublished !== undefined) {
-      return { version: record, releases, replayed, rollout: await this.#onPublished(record, common.publisher) };
+    if (common.useRolloutPlan && this.#onPublished !== undefined) {
+      const existing = replayed ? (await this.#store.listRuns(record.topic)).find((r) => r.version === record.version) : undefined;
+      return { version: record, releases, replayed, rollout: existing ?? (await this.#onPublished(record, common.publisher)) };
     }
     return { version: record, releases, replayed };
   }
@@ -952,11 +955,19 @@ export class PublishService {
     return validate;
   }
 
-  async #putReleases(record: VersionRecord, scopes: Scope[], by: string): Promise<Release[]> {
+  async #putReleases(record: VersionRecord, scopes: Scope[], by: string, onlyMissing = false): Promise<Release[]> {
     const now = this.#clock.now();
     const list = scopes.length === 0 ? [{}] : scopes;
+    const existing = onlyMissing
+      ? new Map((await this.#store.listReleases(record.topic)).filter((r) => r.version === record.version).map((r) => [r.scopeKey, r]))
+      : new Map<string, Release>();
     const releases: Release[] = [];
     for (const scope of list) {
+      const had = existing.get(scopeKey(scope));
+      if (had !== undefined) {
+        releases.push(had);
+        continue;
+      }
       const release: Release = { topic: record.topic, version: record.version, scope, scopeKey: scopeKey(scope), releasedAt: now, releasedBy: by };
       await this.#store.putRelease(release);
       releases.push(release);
