@@ -5,8 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { QuireError } from '@quire/core';
-import type { Scope } from '@quire/core';
-import { loadQuireProto } from '@quire/proto';
+import { loadQuireProto, versionDescriptorToPb } from '@quire/proto';
 import type { ConsumeServiceHandlers, PbConsumerIdentityOutput, PbPollResponse, PbVersionDescriptor } from '@quire/proto';
 import { grpcFailure } from '@quire/service-kit';
 import type { ConsumeService, PollResult, VersionView } from './service.ts';
@@ -30,25 +29,9 @@ function identityFromPb(i: PbConsumerIdentityOutput | null): Record<string, unkn
   return { region: i.region, application: i.application, cluster: i.cluster, instance: i.instance, attributes: i.attributes };
 }
 
-const scopeToPb = (s: Scope) => ({ attributes: { ...s } });
 
 export function versionToPb(v: VersionView): PbVersionDescriptor {
-  const out: PbVersionDescriptor = {
-    topic: v.topic,
-    version: v.version,
-    publishId: v.publishId,
-    createdAt: v.createdAt,
-    publisher: v.publisher,
-    metadata: { ...v.metadata },
-    contentType: v.contentType,
-    size: v.size,
-    sha256: v.sha256,
-    deletedAt: v.deletedAt ?? 0,
-    scopes: v.scopes.map(scopeToPb),
-  };
-  if (v.pointer.kind === 'inline') out.inline = { blobId: v.pointer.blobId };
-  else out.s3 = { locations: v.pointer.locations.map((l) => ({ region: l.region, bucket: l.bucket, key: l.key })) };
-  return out;
+  return versionDescriptorToPb(v, v.scopes);
 }
 
 function pollToPb(r: PollResult): PbPollResponse {

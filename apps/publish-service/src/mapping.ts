@@ -4,6 +4,7 @@
  * arrive as decimal strings (`longs: String`) and are turned into safe integers here.
  */
 import { QuireError } from '@quire/core';
+import { versionDescriptorToPb } from '@quire/proto';
 import type { AuditEntry, BlobLocation, Pin, Release, RetentionPolicy, RolloutPlan, Scope, VersionRecord } from '@quire/core';
 import type {
   PbAuditEntry,
@@ -128,22 +129,10 @@ export function locationFromPb(l: PbBlobLocationOutput): Record<string, string> 
 }
 
 export function versionToPb(v: VersionRecord, releases: readonly Release[] = []): PbVersionDescriptor {
-  const out: PbVersionDescriptor = {
-    topic: v.topic,
-    version: v.version,
-    publishId: v.publishId,
-    createdAt: v.createdAt,
-    publisher: v.publisher,
-    metadata: { ...v.metadata },
-    contentType: v.contentType,
-    size: v.size,
-    sha256: v.sha256,
-    deletedAt: v.deletedAt ?? 0,
-    scopes: releases.filter((r) => r.withdrawnAt === undefined).map((r) => scopeToPb(r.scope)),
-  };
-  if (v.pointer.kind === 'inline') out.inline = { blobId: v.pointer.blobId };
-  else out.s3 = { locations: v.pointer.locations.map(locationToPb) };
-  return out;
+  return versionDescriptorToPb(
+    v,
+    releases.filter((r) => r.withdrawnAt === undefined).map((r) => r.scope),
+  );
 }
 
 export function releaseToPb(r: Release): PbRelease {

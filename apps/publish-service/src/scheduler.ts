@@ -22,8 +22,8 @@ export interface SchedulerOptions {
   store: MetadataStore;
   rollouts: RolloutService;
   snapshots?: SnapshotWriter;
-  /** Any object; its `runRetentionAll()` is called every `retentionEveryMs` when it has one. */
-  retention?: object;
+  /** Retention pass, run every `retentionEveryMs` while leading (the PublishService). */
+  retention?: { runRetentionAll(): Promise<unknown> };
   clock?: Clock;
   /** This replica's id, the lease owner. */
   replicaId: string;
@@ -198,12 +198,12 @@ export class Scheduler {
         this.#o.onError(err, 'writing snapshots');
       }
     }
-    const retention = this.#o.retention as { runRetentionAll?: unknown } | undefined;
-    if (retention !== undefined && typeof retention.runRetentionAll === 'function' && this.isLeader) {
+    const retention = this.#o.retention;
+    if (retention !== undefined && this.isLeader) {
       if (clock.now() - this.#lastRetention >= this.#o.retentionEveryMs) {
         this.#lastRetention = clock.now();
         try {
-          await (retention.runRetentionAll as () => Promise<unknown>).call(retention);
+          await retention.runRetentionAll();
         } catch (err) {
           this.#o.onError(err, 'retention');
         }

@@ -47,3 +47,4 @@ export type { ConsumeServiceHandlers, ConsumeServiceClient } from './gen/quire/v
 export type { ConsumerIdentity as PbConsumerIdentity, ConsumerIdentity__Output as PbConsumerIdentityOutput } from './gen/quire/v1/ConsumerIdentity.ts';
 export type { PollRequest as PbPollRequest, PollRequest__Output as PbPollRequestOutput } from './gen/quire/v1/PollRequest.ts';
 export type { PollResponse as PbPollResponse, PollResponse__Output as PbPollResponseOutput } from './gen/quire/v1/PollResponse.ts';
+export { versionDescriptorToPb } from './mapping.ts';
