@@ -310,6 +310,13 @@ describe('deploy/compose', () => {
     expect(template(named('Deployment', 'quire-admin-ui')).spec.securityContext?.runAsUser).toBe(101);
     // Several stages each, the runtime one last.
     for (const d of [server, ui]) expect([...d.matchAll(/^FROM .* AS (\S+)$/gm)].map((m) => m[1])).toEqual(['build', 'runtime']);
+    // The images install the pnpm that package.json pins, and the server image's production-only
+    // install must still bring tsx, which runs the apps.
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { packageManager: string; dependencies?: Record<string, string> };
+    for (const d of [server, ui]) expect(d).toContain(`npm install -g --no-fund --no-audit ${pkg.packageManager}`);
+    expect(server).toContain('pnpm install --offline --frozen-lockfile --prod');
+    expect(pkg.dependencies?.['tsx'], 'tsx is a runtime dependency of the root').toBeDefined();
+    expect(server).toMatch(/^ENTRYPOINT \["node", "--import", "tsx"\]$/m);
     // The UI's nginx proxies /api/ to the upstream the compose file and the k8s Deployment set.
     const nginx = readFileSync(join(ROOT, 'deploy/docker/admin-ui.nginx.conf.template'), 'utf8');
     expect(nginx).toMatch(/location \/api\/ \{\s*proxy_pass \$\{PUBLISH_UPSTREAM\}\/;/);
