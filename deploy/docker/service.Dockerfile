@@ -17,6 +17,8 @@ FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# node-gyp (the fallback build) uses the image's own Node headers instead of downloading them.
+ENV npm_config_nodedir=/usr/local
 # pnpm, the version package.json pins (packageManager).
 RUN npm install -g --no-fund --no-audit pnpm@10.34.9
 WORKDIR /app
