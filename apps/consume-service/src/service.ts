@@ -24,6 +24,7 @@ import { Readable } from 'node:stream';
 import type { BlobStore, Clock, ConsumerIdentity, FleetReport, MetadataStore, Release, Scope, VersionRecord } from '@quire/core';
 import type { TopicCache, TopicState } from './cache.ts';
 import type { ConsistencyChecker } from './consistency.ts';
+import { AppLimits, type AppLimitsOptions } from './limiter.ts';
 import { WaiterRegistry, type Waiter } from './waiters.ts';
 
 export const LIMITS = {
@@ -120,6 +121,8 @@ export interface ConsumeServiceOptions {
   clock: Clock;
   /** Fleet report flush period (default 5000 ms). */
   fleetFlushMs?: number;
+  /** Per-application limits (see limiter.ts); defaults when omitted. */
+  limits?: AppLimits | AppLimitsOptions;
   onError?: (err: unknown, what: string) => void;
 }
 
@@ -137,6 +140,9 @@ export class ConsumeService {
   readonly #fleet = new Map<string, FleetReport>();
   readonly #unsubscribe: () => void;
   readonly #fleetTimer: NodeJS.Timeout;
+  readonly #recheckTimer: NodeJS.Timeout;
+  readonly #limits: AppLimits;
+  #rechecking = false;
   #flushing: Promise<void> | undefined;
   #closing = false;
 
@@ -157,6 +163,33 @@ export class ConsumeService {
     });
     this.#fleetTimer = setInterval(() => void this.flushFleetReports(), options.fleetFlushMs ?? 5000);
     this.#fleetTimer.unref();
+    this.#limits = options.limits instanceof AppLimits ? options.limits : new AppLimits(options.limits);
+    // A version that failed its consistency check (upload still landing, S3 or the store
+    // briefly down) may pass later with no change in the cache: re-check the failed ones
+    // of topics with held polls, and wake those polls when one passes.
+    this.#recheckTimer = setInterval(() => void this.recheckFailed(), Math.max(100, Math.floor(this.#checker.recheckMs / 2)));
+    this.#recheckTimer.unref();
+  }
+
+  /** Per-application limits in force (load, refusals). */
+  get limits(): AppLimits {
+    return this.#limits;
+  }
+
+  /** Re-run failed consistency checks of watched topics; wake the held polls of those that now pass. */
+  async recheckFailed(): Promise<number> {
+    if (this.#rechecking || this.#closing) return 0;
+    this.#rechecking = true;
+    try {
+      const passed = await this.#checker.recheckFailed((topic) => this.#waiters.watching(topic) > 0);
+      for (const topic of passed) this.#waiters.wake(topic);
+      return passed.size;
+    } catch (err) {
+      this.#onError(err, 'consistency re-check');
+      return 0;
+    } finally {
+      this.#rechecking = false;
+    }
   }
 
   /** True once draining started (transports close their connections after answering). */
@@ -174,8 +207,10 @@ export class ConsumeService {
   async poll(input: PollInput, signal?: AbortSignal): Promise<PollResult> {
     const req = parsePoll(input);
     this.#recordFleet(req);
-    if (req.waitMs === 0 || this.#closing) return this.#evaluate(req);
-    return this.#hold(req, signal);
+    const app = req.identity.application;
+    if (req.waitMs === 0 || this.#closing) return this.#limits.run(app, () => this.#evaluate(req));
+    const release = this.#limits.hold(app);
+    return this.#hold(req, signal).finally(release);
   }
 
   /**
@@ -209,7 +244,7 @@ export class ConsumeService {
           return;
         }
         evaluating = true;
-        this.#evaluate(req).then(
+        this.#limits.run(req.identity.application, () => this.#evaluate(req)).then(
           (result) => {
             evaluating = false;
             lastErrors = result.errors;
@@ -292,7 +327,12 @@ export class ConsumeService {
     if (record.pointer.kind === 'inline') {
       if (record.size <= budget.inlineBytes) {
         budget.inlineBytes -= record.size;
-        inlineData = await this.#inlineOf(record);
+        // The store may be down while the cache serves: that topic gets no update this
+        // time (the consumer keeps what it has), the others are answered.
+        inlineData = await this.#inlineOf(record).catch((err: unknown) => {
+          this.#onError(err, `inline data of ${record.topic} version ${record.version}`);
+          return undefined;
+        });
         if (inlineData === undefined) return undefined;
       }
     }
@@ -485,6 +525,7 @@ export class ConsumeService {
     this.drain();
     this.#unsubscribe();
     clearInterval(this.#fleetTimer);
+    clearInterval(this.#recheckTimer);
     await this.flushFleetReports().catch(() => {});
   }
 }
