@@ -61,7 +61,7 @@ describe.each(backends)('consume service resilience on $name', (backend) => {
     const topic = 'resil.limits';
     await createTopic(other.store, topic);
     const v1 = await publishS3(other.store, other.blobs, topic, 'one');
-    await until(() => core.cache.get(topic) !== undefined, 5000, 'the topic in the cache');
+    await until(() => (core.cache.get(topic)?.releases ?? []).some((r) => r.version === v1.version), 5000, 'v1 in the cache');
     const sub = [{ topic, knownVersion: v1.version }];
     const ctl = new AbortController();
     const heldA = core.service.poll({ identity: { instance: 'a-1', application: 'noisy' }, subscriptions: sub, waitMs: 30_000 }, ctl.signal);
@@ -86,5 +86,30 @@ describe.each(backends)('consume service resilience on $name', (backend) => {
     await until(() => core.service.heldPolls === 1, 5000, 'the new poll held');
     again.abort();
     expect((await heldAgain).updates).toEqual([]);
+  });
+
+  it('drain answers every held long-poll at once, each with a re-arm delay spread over the drain window', async () => {
+    const topic = 'resil.drain';
+    await createTopic(other.store, topic);
+    const v1 = await publishS3(other.store, other.blobs, topic, 'one');
+    const draining = await createConsumeCore(mine.store, mine.blobs, { cacheRefreshMs: 60_000, changePollMs: 100, fleetFlushMs: 60_000 });
+    try {
+      const held = Array.from({ length: 40 }, (_, i) =>
+        draining.service.poll({ identity: { instance: `d-${i}`, application: `app-${i % 4}` }, subscriptions: [{ topic, knownVersion: v1.version }], waitMs: 60_000 }),
+      );
+      await until(() => draining.service.heldPolls === 40, 5000, 'the polls to be held');
+      expect(draining.service.drain()).toBe(40);
+      const answers = await Promise.all(held);
+      expect(answers.every((a) => a.updates.length === 0)).toBe(true);
+      const delays = answers.map((a) => a.nextPollMs);
+      expect(delays.every((d) => d >= 1 && d <= 3000)).toBe(true);
+      expect(new Set(delays).size).toBeGreaterThan(1);
+      // A poll that arrives while draining is answered at once, with a delay too (state included).
+      const late = await draining.service.poll({ identity: { instance: 'late', application: 'x' }, subscriptions: [{ topic }], waitMs: 60_000 });
+      expect(late.updates.map((u) => u.version.version)).toEqual([v1.version]);
+      expect(late.nextPollMs).toBeGreaterThanOrEqual(1);
+    } finally {
+      await draining.close();
+    }
   });
 });

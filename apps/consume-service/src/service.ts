@@ -123,6 +123,12 @@ export interface ConsumeServiceOptions {
   fleetFlushMs?: number;
   /** Per-application limits (see limiter.ts); defaults when omitted. */
   limits?: AppLimits | AppLimitsOptions;
+  /**
+   * When draining, each answer suggests a re-arm delay (`nextPollMs`) drawn uniformly from
+   * [0, drainSpreadMs), so a whole fleet does not re-connect elsewhere in one burst
+   * (default 3000 ms).
+   */
+  drainSpreadMs?: number;
   onError?: (err: unknown, what: string) => void;
 }
 
@@ -142,6 +148,7 @@ export class ConsumeService {
   readonly #fleetTimer: NodeJS.Timeout;
   readonly #recheckTimer: NodeJS.Timeout;
   readonly #limits: AppLimits;
+  readonly #drainSpreadMs: number;
   #rechecking = false;
   #flushing: Promise<void> | undefined;
   #closing = false;
@@ -164,6 +171,7 @@ export class ConsumeService {
     this.#fleetTimer = setInterval(() => void this.flushFleetReports(), options.fleetFlushMs ?? 5000);
     this.#fleetTimer.unref();
     this.#limits = options.limits instanceof AppLimits ? options.limits : new AppLimits(options.limits);
+    this.#drainSpreadMs = options.drainSpreadMs ?? 3000;
     // A version that failed its consistency check (upload still landing, S3 or the store
     // briefly down) may pass later with no change in the cache: re-check the failed ones
     // of topics with held polls, and wake those polls when one passes.
@@ -208,7 +216,8 @@ export class ConsumeService {
     const req = parsePoll(input);
     this.#recordFleet(req);
     const app = req.identity.application;
-    if (req.waitMs === 0 || this.#closing) return this.#limits.run(app, () => this.#evaluate(req));
+    if (this.#closing) return this.#limits.run(app, async () => ({ ...(await this.#evaluate(req)), nextPollMs: this.#rearmDelay() }));
+    if (req.waitMs === 0) return this.#limits.run(app, () => this.#evaluate(req));
     const release = this.#limits.hold(app);
     return this.#hold(req, signal).finally(release);
   }
@@ -258,7 +267,7 @@ export class ConsumeService {
         );
       };
       const waiter: Waiter = {
-        notify: (reason) => (reason === 'drain' ? finish(empty()) : run()),
+        notify: (reason) => (reason === 'drain' ? finish({ ...empty(), nextPollMs: this.#rearmDelay() }) : run()),
       };
       const onAbort = (): void => finish(empty());
       const remove = this.#waiters.add(
@@ -363,6 +372,11 @@ export class ConsumeService {
       const regions = record.pointer.kind === 's3' ? [undefined, ...new Set(record.pointer.locations.map((l) => l.region))] : [undefined];
       for (const region of regions) void this.#checker.check(record, region);
     }
+  }
+
+  /** A re-arm delay for a drained answer, spread over the drain window (at least 1 ms: 0 means "your own schedule"). */
+  #rearmDelay(): number {
+    return 1 + Math.floor(Math.random() * this.#drainSpreadMs);
   }
 
   // ---- fleet reports -----------------------------------------------------------------------------
