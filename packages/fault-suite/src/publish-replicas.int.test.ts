@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
-import { fault, ok, rest, serviceEnv, until, type Deployment } from './harness.ts';
+import { fault, ok, serviceEnv, until, type Deployment } from './harness.ts';
 
 const { cassandra, s3 } = inject('quireServers');
 const LEASE_TTL_MS = 1500;
