@@ -75,6 +75,8 @@ export const APP_VARIABLES = {
     QUIRE_LEASE_TTL_MS: 'scheduler lease time to live; a dead leader is replaced within about this (default 15000)',
     QUIRE_REPLICA_ID: 'this replica\'s id, the scheduler lease owner (default <hostname>-<pid>)',
     QUIRE_SNAPSHOT_EVERY_MS: 'how often the leader rewrites every topic\'s fallback snapshot (default 60000)',
+    QUIRE_ORPHAN_SWEEP_EVERY_MS: 'how often the leader sweeps S3 for objects of publishes that never committed (default 600000)',
+    QUIRE_ORPHAN_GRACE_MS: 'an uncommitted object younger than this is left alone (an upload may still be committing; default 3600000)',
   },
   // `quire migrate` (apps/cli): applies the schema migrations and creates the buckets, then exits; reads only the shared variables.
   migrate: {},
@@ -84,6 +86,9 @@ export const APP_VARIABLES = {
     QUIRE_CACHE_REFRESH_MS: 'full refresh period of the topic cache (default 5000)',
     QUIRE_CHANGE_POLL_MS: 'change-feed poll period (default 150)',
     QUIRE_FLEET_FLUSH_MS: 'how often aggregated fleet reports are written (default 5000)',
+    QUIRE_POLL_CONCURRENCY_PER_APP: 'poll evaluations of one application at once (default 32)',
+    QUIRE_POLL_QUEUE_PER_APP: 'poll evaluations of one application waiting; more are refused with 429 / RESOURCE_EXHAUSTED (default 2000)',
+    QUIRE_HELD_POLLS_PER_APP: 'long-polls of one application held at once; more are refused (default 50000)',
   },
   // Read by apps/cli through commander's `.env()`; kept here so the services accept them.
   cli: {
