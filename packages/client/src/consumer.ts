@@ -345,7 +345,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     return history.bytesOf(d);
   }
 
-  /** Fetch, verify, decode; swap only when all three succeed; then keep it on disk. */
+  /**
+   * Fetch, verify, decode; swap only when all three succeed; then keep it on disk. Every
+   * path (poll answer, history walk-back, snapshot, disk cache) goes through here: the one
+   * place where verified bytes become a value (a payload transform, e.g. decryption, belongs
+   * between `verifyPayload` and `decode`; the disk cache keeps the bytes as verified).
+   */
   async function apply(sub: SubscriptionImpl<unknown>, d: VersionInfo, fetch: () => Promise<Uint8Array>, via: UpdateVia): Promise<boolean> {
     let bytes: Uint8Array;
     try {

@@ -12,8 +12,7 @@ import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Code, type QuireError } from '@quire/core';
 import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
-import { createConsumer, createPublisher, type Consumer, type ConsumerOptions, type Publisher, type UpdateEvent } from './index.ts';
-import type { RegionFailure } from './download.ts';
+import { createConsumer, createPublisher, type Consumer, type ConsumerOptions, type Publisher, type RegionFailure, type UpdateEvent } from './index.ts';
 
 const { cassandra, s3 } = inject('quireServers');
 const buckets = Object.fromEntries(s3.regions.map((r) => [r.name, uniqueBucket('res-' + r.name)]));
@@ -154,6 +153,13 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     expect(await metric(c.metrics, 'quire_client_apply_failures_total')).toBe(0);
     expect(await metric(c.metrics, 'quire_client_poll_failures_total')).toBe(0);
     expect(await metric(c.metrics, 'quire_client_applied_version', { topic })).toBe(4);
+
+    // A host name is resolved to its addresses, each health-checked on its own.
+    const byName = consumer({ endpoints: [`dns:localhost:${pB}`], identity: { application: 'lb', instance: 'lb-2' } });
+    const named = byName.subscribe(topic, { decode: text });
+    await byName.ready();
+    expect(named.current()).toBe('four');
+    await until(() => byName.endpoints().some((e) => e.address === `127.0.0.1:${pB}` && e.state === 'serving'), 'localhost resolved and healthy');
   });
 
   it('the only consume instance is killed: the consumer runs on the S3 snapshot, then returns to the service', async () => {
