@@ -186,6 +186,8 @@ class SubscriptionImpl<T> extends EventEmitter implements Subscription<T> {
   lastFailureCode: Code | undefined;
   /** Whether the disk cache was looked at for this subscription. */
   cacheChecked = false;
+  /** When the consume service last answered a poll carrying this topic (ms since the epoch; 0 = never). */
+  confirmedAt = 0;
 
   constructor(topic: string, options: SubscribeOptions<T>) {
     super();
@@ -324,6 +326,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         options.retry,
         stop.signal,
       );
+      const now = Date.now();
+      for (const s of list) s.confirmedAt = now;
       metrics?.confirmed(list.map((s) => s.topic));
       return res;
     } catch (err) {
@@ -466,7 +470,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   }
 
   /**
-   * On fallback: each subscription's snapshot, resolved with core's functions. A
+   * On fallback: each subscription's snapshot, resolved with core's functions (snapshots
+   * older than the service's last answer for the topic are skipped). A
    * subscription that holds a version moves only to the snapshot's first choice (and keeps
    * what it holds when that fails); one that holds nothing walks back the candidates.
    */
@@ -482,6 +487,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           reportError(q);
           return;
         }
+        // A snapshot written before the service last answered for this topic knows nothing
+        // newer than what we were told: it must not move us (a stale region's copy would
+        // otherwise undo a version the service handed out).
+        if (read.snapshot.writtenAt <= sub.confirmedAt) return;
         const candidates = snapshotCandidates(read.snapshot, read.state, identity);
         const limit = sub.version() === 0 ? maxFallback : 1;
         for (const c of candidates.slice(0, limit)) {

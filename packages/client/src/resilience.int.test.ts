@@ -282,7 +282,8 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     await until(() => sub.version() === v2.version, 'v2 from region B');
     expect(Buffer.from(sub.current()).equals(v2data)).toBe(true);
     expect(failures.map((f) => [f.region, f.reason])).toEqual([[regionA, 'checksum']]);
-    expect(errors).toEqual([]);
+    // (The instance's topic cache may not know the just-created topic on the first poll: NOT_FOUND then.)
+    expect(errors.filter((e) => e.code !== Code.NOT_FOUND)).toEqual([]);
     expect(await metric(c.metrics, 'quire_client_download_failures_total', { region: regionA, reason: 'checksum' })).toBe(1);
     expect(v1.version).toBeLessThan(v2.version);
 
@@ -290,8 +291,8 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     const v3 = await pub.publish(topic, { data: randomBytes(4096), scopes: [{ cluster: 'nobody' }] });
     for (const r of [regionA, regionB]) await overwrite(r, keyOf(v3, r), randomBytes(4096));
     await pub.release(topic, v3.version, [{}]);
-    await until(() => errors.length > 0, 'the refused v3');
-    expect(errors[0]?.code).toBe(Code.DATA_LOSS);
+    await until(() => errors.some((e) => e.code === Code.DATA_LOSS), 'the refused v3');
+    expect(errors.filter((e) => e.code !== Code.NOT_FOUND).map((e) => e.code)).toEqual([Code.DATA_LOSS]);
     expect(sub.version()).toBe(v2.version);
     expect(Buffer.from(sub.current()).equals(v2data)).toBe(true);
     expect(failures.filter((f) => f.what === `${topic} version ${v3.version}`).map((f) => [f.region, f.reason])).toEqual([
