@@ -25,6 +25,9 @@ const load = configLoader(
     QUIRE_CACHE_REFRESH_MS: z.coerce.number().int().min(100).default(5000),
     QUIRE_CHANGE_POLL_MS: z.coerce.number().int().default(150),
     QUIRE_FLEET_FLUSH_MS: z.coerce.number().int().default(5000),
+    QUIRE_POLL_CONCURRENCY_PER_APP: z.coerce.number().int().default(32),
+    QUIRE_POLL_QUEUE_PER_APP: z.coerce.number().int().default(2000),
+    QUIRE_HELD_POLLS_PER_APP: z.coerce.number().int().default(50000),
   },
   (shared, own) => ({ ...shared, httpPort: own.QUIRE_CONSUME_HTTP_PORT, cacheRefreshMs: own.QUIRE_CACHE_REFRESH_MS }),
 );
