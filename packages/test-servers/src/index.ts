@@ -274,7 +274,7 @@ export function uniqueBucket(prefix = 'bucket'): string {
 }
 
 export { startQuireProcess } from './processes.ts';
-export { cassandraNode, cassandraRing, freePort } from './cassandra-node.ts';
+export { cassandraNode, cassandraRing, freePort, waitForRing } from './cassandra-node.ts';
 export type { CassandraNode, CassandraNodeOptions } from './cassandra-node.ts';
 export type { QuireProcess } from './processes.ts';
 export { storeBackends } from './backends.ts';
