@@ -6,7 +6,7 @@
 // time, with no server error; a new version then reaches all 1,000 through B, and A comes
 // back on its old address.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort, startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { dropKeyspace, freePort, startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
 import { fault, ok, pollBody, serviceEnv, until, type Deployment, type PollAnswer } from './harness.ts';
 
 const { cassandra, s3 } = inject('quireServers');
@@ -22,6 +22,7 @@ const procs: QuireProcess[] = [];
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
+  await dropKeyspace(cassandra, deployment.keyspace).catch(() => {});
 });
 
 let publish: QuireProcess;

@@ -1,4 +1,4 @@
-// Extra Cassandra nodes that a test owns: started, stopped, frozen and wiped by that test
+// Extra servers that a test owns (Cassandra nodes, s3proxy instances): started, stopped, frozen and wiped by that test
 // (fault scenarios), never the shared node on 127.0.0.1:9042. Each node gets its own name
 // (so its own directory under .cache/servers/cassandra-nodes/) and, unless told, free
 // ports; `ring()` starts several nodes on 127.0.0.2, .3, ... that form one cluster.
@@ -7,7 +7,7 @@ import cassandra from 'cassandra-driver';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CASSANDRA_SCRIPT, probeCql, runCassandraScript } from './index.ts';
+import { CASSANDRA_SCRIPT, DEFAULT_S3_ACCESS_KEY, DEFAULT_S3_SECRET_KEY, probeCql, runCassandraScript, runS3ProxyScript, type S3Region } from './index.ts';
 
 const SERVERS_DIR = process.env['QUIRE_SERVERS_DIR'] || fileURLToPath(new URL('../../../.cache/servers/', import.meta.url));
 
@@ -202,6 +202,29 @@ export async function waitForRing(nodes: readonly CassandraNode[], timeoutMs = 1
     if (Date.now() > end) throw new Error(`the ring of ${nodes.length} did not form within ${timeoutMs} ms (peers seen per node: ${last})`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+export interface S3ProxyInstance {
+  /** The region as the services and the SDK take it (`name` is the region name given). */
+  region: S3Region;
+  start(): Promise<void>;
+  /** Stop it (its data stays): the region is down. */
+  stop(): Promise<void>;
+  /** Stop and delete its data. */
+  wipe(): Promise<void>;
+}
+
+/** An s3proxy instance of a test's own, standing for region `regionName`, on a free port. */
+export async function s3proxyInstance(regionName: string, options: { name?: string } = {}): Promise<S3ProxyInstance> {
+  const name = options.name ?? `s${process.pid}-${++counter}`;
+  const port = await freePort();
+  const env = { S3PROXY_IDENTITY: DEFAULT_S3_ACCESS_KEY, S3PROXY_CREDENTIAL: DEFAULT_S3_SECRET_KEY };
+  return {
+    region: { name: regionName, endpoint: `http://127.0.0.1:${port}`, accessKeyId: DEFAULT_S3_ACCESS_KEY, secretAccessKey: DEFAULT_S3_SECRET_KEY },
+    start: () => runS3ProxyScript(['start', name, String(port)], env),
+    stop: () => runS3ProxyScript(['stop', name], env),
+    wipe: () => runS3ProxyScript(['wipe', name], env),
+  };
 }
 
 export { CASSANDRA_SCRIPT };
