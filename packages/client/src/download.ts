@@ -31,8 +31,8 @@ export interface S3RegionClientOptions {
 /** One region's S3 read that failed (the next region is tried). */
 export interface RegionFailure {
   region: string;
-  /** `checksum`: the object was read but did not match (rejected); `unavailable`: it could not be read. */
-  reason: 'checksum' | 'unavailable';
+  /** `corrupt`: the object was read but refused (checksum mismatch, an unreadable snapshot); `unavailable`: it could not be read (unreachable, missing). */
+  reason: 'corrupt' | 'unavailable';
   error: Error;
   /** `topic version N` or `snapshot of topic`. */
   what: string;
@@ -133,7 +133,7 @@ export class S3Downloader {
 
   #reportFailure(region: string, what: string, err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    const reason = err instanceof QuireError && err.code === Code.DATA_LOSS ? 'checksum' : 'unavailable';
+    const reason = err instanceof QuireError && (err.code === Code.DATA_LOSS || err.code === Code.INVALID_ARGUMENT) ? 'corrupt' : 'unavailable';
     try {
       this.onRegionFailure?.({ region, reason, error, what });
     } catch {

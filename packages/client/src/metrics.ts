@@ -11,7 +11,7 @@
  * | `quire_client_fallback_active` | gauge | | 1 while the consumer runs on the S3 fallback snapshots, else 0 |
  * | `quire_client_applied_version` | gauge | `topic` | version `current()` holds (0 = none) |
  * | `quire_client_apply_failures_total` | counter | `topic` | updates refused (download, checksum, decode) |
- * | `quire_client_download_failures_total` | counter | `region`, `reason` | S3 reads that failed in one region (`reason`: `checksum` or `unavailable`), whatever the next region did |
+ * | `quire_client_download_failures_total` | counter | `region`, `reason` | S3 reads that failed in one region (`reason`: `corrupt` or `unavailable`), whatever the next region did |
  * | `quire_client_cache_loads_total` | counter | `result` | disk cache reads at start: `applied`, `corrupt` |
  */
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -74,7 +74,7 @@ export class ConsumerMetrics {
     });
     this.downloadFailures = new Counter({
       name: 'quire_client_download_failures_total',
-      help: 'S3 reads that failed in one region (reason checksum or unavailable)',
+      help: 'S3 reads that failed in one region (reason corrupt or unavailable)',
       labelNames: ['region', 'reason'],
       registers,
     });

@@ -12,6 +12,10 @@ import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Code, type QuireError } from '@quire/core';
 import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { snapshotKey } from '@quire/core';
+import { S3Downloader } from './download.ts';
+import { readSnapshot } from './snapshot-fallback.ts';
 import { createConsumer, createPublisher, type Consumer, type ConsumerOptions, type Publisher, type RegionFailure, type UpdateEvent } from './index.ts';
 
 const { cassandra, s3 } = inject('quireServers');
@@ -281,10 +285,10 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     await c.ready();
     await until(() => sub.version() === v2.version, 'v2 from region B');
     expect(Buffer.from(sub.current()).equals(v2data)).toBe(true);
-    expect(failures.map((f) => [f.region, f.reason])).toEqual([[regionA, 'checksum']]);
+    expect(failures.map((f) => [f.region, f.reason])).toEqual([[regionA, 'corrupt']]);
     // (The instance's topic cache may not know the just-created topic on the first poll: NOT_FOUND then.)
     expect(errors.filter((e) => e.code !== Code.NOT_FOUND)).toEqual([]);
-    expect(await metric(c.metrics, 'quire_client_download_failures_total', { region: regionA, reason: 'checksum' })).toBe(1);
+    expect(await metric(c.metrics, 'quire_client_download_failures_total', { region: regionA, reason: 'corrupt' })).toBe(1);
     expect(v1.version).toBeLessThan(v2.version);
 
     // v3 goes to nobody first, both copies are corrupted, then it is released to everyone.
@@ -296,9 +300,43 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     expect(sub.version()).toBe(v2.version);
     expect(Buffer.from(sub.current()).equals(v2data)).toBe(true);
     expect(failures.filter((f) => f.what === `${topic} version ${v3.version}`).map((f) => [f.region, f.reason])).toEqual([
-      [regionA, 'checksum'],
-      [regionB, 'checksum'],
+      [regionA, 'corrupt'],
+      [regionB, 'corrupt'],
     ]);
     expect(await metric(c.metrics, 'quire_client_apply_failures_total', { topic })).toBe(1);
+  });
+
+  it('a corrupt snapshot in the own region is refused and reported; the next region is read', async () => {
+    const topic = 'res.snapshot';
+    await pub.createTopic({ name: topic, owner: 'res' });
+    const v1 = await pub.publish(topic, { data: 'snap' });
+    // Wait for the scheduler to write v1's snapshot in both regions.
+    const key = snapshotKey(topic);
+    const holds = async (region: string): Promise<boolean> => {
+      try {
+        const res = await (admin[region] as S3Client).send(new GetObjectCommand({ Bucket: buckets[region], Key: key }));
+        const body = JSON.parse(await (res.Body as { transformToString(): Promise<string> }).transformToString()) as { versions: { version: number }[] };
+        return body.versions.some((v) => v.version === v1.version);
+      } catch {
+        return false;
+      }
+    };
+    const end = Date.now() + 30_000;
+    while (!((await holds(regionA)) && (await holds(regionB)))) {
+      if (Date.now() > end) throw new Error('no snapshot of v1 in both regions');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await overwrite(regionA, key, Buffer.from('{"format":"quire.snapshot/1","topic":"res.snap'));
+    const reader = new S3Downloader(s3Options, regionA);
+    const failures: RegionFailure[] = [];
+    reader.onRegionFailure = (f) => failures.push(f);
+    try {
+      const read = await readSnapshot(reader, topic);
+      expect(read.region).toBe(regionB);
+      expect(read.snapshot.versions.map((v) => v.version)).toContain(v1.version);
+      expect(failures.map((f) => [f.region, f.reason, f.what])).toEqual([[regionA, 'corrupt', `snapshot of ${topic}`]]);
+    } finally {
+      reader.close();
+    }
   });
 });
