@@ -72,6 +72,12 @@ export interface ConsumerOptions {
   s3?: Record<string, S3RegionClientOptions>;
   /** Per-call retries (default 4 attempts, 100 ms doubling up to 5 s, jittered). */
   retry?: RetryOptions;
+  /**
+   * Deadline of one poll attempt beyond its long-poll wait (default 10 000 ms). With a
+   * service that drops packets, the first cycle (and so `ready()`) takes up to
+   * `retry.attempts` × this before the snapshots are tried.
+   */
+  pollTimeoutMs?: number;
   /** Between failed polls: jittered exponential backoff (default 200 ms doubling up to 30 s). */
   reconnect?: { baseMs?: number; maxMs?: number };
   /**
@@ -257,6 +263,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     maxMs: positiveMs(options.reconnect?.maxMs, 30_000, 'reconnect.maxMs'),
   };
   const rearmJitterMs = positiveMs(options.rearmJitterMs, 1000, 'rearmJitterMs');
+  const pollTimeoutMs = positiveMs(options.pollTimeoutMs, 10_000, 'pollTimeoutMs');
   const fallback =
     options.fallback === false
       ? undefined
@@ -322,7 +329,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     try {
       const res = await withRetry(
         pool,
-        (client) => unary<PbPollResponseOutput>(client, 'Poll', req, { timeoutMs: wait + 15_000, onCall: (c) => (inFlight = c) }),
+        (client) => unary<PbPollResponseOutput>(client, 'Poll', req, { timeoutMs: wait + pollTimeoutMs, onCall: (c) => (inFlight = c) }),
         options.retry,
         stop.signal,
       );

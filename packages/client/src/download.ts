@@ -82,6 +82,10 @@ export class S3Downloader {
           requestChecksumCalculation: 'WHEN_REQUIRED',
           responseChecksumValidation: 'WHEN_REQUIRED',
           maxAttempts: 2,
+          // An unreachable region (a partition drops packets) must fail in seconds, not minutes:
+          // the next region, the snapshot fallback or the disk cache are waiting. The request
+          // timeout is per socket inactivity, so large downloads are not cut short.
+          requestHandler: { connectionTimeout: 3000, requestTimeout: 30_000 },
         }),
       );
     }
