@@ -537,6 +537,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     let pollFailures = 0;
     /** Consecutive answers with a transient download failure. */
     let downloadFailures = 0;
+    await cache?.sweep().catch((err: unknown) => reportError(fromGrpcError(err)));
     while (!stop.signal.aborted) {
       let delay: number;
       await loadCaches();

@@ -16,7 +16,7 @@
  * one, fsync of the directory; a crash leaves the old file or the new one, never half.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, QuireError } from '@quire/core';
 import { verifyPayload } from './download.ts';
@@ -102,6 +102,34 @@ export class DiskCache {
       const q = err as QuireError;
       throw new QuireError(q.code, `${this.pathOf(topic)}: ${q.message}`, { field: 'cacheDir', cause: err });
     }
+  }
+
+  /**
+   * Remove temporary files a crash left behind (older than `olderThanMs`, default 10 min, so
+   * a write in progress in another process sharing the directory is left alone). Returns
+   * how many were removed; a missing directory is not an error.
+   */
+  async sweep(olderThanMs = 10 * 60_000): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (!name.endsWith('.tmp')) continue;
+      const path = join(this.dir, name);
+      try {
+        if (Date.now() - (await stat(path)).mtimeMs < olderThanMs) continue;
+        await rm(path, { force: true });
+        removed++;
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return removed;
   }
 
   /** Replace `topic`'s cached version atomically (temp file + fsync + rename + directory fsync). */

@@ -3,7 +3,7 @@
 // regions. Several consume instances with one killed, the only one killed (S3 snapshot
 // fallback and return), everything down (disk cache), corrupt S3 objects (region failover).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -228,6 +228,11 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     await until(() => s1.version() === 2, 'v2 applied (and cached)');
     await first.close();
 
+    // A temporary file a crash left behind an hour ago is swept at the next start.
+    const stale = join(cacheDir, `${topic}.quire.1234.deadbeef.tmp`);
+    writeFileSync(stale, 'half a write');
+    utimesSync(stale, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+
     // Everything down: no consume service, no S3 (closed ports).
     const dead = `127.0.0.1:${await freePort()}`;
     const deadS3 = `http://127.0.0.1:${await freePort()}`;
@@ -247,6 +252,7 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     expect(s2.current()).toEqual({ devices: ['tv', 'phone'] });
     expect(second.usingFallback()).toBe(true);
     expect(await metric(second.metrics, 'quire_client_cache_loads_total', { result: 'applied' })).toBe(1);
+    expect(existsSync(stale)).toBe(false);
     await second.close();
 
     // One flipped payload byte: the file is refused, the subscription starts from its default.
