@@ -192,7 +192,10 @@ class SubscriptionImpl<T> extends EventEmitter implements Subscription<T> {
   lastFailureCode: Code | undefined;
   /** Whether the disk cache was looked at for this subscription. */
   cacheChecked = false;
-  /** When the consume service last answered a poll carrying this topic (ms since the epoch; 0 = never). */
+  /**
+   * When what we hold was last confirmed: the consume service's last answer carrying this
+   * topic, or the disk cache file's write time (ms since the epoch; 0 = never).
+   */
   confirmedAt = 0;
 
   constructor(topic: string, options: SubscribeOptions<T>) {
@@ -463,6 +466,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           if (hit === undefined) return;
           if (await apply(sub, hit.descriptor, () => Promise.resolve(hit.bytes), 'cache')) {
             sub.known = Math.max(sub.known, hit.descriptor.version);
+            // The file was written right after that version was confirmed (by the service or a
+            // snapshot): a snapshot older than the file must not move us back.
+            sub.confirmedAt = Math.max(sub.confirmedAt, Math.floor(hit.savedAt));
             metrics?.cacheLoads.inc({ result: 'applied' });
           }
         } catch (err) {

@@ -29,6 +29,8 @@ const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b
 export interface CachedVersion {
   descriptor: VersionInfo;
   bytes: Uint8Array;
+  /** When the file was written (its mtime, ms since the epoch; 0 when parsed from bytes). */
+  savedAt: number;
 }
 
 /** The bytes of a cache file for `descriptor` + `bytes` (which must match the descriptor). */
@@ -72,7 +74,7 @@ export function parseCacheFile(file: Uint8Array, expectedTopic?: string): Cached
   } catch (err) {
     throw corrupt(`payload: ${(err as Error).message}`);
   }
-  return { descriptor, bytes };
+  return { descriptor, bytes, savedAt: 0 };
 }
 
 export class DiskCache {
@@ -90,14 +92,15 @@ export class DiskCache {
   /** The cached version of `topic`; undefined when there is none; DATA_LOSS when the file is corrupt. */
   async load(topic: string): Promise<CachedVersion | undefined> {
     let file: Buffer;
+    let savedAt: number;
     try {
-      file = await readFile(this.pathOf(topic));
+      [file, savedAt] = await Promise.all([readFile(this.pathOf(topic)), stat(this.pathOf(topic)).then((st) => st.mtimeMs)]);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new QuireError(Code.UNAVAILABLE, `cache file ${this.pathOf(topic)}: ${(err as Error).message}`, { field: 'cacheDir', cause: err });
     }
     try {
-      return parseCacheFile(file, topic);
+      return { ...parseCacheFile(file, topic), savedAt };
     } catch (err) {
       const q = err as QuireError;
       throw new QuireError(q.code, `${this.pathOf(topic)}: ${q.message}`, { field: 'cacheDir', cause: err });
