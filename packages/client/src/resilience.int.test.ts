@@ -312,7 +312,7 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     expect(await metric(c.metrics, 'quire_client_apply_failures_total', { topic })).toBe(1);
   });
 
-  it('a corrupt snapshot in the own region is refused and reported; the next region is read', async () => {
+  it('a corrupt snapshot in the own region is refused and reported; the next region is read; a consumer starts from it', async () => {
     const topic = 'res.snapshot';
     await pub.createTopic({ name: topic, owner: 'res' });
     const v1 = await pub.publish(topic, { data: 'snap' });
@@ -344,5 +344,20 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     } finally {
       reader.close();
     }
+
+    // A consumer starting while no consume instance answers starts from that snapshot.
+    const fresh = consumer({
+      endpoints: [`127.0.0.1:${await freePort()}`],
+      identity: { application: 'snap', region: regionA, instance: 'snap-1' },
+      retry: { attempts: 2, baseDelayMs: 10 },
+    });
+    fresh.on('error', () => {});
+    const regionFailures: RegionFailure[] = [];
+    fresh.on('region-failure', (f) => regionFailures.push(f));
+    const sub = fresh.subscribe(topic, { decode: text });
+    await fresh.ready();
+    expect(fresh.usingFallback()).toBe(true);
+    expect([sub.version(), sub.via(), sub.current()]).toEqual([v1.version, 'snapshot', 'snap']);
+    expect(regionFailures.map((f) => [f.region, f.reason])).toEqual([[regionA, 'corrupt']]);
   });
 });
