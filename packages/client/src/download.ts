@@ -55,6 +55,12 @@ export function regionFirst(locations: readonly BlobLocation[], region: string |
   return [...locations.filter((l) => l.region === region), ...locations.filter((l) => l.region !== region)];
 }
 
+async function getBytes(client: S3Client, bucket: string, key: string): Promise<Uint8Array> {
+  const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  if (res.Body === undefined) throw new QuireError(Code.DATA_LOSS, 'empty response body');
+  return res.Body.transformToByteArray();
+}
+
 export class S3Downloader {
   readonly #clients = new Map<string, S3Client>();
   readonly #buckets = new Map<string, string>();
@@ -107,9 +113,7 @@ export class S3Downloader {
         continue;
       }
       try {
-        const res = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
-        if (res.Body === undefined) throw new QuireError(Code.DATA_LOSS, 'empty response body');
-        const bytes = await res.Body.transformToByteArray();
+        const bytes = await getBytes(client, loc.bucket, loc.key);
         verifyPayload(bytes, v);
         return bytes;
       } catch (err) {
@@ -146,7 +150,7 @@ export class S3Downloader {
   }
 
   /** Regions whose Quire bucket is known (for snapshots), the consumer's own first. */
-  snapshotRegions(): string[] {
+  #snapshotRegions(): string[] {
     const names = [...this.#buckets.keys()];
     return this.#region === undefined ? names : [...names.filter((n) => n === this.#region), ...names.filter((n) => n !== this.#region)];
   }
@@ -157,15 +161,13 @@ export class S3Downloader {
    * UNAVAILABLE naming every region when none does; FAILED_PRECONDITION when no region has a bucket.
    */
   async readFromBuckets<T>(key: string, what: string, check: (bytes: Uint8Array, region: string) => T): Promise<{ value: T; region: string }> {
-    const regions = this.snapshotRegions();
+    const regions = this.#snapshotRegions();
     if (regions.length === 0) throw new QuireError(Code.FAILED_PRECONDITION, `${what}: no S3 region has a bucket configured (s3.<region>.bucket)`, { field: 's3' });
     const tried: string[] = [];
     for (const region of regions) {
       try {
-        const client = this.#clients.get(region) as S3Client;
-        const res = await client.send(new GetObjectCommand({ Bucket: this.#buckets.get(region), Key: key }));
-        if (res.Body === undefined) throw new QuireError(Code.DATA_LOSS, 'empty response body');
-        return { value: check(await res.Body.transformToByteArray(), region), region };
+        const bytes = await getBytes(this.#clients.get(region) as S3Client, this.#buckets.get(region) as string, key);
+        return { value: check(bytes, region), region };
       } catch (err) {
         tried.push(`${region}: ${err instanceof Error ? err.message : String(err)}`);
         this.#reportFailure(region, what, err);
