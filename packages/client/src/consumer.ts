@@ -72,6 +72,12 @@ export interface ConsumerOptions {
   s3?: Record<string, S3RegionClientOptions>;
   /** Per-call retries (default 4 attempts, 100 ms doubling up to 5 s, jittered). */
   retry?: RetryOptions;
+  /**
+   * Deadline of one poll attempt beyond its long-poll wait (default 10 000 ms). With a
+   * service that drops packets, the first cycle (and so `ready()`) takes up to
+   * `retry.attempts` × this before the snapshots are tried.
+   */
+  pollTimeoutMs?: number;
   /** Between failed polls: jittered exponential backoff (default 200 ms doubling up to 30 s). */
   reconnect?: { baseMs?: number; maxMs?: number };
   /**
@@ -186,7 +192,10 @@ class SubscriptionImpl<T> extends EventEmitter implements Subscription<T> {
   lastFailureCode: Code | undefined;
   /** Whether the disk cache was looked at for this subscription. */
   cacheChecked = false;
-  /** When the consume service last answered a poll carrying this topic (ms since the epoch; 0 = never). */
+  /**
+   * When what we hold was last confirmed: the consume service's last answer carrying this
+   * topic, or the disk cache file's write time (ms since the epoch; 0 = never).
+   */
   confirmedAt = 0;
 
   constructor(topic: string, options: SubscribeOptions<T>) {
@@ -257,6 +266,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     maxMs: positiveMs(options.reconnect?.maxMs, 30_000, 'reconnect.maxMs'),
   };
   const rearmJitterMs = positiveMs(options.rearmJitterMs, 1000, 'rearmJitterMs');
+  const pollTimeoutMs = positiveMs(options.pollTimeoutMs, 10_000, 'pollTimeoutMs');
   const fallback =
     options.fallback === false
       ? undefined
@@ -322,7 +332,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     try {
       const res = await withRetry(
         pool,
-        (client) => unary<PbPollResponseOutput>(client, 'Poll', req, { timeoutMs: wait + 15_000, onCall: (c) => (inFlight = c) }),
+        (client) => unary<PbPollResponseOutput>(client, 'Poll', req, { timeoutMs: wait + pollTimeoutMs, onCall: (c) => (inFlight = c) }),
         options.retry,
         stop.signal,
       );
@@ -456,6 +466,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           if (hit === undefined) return;
           if (await apply(sub, hit.descriptor, () => Promise.resolve(hit.bytes), 'cache')) {
             sub.known = Math.max(sub.known, hit.descriptor.version);
+            // The file was written right after that version was confirmed (by the service or a
+            // snapshot): a snapshot older than the file must not move us back.
+            sub.confirmedAt = Math.max(sub.confirmedAt, Math.floor(hit.savedAt));
             metrics?.cacheLoads.inc({ result: 'applied' });
           }
         } catch (err) {
@@ -530,6 +543,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     let pollFailures = 0;
     /** Consecutive answers with a transient download failure. */
     let downloadFailures = 0;
+    await cache?.sweep().catch((err: unknown) => reportError(fromGrpcError(err)));
     while (!stop.signal.aborted) {
       let delay: number;
       await loadCaches();

@@ -47,7 +47,7 @@ export function createHealthCheckedConsumePool(endpoints: readonly string[], opt
   return new HealthCheckedPool<ConsumeServiceClient>(endpoints, makeConsumeClient, options);
 }
 
-type ConsumePool = ClientPool<ConsumeServiceClient> & { markFailed?(client: ConsumeServiceClient): void };
+type ConsumePool = ClientPool<ConsumeServiceClient>;
 
 export class History {
   readonly #pool: ConsumePool;
