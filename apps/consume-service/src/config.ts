@@ -21,6 +21,8 @@ export interface ConsumeConfig extends ServiceConfig {
   changePollMs: number;
   /** Fleet reports are written this often. */
   fleetFlushMs: number;
+  /** /readyz and gRPC health stay ready while the cache is younger than this, even with the store down. */
+  readyMaxCacheAgeMs?: number;
 }
 
 /** Every variable the consume service reads, with its meaning. */
@@ -35,6 +37,7 @@ export const loadConfig: (env: Record<string, string | undefined>) => ConsumeCon
     QUIRE_CACHE_REFRESH_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
     QUIRE_CHANGE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(150),
     QUIRE_FLEET_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
+    QUIRE_READY_MAX_CACHE_AGE_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
   },
   (shared, c) => ({
     ...shared,
@@ -43,5 +46,6 @@ export const loadConfig: (env: Record<string, string | undefined>) => ConsumeCon
     cacheRefreshMs: c.QUIRE_CACHE_REFRESH_MS,
     changePollMs: c.QUIRE_CHANGE_POLL_MS,
     fleetFlushMs: c.QUIRE_FLEET_FLUSH_MS,
+    readyMaxCacheAgeMs: c.QUIRE_READY_MAX_CACHE_AGE_MS,
   }),
 );

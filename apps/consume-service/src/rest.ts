@@ -12,6 +12,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { QuireError } from '@quire/core';
+import { REQUEST_ID_OPTIONS, installApiDocs } from '@quire/observability';
 import { installErrorHandlers } from '@quire/service-kit';
 import type { TopicCache } from './cache.ts';
 import type { ConsumeService, PollResult, VersionView } from './service.ts';
@@ -89,12 +90,14 @@ function identityFromQuery(q: Record<string, unknown>): Record<string, unknown> 
 
 export async function createRestServer(service: ConsumeService, cache: TopicCache, options: RestOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...REQUEST_ID_OPTIONS,
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   app.removeContentTypeParser('text/plain');
   installErrorHandlers(app);
+  await installApiDocs(app, { title: 'Quire consume service', description: 'Batched (long-)polls, version history, data' });
 
   // While draining, answers close their connection: a keep-alive socket would otherwise
   // hold the server's graceful close until its idle timeout.

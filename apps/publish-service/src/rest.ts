@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { QuireError } from '@quire/core';
+import { REQUEST_ID_OPTIONS, installApiDocs } from '@quire/observability';
 import { installErrorHandlers } from '@quire/service-kit';
 import type { PublishService } from './service.ts';
 
@@ -54,6 +55,7 @@ const publishFields = {
 
 export async function createRestServer(service: PublishService, options: RestOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...REQUEST_ID_OPTIONS,
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
@@ -63,6 +65,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
   app.removeContentTypeParser('text/plain');
 
   installErrorHandlers(app);
+  await installApiDocs(app, { title: 'Quire publish service', description: 'Topics, publish, releases, pins, rollback, rollouts, audit' });
 
   app.get('/healthz', async () => ({ ok: true }));
 

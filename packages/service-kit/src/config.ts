@@ -72,6 +72,7 @@ export const APP_VARIABLES = {
     QUIRE_CACHE_REFRESH_MS: 'full refresh period of the topic cache (default 5000)',
     QUIRE_CHANGE_POLL_MS: 'change-feed poll period (default 150)',
     QUIRE_FLEET_FLUSH_MS: 'how often aggregated fleet reports are written (default 5000)',
+    QUIRE_READY_MAX_CACHE_AGE_MS: 'readiness: the instance stays ready (store "degraded") while its last full cache refresh is younger than this, even with the metadata store down (default 300000)',
   },
   // Read by apps/cli through commander's `.env()`; kept here so the services accept them.
   cli: {

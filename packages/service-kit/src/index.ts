@@ -5,7 +5,7 @@ export { createStores } from './stores.ts';
 export type { Stores } from './stores.ts';
 export { CODE_TRAILER, FIELD_TRAILER, grpcErrorOf, grpcFailure, httpErrorOf, toQuireError } from './errors.ts';
 export type { ErrorBody, HttpError } from './errors.ts';
-export { fastifyLogger, installErrorHandlers } from './rest.ts';
+export { REDACTED_PATHS, fastifyLogger, installErrorHandlers } from './rest.ts';
 export { listenTransports } from './transports.ts';
 export type { ListenOptions, Transports } from './transports.ts';
 export { runService } from './main.ts';
