@@ -216,15 +216,17 @@ describe('logs', () => {
     expect(res.headers.get('x-request-id')).toBe(id);
     const generated = (await call(con.httpUrl, 'GET', '/healthz')).headers.get('x-request-id');
     expect(generated).toMatch(/^[0-9a-f-]{36}$/);
-    // The services log asynchronously: wait for the request's completion line.
+    // The services log asynchronously: wait for the request's two lines (incoming, completed).
+    const linesOf = (): Array<{ requestId?: string; msg?: string }> =>
+      pub
+        .output()
+        .split('\n')
+        .filter((l) => l.includes(id))
+        .map((l) => JSON.parse(l) as { requestId?: string; msg?: string });
     const end = Date.now() + 10_000;
-    while (!pub.output().includes(id) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    const lines = pub
-      .output()
-      .split('\n')
-      .filter((l) => l.includes(id))
-      .map((l) => JSON.parse(l) as { requestId?: string; msg?: string });
-    expect(lines.length).toBeGreaterThanOrEqual(2);
+    while (linesOf().length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    const lines = linesOf();
+    expect(lines.map((l) => l.msg)).toEqual(['incoming request', 'request completed']);
     expect(lines.every((l) => l.requestId === id)).toBe(true);
     expect(pub.output()).not.toContain(SECRET);
     expect(con.output()).not.toContain(SECRET);

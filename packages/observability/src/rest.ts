@@ -18,16 +18,16 @@ import { randomUUID } from 'node:crypto';
 import responseValidation from '@fastify/response-validation';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import { LogController, type FastifyInstance } from 'fastify';
 import type { QuireMetrics } from './metrics.ts';
 import type { Readiness } from './readiness.ts';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
 /** Fastify options: request ids from `x-request-id` (else a UUID), logged as `requestId`. */
-export const REQUEST_ID_OPTIONS: { requestIdHeader: string; requestIdLogLabel: string; genReqId: () => string } = {
+export const REQUEST_ID_OPTIONS: { requestIdHeader: string; logController: LogController; genReqId: () => string } = {
   requestIdHeader: REQUEST_ID_HEADER,
-  requestIdLogLabel: 'requestId',
+  logController: new LogController({ requestIdLogLabel: 'requestId' }),
   genReqId: (): string => randomUUID(),
 };
 

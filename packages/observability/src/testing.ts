@@ -148,3 +148,103 @@ export async function startTcpProxy(host: string, port: number): Promise<TcpProx
     close: cut,
   };
 }
+
+// ---- OpenAPI -----------------------------------------------------------------------------
+
+/** The subset of an OpenAPI 3.1 document the walker reads. */
+export interface OpenApiDoc {
+  openapi: string;
+  paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>;
+}
+
+/** Validate `doc` against the OpenAPI schema of its version (@seriousme/openapi-schema-validator). */
+export async function validateOpenApi(doc: unknown): Promise<{ valid: boolean; version: string; errors: unknown }> {
+  const { Validator } = await import('@seriousme/openapi-schema-validator');
+  const validator = new Validator();
+  const res = await validator.validate(doc as Record<string, unknown>);
+  return { valid: res.valid, version: validator.version, errors: res.errors };
+}
+
+/** One request of a walk: `op` is `METHOD /path/{param}` as in the document. */
+export interface WalkStep {
+  op: string;
+  params?: Record<string, string | number>;
+  query?: Record<string, string>;
+  /** JSON body (sent as application/json). */
+  body?: unknown;
+  /** Raw body with its content type (instead of `body`). */
+  raw?: { contentType: string; data: Uint8Array | string };
+  /** The status the request must answer. */
+  status: number;
+  /** Called with the parsed JSON answer (to pick ids for later steps). */
+  then?: (body: unknown) => void | Promise<void>;
+  /** Called before the request (to set up state). */
+  before?: () => void | Promise<void>;
+}
+
+export interface WalkResult {
+  op: string;
+  status: number;
+  contentType: string;
+}
+
+/** Every `METHOD /path` of the document. */
+export function operationsOf(doc: OpenApiDoc): string[] {
+  const out: string[] = [];
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const m of Object.keys(methods)) if (['get', 'put', 'post', 'patch', 'delete'].includes(m)) out.push(`${m.toUpperCase()} ${path}`);
+  }
+  return out;
+}
+
+/**
+ * Send each step to `baseUrl` and check the answer against the document: its status must
+ * be one the operation lists, its content type one listed for that status, and a JSON
+ * body must validate against the schema listed for it (Ajv, JSON Schema 2020-12 as in
+ * OpenAPI 3.1). Throws, naming the operation, on the first mismatch.
+ */
+export async function walkOpenApi(baseUrl: string, doc: OpenApiDoc, steps: readonly WalkStep[], headers: Record<string, string> = {}): Promise<WalkResult[]> {
+  const { Ajv2020 } = await import('ajv/dist/2020.js');
+  const ajv = new Ajv2020({ strict: false, allErrors: true, allowUnionTypes: true });
+  const results: WalkResult[] = [];
+  for (const step of steps) {
+    await step.before?.();
+    const [method, template] = step.op.split(' ') as [string, string];
+    const operation = doc.paths[template]?.[method.toLowerCase()];
+    if (operation === undefined) throw new Error(`${step.op}: not in the document`);
+    const path = template.replace(/\{([^}]+)\}/g, (_m, name: string) => {
+      const v = step.params?.[name];
+      if (v === undefined) throw new Error(`${step.op}: no value for path parameter ${name}`);
+      return encodeURIComponent(String(v));
+    });
+    const qs = step.query === undefined ? '' : `?${new URLSearchParams(step.query).toString()}`;
+    const init: RequestInit = { method, headers: { ...headers } };
+    if (step.raw !== undefined) {
+      init.headers = { ...headers, 'content-type': step.raw.contentType };
+      init.body = step.raw.data as RequestInit['body'];
+    } else if (step.body !== undefined) {
+      init.headers = { ...headers, 'content-type': 'application/json' };
+      init.body = JSON.stringify(step.body);
+    }
+    const res = await fetch(`${baseUrl}${path}${qs}`, init);
+    const text = Buffer.from(await res.arrayBuffer());
+    const where = `${step.op} → ${res.status} ${text.subarray(0, 300).toString('utf8')}`;
+    if (res.status !== step.status) throw new Error(`${where}: expected status ${step.status}`);
+    const responses = operation.responses ?? {};
+    const described = responses[String(res.status)] ?? responses[`${String(res.status)[0]}XX`] ?? responses['default'];
+    if (described === undefined) throw new Error(`${where}: status not in the document (${Object.keys(responses).join(', ')})`);
+    const contentType = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
+    const content = described.content ?? {};
+    const media = content[contentType] ?? content['*/*'] ?? (contentType === '' ? undefined : content['application/octet-stream']);
+    if (media === undefined) throw new Error(`${where}: content type "${contentType}" not in the document (${Object.keys(content).join(', ')})`);
+    let parsed: unknown;
+    if (contentType === 'application/json') {
+      parsed = JSON.parse(text.toString('utf8'));
+      const validate = ajv.compile(media.schema as object);
+      if (!validate(parsed)) throw new Error(`${where}: body does not match the documented schema: ${ajv.errorsText(validate.errors)}`);
+    }
+    results.push({ op: step.op, status: res.status, contentType });
+    await step.then?.(parsed);
+  }
+  return results;
+}

@@ -11,3 +11,22 @@ export type { ListenOptions, Transports } from './transports.ts';
 export { runService } from './main.ts';
 export { configTable } from './config-doc.ts';
 export type { RunServiceOptions, RunningService } from './main.ts';
+export {
+  auditEntrySchema,
+  blobLocationSchema,
+  bytesResponse,
+  objectSchema,
+  pageSchema,
+  pinSchema,
+  pointerSchema,
+  publishResultSchema,
+  releaseSchema,
+  retentionSchema,
+  rolloutPlanSchema,
+  rolloutRunSchema,
+  scopeSchema,
+  topicSchema,
+  versionSchema,
+  versionViewSchema,
+  wrapSchema,
+} from './schemas.ts';
