@@ -81,6 +81,11 @@ export interface ConsumeAppOptions {
 export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAppOptions = {}): Promise<ConsumeApp> {
   const metrics = createMetrics('consume');
   const stores = instrumentStores(await createStores(config), metrics, config);
+  // Background errors (cache refresh, checks, fleet reports): plain stderr until the REST
+  // server's logger exists, then JSON lines through it.
+  let logError = (err: unknown, what: string): void => {
+    if (config.logLevel !== 'silent') process.stderr.write(`quire consume-service: ${what}: ${err instanceof Error ? err.message : String(err)}\n`);
+  };
   let core: ConsumeCore;
   try {
     core = await createConsumeCore(stores.store, stores.blobs, {
@@ -88,9 +93,7 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
       cacheRefreshMs: config.cacheRefreshMs,
       changePollMs: config.changePollMs,
       fleetFlushMs: config.fleetFlushMs,
-      onError: (err, what) => {
-        if (config.logLevel !== 'silent') process.stderr.write(`quire consume-service: ${what}: ${err instanceof Error ? err.message : String(err)}\n`);
-      },
+      onError: (err, what) => logError(err, what),
     });
   } catch (err) {
     await stores.close();
@@ -100,6 +103,7 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   instrumentConsistency(core.checker, metrics);
   trackCache(core.cache, metrics);
   const rest = await createRestServer(core.service, core.cache, { logger: fastifyLogger(config.logLevel) });
+  logError = (err, what) => rest.log.warn({ err }, what);
   const grpcServer = createGrpcServer(core.service, { onError: (err, method) => rest.log.error({ err, method }, 'grpc call failed') });
   const maxAgeMs = config.readyMaxCacheAgeMs ?? 300_000;
   const cacheAgeMs = (): number => core.cache.health().ageMs ?? Infinity;
