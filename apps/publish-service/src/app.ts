@@ -5,6 +5,7 @@
  */
 import { systemClock } from '@quire/core';
 import type { Clock } from '@quire/core';
+import { blobChecks, createMetrics, instrumentPublishes, instrumentStores, observe, storeCheck, trackLeadership, trackRollouts, type QuireMetrics } from '@quire/observability';
 import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import type { PublishConfig } from './config.ts';
 import { createGrpcServer } from './grpc.ts';
@@ -26,6 +27,7 @@ export interface PublishApp extends RunningService {
   service: PublishService;
   rollouts: RolloutService;
   scheduler: Scheduler;
+  metrics: QuireMetrics;
 }
 
 export interface PublishAppOptions {
@@ -33,11 +35,13 @@ export interface PublishAppOptions {
 }
 
 export async function createPublishApp(config: PublishConfig, options: PublishAppOptions = {}): Promise<PublishApp> {
-  const stores = await createStores(config);
+  const metrics = createMetrics('publish');
+  const stores = instrumentStores(await createStores(config), metrics, config);
   const clock = options.clock ?? systemClock;
   const rollouts = new RolloutService({ store: stores.store, clock });
   const onPublished = (record: { topic: string; version: number }, actor: string) => rollouts.startForPublish(record.topic, record.version, actor);
   const service = new PublishService({ store: stores.store, blobs: stores.blobs, clock, onPublished });
+  instrumentPublishes(service, metrics, ['publish', 'registerExisting']);
   const rest = await createRestServer(service, { bodyLimit: config.httpBodyLimitBytes, logger: fastifyLogger(config.logLevel) });
   const onError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
   const grpcServer = createGrpcServer(service, { onError, extraHandlers: rolloutGrpcHandlers(rollouts, onError) });
@@ -60,15 +64,27 @@ export async function createPublishApp(config: PublishConfig, options: PublishAp
     onLeadership: (leader, lease) => rest.log.info({ epoch: lease?.epoch, replicaId: config.replicaId }, leader ? 'scheduler: leading' : 'scheduler: lost the lead'),
   });
   await registerRolloutRoutes(rest, { rollouts, scheduler });
+  trackLeadership(scheduler, metrics);
+  trackRollouts(stores.store, metrics);
+  const observed = observe({
+    metrics,
+    rest,
+    grpcServer,
+    grpcServices: ['quire.v1.PublishService'],
+    protoFiles: ['quire/v1/publish.proto'],
+    checks: [storeCheck(stores.store), ...blobChecks(stores.blobs)],
+  });
   const transports = await listenTransports(rest, grpcServer, {
     host: config.host,
     httpPort: config.httpPort,
     grpcPort: config.grpcPort,
     release: async () => {
+      observed.stop();
       await scheduler.stop();
       await stores.close();
     },
   });
   scheduler.start();
-  return { ...transports, service, rollouts, scheduler };
+  observed.start();
+  return { ...transports, service, rollouts, scheduler, metrics };
 }

@@ -89,6 +89,7 @@ export const APP_VARIABLES = {
     QUIRE_POLL_CONCURRENCY_PER_APP: 'poll evaluations of one application at once (default 32)',
     QUIRE_POLL_QUEUE_PER_APP: 'poll evaluations of one application waiting; more are refused with 429 / RESOURCE_EXHAUSTED (default 2000)',
     QUIRE_HELD_POLLS_PER_APP: 'long-polls of one application held at once; more are refused (default 50000)',
+    QUIRE_READY_MAX_CACHE_AGE_MS: 'readiness: the instance stays ready (store "degraded") while its last full cache refresh is younger than this, even with the metadata store down (default 300000)',
   },
   // Read by apps/cli through commander's `.env()`; kept here so the services accept them.
   cli: {
