@@ -8,6 +8,7 @@
 import { systemClock } from '@quire/core';
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
 import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
+import { createAccessGuard, guardConsumeHandlers, installConsumeAuth } from './auth.ts';
 import { TopicCache } from './cache.ts';
 import type { ConsumeConfig } from './config.ts';
 import { ConsistencyChecker } from './consistency.ts';
@@ -94,7 +95,10 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
     throw err;
   }
   const rest = await createRestServer(core.service, core.cache, { logger: fastifyLogger(config.logLevel) });
-  const grpcServer = createGrpcServer(core.service, { onError: (err, method) => rest.log.error({ err, method }, 'grpc call failed') });
+  const onGrpcError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
+  const guard = createAccessGuard(config.auth, stores.store, (err, what) => rest.log.warn({ err }, what));
+  installConsumeAuth(rest, guard);
+  const grpcServer = createGrpcServer(core.service, { onError: onGrpcError, wrapHandlers: guardConsumeHandlers(guard, onGrpcError) });
   const transports = await listenTransports(rest, grpcServer, {
     host: config.host,
     httpPort: config.httpPort,

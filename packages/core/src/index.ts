@@ -72,3 +72,17 @@ export type {
 } from './ports.ts';
 export { SNAPSHOT_FORMAT, SNAPSHOT_INLINE_MAX_BYTES, resolutionStateFromSnapshot, snapshotKey } from './snapshot.ts';
 export type { SnapshotTopicSettings, TopicSnapshot } from './snapshot.ts';
+export {
+  ACTIONS,
+  ROLES,
+  applicationMayConsume,
+  authorize,
+  bearerToken,
+  formatTokenString,
+  parseTokenString,
+  prefixesCover,
+  roleAllows,
+  tokenView,
+  validateTokenInput,
+} from './access.ts';
+export type { AccessDecision, AccessRequest, Action, ApiToken, ApiTokenView, NewTokenInput, Principal, Role } from './access.ts';

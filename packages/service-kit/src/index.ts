@@ -11,3 +11,17 @@ export type { ListenOptions, Transports } from './transports.ts';
 export { runService } from './main.ts';
 export { configTable } from './config-doc.ts';
 export type { RunServiceOptions, RunningService } from './main.ts';
+export {
+  AccessGuard,
+  guardGrpcHandlers,
+  grpcPrincipal,
+  hashSecret,
+  installRestAuth,
+  issueToken,
+  listTokenViews,
+  restPrincipal,
+  revokeToken,
+  topicOrAll,
+} from './auth.ts';
+export type { AccessGuardOptions, CallInfo, GrpcRule, GrpcRules, RestRule, RestRules } from './auth.ts';
+export type { AuthConfig } from './config.ts';
