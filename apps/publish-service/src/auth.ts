@@ -219,3 +219,13 @@ function adminHandlers(deps: TokenApiDeps): AdminServiceHandlers {
     },
   };
 }
+
+/**
+ * First start with access control on: create an admin token when the store has no active
+ * one, and return its string (the caller shows it once). Later starts: undefined.
+ */
+export async function bootstrapAdminToken(store: MetadataStore, name = 'bootstrap-admin', by = 'bootstrap'): Promise<string | undefined> {
+  const active = (await store.listTokens()).filter((t) => t.role === 'admin' && t.revokedAt === undefined);
+  if (active.length > 0) return undefined;
+  return (await issueToken(store, { name, role: 'admin' }, by)).secret;
+}

@@ -44,6 +44,8 @@ export interface ConsumerOptions {
   retry?: RetryOptions;
   /** Older versions a subscription with nothing applied tries when the newest fails (default 3). */
   maxFallbackVersions?: number;
+  /** API token (`quire tokens create`), sent as `authorization: Bearer …` on every call. */
+  token?: string;
 }
 
 export interface UpdateEvent<T> {
@@ -156,7 +158,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   if (waitMs !== undefined && (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000)) {
     throw QuireError.invalid('longPoll.waitMs', 'must be an integer between 0 and 60000');
   }
-  const pool: EndpointPool<ConsumeServiceClient> = createConsumePool(options.endpoints);
+  const pool: EndpointPool<ConsumeServiceClient> = createConsumePool(options.endpoints, options.token);
   const s3 = new S3Downloader(options.s3 ?? {}, identity.region);
   const history = new History(pool, identity, s3, options.retry);
   const maxFallback = options.maxFallbackVersions ?? 3;

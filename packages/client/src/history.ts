@@ -4,6 +4,7 @@
  * Shared by the consumer and by the publisher (when given a consume endpoint).
  */
 import * as grpc from '@grpc/grpc-js';
+import { tokenClientOptions } from './auth.ts';
 import { Code, QuireError } from '@quire/core';
 import type { ConsumerIdentity, Page } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
@@ -26,13 +27,14 @@ export function identityToPb(identity: ConsumerIdentity): PbConsumerIdentity {
   return { region: region ?? '', application: application ?? '', cluster: cluster ?? '', instance: instance ?? '', attributes };
 }
 
-export function createConsumePool(endpoints: readonly string[]): EndpointPool<ConsumeServiceClient> {
+export function createConsumePool(endpoints: readonly string[], token?: string): EndpointPool<ConsumeServiceClient> {
   const Ctor = loadQuireProto().quire.v1.ConsumeService;
   const max = 64 * 1024 * 1024;
   return new EndpointPool<ConsumeServiceClient>(endpoints, (address) =>
     new Ctor(address, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
+      ...tokenClientOptions(token),
     }),
   );
 }

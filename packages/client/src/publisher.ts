@@ -11,6 +11,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
+import { tokenClientOptions } from './auth.ts';
 import { Code, QuireError } from '@quire/core';
 import type { BlobLocation, Metadata, Page, Scope } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
@@ -65,6 +66,8 @@ export interface PublisherOptions {
    * service's gRPC contract has no version reads).
    */
   consumeEndpoint?: string;
+  /** API token (`quire tokens create`), sent as `authorization: Bearer …` on every call. */
+  token?: string;
 }
 
 export interface PublishProgress {
@@ -170,6 +173,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     new Ctor(address, grpc.credentials.createInsecure(), {
       'grpc.max_send_message_length': max,
       'grpc.max_receive_message_length': max,
+      ...tokenClientOptions(options.token),
     }),
   );
   let history: { pool: EndpointPool<ConsumeServiceClient>; reader: History } | undefined;
@@ -178,7 +182,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       throw new QuireError(Code.FAILED_PRECONDITION, 'consumeEndpoint: version reads go to a consume service; set consumeEndpoint', { field: 'consumeEndpoint' });
     }
     if (history === undefined) {
-      const hp = createConsumePool([options.consumeEndpoint]);
+      const hp = createConsumePool([options.consumeEndpoint], options.token);
       history = { pool: hp, reader: new History(hp, {}, new S3Downloader(), options.retry) };
     }
     return history.reader;
