@@ -40,6 +40,8 @@ const topicSettings = {
   rolloutPlan: { type: ['object', 'null'] },
   jsonSchema: { type: ['object', 'string', 'null'] },
   allowedApplications: { type: ['array', 'null'], items: str },
+  // {"algorithm": "aes-256-gcm", "keyId": "…"}, or "off" / null (validated by the service).
+  encryption: { type: ['object', 'string', 'null'] },
 } as const;
 const publishFields = {
   metadata: stringMap,

@@ -17,6 +17,7 @@ import { Code, QuireError, scopeMatches, validateTopicName } from '@quire/core';
 import type { ConsumerIdentity, Metadata, Page } from '@quire/core';
 import type { ConsumeServiceClient, PbPollResponseOutput } from '@quire/proto';
 import { S3Downloader, verifyPayload, type S3RegionClientOptions } from './download.ts';
+import { decryptPayload, type KeyProvider } from './encryption.ts';
 import { RETRYABLE_CODES, backoffDelay, fromGrpcError, isRetryable, jitter, sleep } from './errors.ts';
 import { History, createConsumePool, identityToPb, type ListVersionsOptions } from './history.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
@@ -46,6 +47,8 @@ export interface ConsumerOptions {
   maxFallbackVersions?: number;
   /** API token (`quire tokens create`), sent as `authorization: Bearer …` on every call. */
   token?: string;
+  /** Keys of encrypted topics: their payloads are decrypted after the checksum check. */
+  keyring?: KeyProvider;
 }
 
 export interface UpdateEvent<T> {
@@ -223,7 +226,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   /** Fetch, verify, decode; swap only when all three succeed. */
   async function apply(sub: SubscriptionImpl<unknown>, d: VersionInfo, inline: Buffer | undefined, via: string): Promise<boolean> {
     try {
-      const bytes = await bytesOf(d, inline);
+      const bytes = await decryptPayload(options.keyring, d, await bytesOf(d, inline));
       let value: unknown;
       try {
         value = sub.decode(bytes, d);
@@ -385,7 +388,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     getVersion: (topic, version) => history.getVersion(topic, version),
     listVersions: (topic, o) => history.listVersions(topic, o),
     versionAt: (topic, at) => history.versionAt(topic, at),
-    download: (topic, version) => history.download(topic, version),
+    download: async (topic, version) => {
+      const d = await history.getVersion(topic, version);
+      return decryptPayload(options.keyring, d, await history.bytesOf(d));
+    },
   };
   return consumer;
 }

@@ -14,3 +14,5 @@ export type { DirectPublishInput, DirectUploader, DirectUploaderOptions } from '
 export { createTokenAdmin } from './admin.ts';
 export type { NewToken, TokenAdmin, TokenAdminOptions, TokenInfo } from './admin.ts';
 export { AUTHORIZATION_METADATA, tokenClientOptions } from './auth.ts';
+export { addKeyringKey, createLocalKeyring, decryptPayload, encryptPayload, encryptStream } from './encryption.ts';
+export type { KeyProvider } from './encryption.ts';

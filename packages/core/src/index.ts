@@ -22,6 +22,7 @@ export type {
   RunStatus,
   Scope,
   Topic,
+  TopicEncryption,
   VersionRecord,
 } from './model.ts';
 export {
@@ -86,3 +87,4 @@ export {
   validateTokenInput,
 } from './access.ts';
 export type { AccessDecision, AccessRequest, Action, ApiToken, ApiTokenView, NewTokenInput, Principal, Role } from './access.ts';
+export { ENCRYPTION_ALGORITHMS, ENCRYPTION_METADATA, checkPublishEncryption, checkTopicEncryptionSettings, encryptionAad, encryptionOf, validateTopicEncryption } from './encryption.ts';

@@ -157,6 +157,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'topic encryption setting',
+    sql: `
+      ALTER TABLE topics ADD COLUMN encryption TEXT;             -- JSON TopicEncryption
+    `,
+  },
 ];
 
 /**

@@ -293,9 +293,9 @@ class EmbeddedMetadataStore implements MetadataStore {
         }
         this.q(
           `INSERT INTO topics (name, owner, description, retention, inline_threshold, rollout_plan, json_schema,
-             allowed_applications, created_at, updated_at, revision)
+             allowed_applications, encryption, created_at, updated_at, revision)
            VALUES (:name, :owner, :description, :retention, :inline_threshold, :rollout_plan, :json_schema,
-             :allowed_applications, :created_at, :updated_at, :revision)`,
+             :allowed_applications, :encryption, :created_at, :updated_at, :revision)`,
         ).run(topicToRow(t));
         this.recordChange(t.name);
       });
@@ -344,7 +344,7 @@ class EmbeddedMetadataStore implements MetadataStore {
         this.q(
           `UPDATE topics SET owner = :owner, description = :description, retention = :retention,
              inline_threshold = :inline_threshold, rollout_plan = :rollout_plan, json_schema = :json_schema,
-             allowed_applications = :allowed_applications, updated_at = :updated_at, revision = :revision
+             allowed_applications = :allowed_applications, encryption = :encryption, updated_at = :updated_at, revision = :revision
            WHERE name = :name`,
         ).run(topicToRow(next));
         this.recordChange(t.name);
