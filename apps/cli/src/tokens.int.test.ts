@@ -33,11 +33,12 @@ afterAll(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-function quire(args: string[], token?: string, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function quire(args: string[], token?: string, input?: string, extraEnv: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('QUIRE_')) env[k] = v;
   Object.assign(env, { QUIRE_PUBLISH: publishApp.grpcAddress, QUIRE_CONSUME: consumeApp.grpcAddress, QUIRE_ACTOR: 'someone-else' });
   if (token !== undefined) env.QUIRE_TOKEN = token;
+  Object.assign(env, extraEnv);
   const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], { cwd: cliDir, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -87,5 +88,18 @@ describe('quire tokens (QUIRE_AUTH=on)', () => {
     expect([after.code, after.stderr]).toEqual([6, expect.stringMatching(/revoked token/)]);
     const table = await quire(['tokens', 'list'], admin);
     expect(table.stdout).toMatch(/cli-publisher\s+publisher\s+cli\..*revoked/);
+  });
+
+  it('keys add, topics create --encrypt, publish and get with QUIRE_KEYRING; without it get names the key', async () => {
+    const ring = { QUIRE_KEYRING: join(dir, 'keys', 'ring.json') };
+    expect((await quire(['keys', 'add', 'cli-k1'], admin, undefined, ring)).stdout).toMatch(/added key cli-k1/);
+    const created = await quire(['topics', 'create', 'cli.enc', '--encrypt', 'cli-k1'], admin);
+    expect(created.stdout).toMatch(/^encryption:\s+aes-256-gcm, key cli-k1$/m);
+    expect((await quire(['publish', 'cli.enc', '--string', 'the secret'], admin, undefined, ring)).code).toBe(0);
+    expect((await quire(['get', 'cli.enc', '1'], admin, undefined, ring)).stdout).toBe('the secret');
+    const without = await quire(['get', 'cli.enc', '1'], admin);
+    expect(without.code).not.toBe(0);
+    expect(without.stderr).toMatch(/encrypted with key "cli-k1"/);
+    expect(without.stdout).toBe('');
   });
 });

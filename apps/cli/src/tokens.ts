@@ -4,7 +4,7 @@
  * alone (so `TOKEN=$(quire tokens create …)` captures just it); the details go to stderr.
  */
 import type { Command } from 'commander';
-import { createTokenAdmin, type NewToken, type TokenInfo } from '@quire/client';
+import { addKeyringKey, createTokenAdmin, type NewToken, type TokenInfo } from '@quire/client';
 import { QuireError } from '@quire/core';
 import { formatTime, table } from './format.ts';
 
@@ -96,5 +96,19 @@ export function registerTokenCommands(program: Command, deps: TokenCommandDeps):
       } finally {
         a.close();
       }
+    });
+}
+
+/** `quire keys add <keyId>`: a fresh 256-bit key in the keyring file (QUIRE_KEYRING / --keyring), mode 0600. */
+export function registerKeyCommands(program: Command, deps: { globals(cmd: Command): { keyring: string | undefined }; out(text: string): Promise<void> }): void {
+  const keys = program.command('keys').description('the local keyring of encrypted topics (key-encryption keys; never sent to Quire)');
+  keys
+    .command('add <keyId>')
+    .description('add a fresh random 256-bit key to the keyring file')
+    .action(async (keyId: string, _o: unknown, cmd: Command) => {
+      const g = deps.globals(cmd);
+      if (g.keyring === undefined) throw QuireError.invalid('keyring', 'give the keyring file with --keyring or QUIRE_KEYRING');
+      await addKeyringKey(g.keyring, keyId);
+      await deps.out(`added key ${keyId} to ${g.keyring}\n`);
     });
 }
