@@ -168,6 +168,18 @@ describe('access control on REST and gRPC (QUIRE_AUTH=on)', () => {
     });
   }
 
+  it('listing topics shows each token only the topics it may read, on REST and gRPC', async () => {
+    const names = (body: unknown) => ((body as { topics: Array<{ name: string }> }).topics ?? []).map((t) => t.name).filter((n) => n.startsWith('auth.')).sort();
+    for (const [role, expected] of [
+      ['admin', [OTHER, PAY]],
+      ['viewer', [PAY]],
+      ['publisher', [PAY]],
+    ] as const) {
+      expect(names((await rest('GET', '/v1/topics?limit=1000', tokens[role])).body), role).toEqual(expected);
+      expect(names((await call(pubClient, 'ListTopics', { limit: 1000 }, tokens[role])).res), role).toEqual(expected);
+    }
+  });
+
   it('refuses calls without a token, with a malformed or unknown one: 401 / UNAUTHENTICATED', async () => {
     const bogus = 'quire_0123456789abcdef_' + 'x'.repeat(43);
     for (const token of [undefined, 'not-a-token', bogus]) {

@@ -11,17 +11,19 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { QuireError } from '@quire/core';
-import type { AccessRequest, Action, ApiTokenView, Clock, MetadataStore } from '@quire/core';
+import { QuireError, authorize } from '@quire/core';
+import type { AccessRequest, Action, ApiTokenView, Clock, MetadataStore, Principal } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import type { AdminServiceHandlers, PbApiToken, PublishServiceHandlers } from '@quire/proto';
 import {
   AccessGuard,
   grpcFailure,
+  grpcPrincipal,
   guardGrpcHandlers,
   installRestAuth,
   issueToken,
   listTokenViews,
+  restPrincipal,
   revokeToken,
   topicOrAll,
   type AuthConfig,
@@ -41,7 +43,8 @@ export const REST_RULES: RestRules = {
   'GET /metrics': 'public',
   'GET /openapi.json': 'public',
   'POST /v1/topics': (req) => ({ action: 'manage', topic: String((req as Req).body?.name ?? '') }),
-  'GET /v1/topics': (req) => ({ action: 'read', ...(topicOrAll((req as Req).query.prefix) ? { topic: (req as Req).query.prefix } : {}) }),
+  // Any token may list; the answer is narrowed to the topics it may read (`installPublishAuth`).
+  'GET /v1/topics': () => [],
   'GET /v1/topics/:topic': onTopic('read'),
   'PATCH /v1/topics/:topic': onTopic('manage'),
   'POST /v1/topics/:topic/versions': onTopic('publish'),
@@ -84,7 +87,8 @@ const byTopic = (action: Action) => field(action, (m) => m.topic);
 export const GRPC_RULES: GrpcRules = {
   CreateTopic: field('manage', (m) => (m.topic as { name?: unknown } | null)?.name),
   GetTopic: field('read', (m) => m.name),
-  ListTopics: (m) => ({ action: 'read', ...(topicOrAll((m as Msg).prefix) ? { topic: (m as Msg).prefix as string } : {}) }),
+  // Any token may list; the answer is narrowed to the topics it may read (`guardPublishHandlers`).
+  ListTopics: () => [],
   UpdateTopic: field('manage', (m) => (m.topic as { name?: unknown } | null)?.name),
   Publish: field('publish', (m) => m.options?.topic),
   PublishStream: field('publish', (m) => m.header?.topic),
@@ -114,7 +118,29 @@ export function createAccessGuard(auth: AuthConfig | undefined, store: MetadataS
 
 /** The publish service's handlers, guarded (for `createGrpcServer`'s `wrapHandlers`). */
 export function guardPublishHandlers(guard: AccessGuard): (definition: grpc.ServiceDefinition, handlers: Partial<PublishServiceHandlers>) => Partial<PublishServiceHandlers> {
-  return (definition, handlers) => guardGrpcHandlers(definition, handlers, guard, GRPC_RULES, 'quire.v1.PublishService');
+  return (definition, handlers) => {
+    const list = handlers.ListTopics;
+    const narrowed: Partial<PublishServiceHandlers> =
+      list === undefined
+        ? handlers
+        : {
+            ...handlers,
+            ListTopics: (call, callback) => {
+              const who = grpcPrincipal(call);
+              if (who === undefined) return list(call, callback);
+              list(call, (err, res) => {
+                if (res) res.topics = (res.topics ?? []).filter((t) => mayRead(who.principal, t.name ?? ''));
+                callback(err, res);
+              });
+            },
+          };
+    return guardGrpcHandlers(definition, narrowed, guard, GRPC_RULES, 'quire.v1.PublishService');
+  };
+}
+
+/** Whether a listing shows this topic to the caller: the same decision as reading it. */
+function mayRead(principal: Principal, topic: string): boolean {
+  return authorize(principal, { action: 'read', topic }).allowed;
 }
 
 export interface TokenApiDeps {
@@ -127,6 +153,14 @@ export interface TokenApiDeps {
 /** Guard the REST API and add the token routes; add `AdminService` to the gRPC server. */
 export function installPublishAuth(rest: FastifyInstance, grpcServer: grpc.Server, deps: TokenApiDeps): void {
   installRestAuth(rest, deps.guard, REST_RULES);
+  if (deps.guard.enabled) {
+    rest.addHook('preSerialization', async (req, _reply, payload) => {
+      const who = restPrincipal(req);
+      if (who === undefined || req.method !== 'GET' || req.routeOptions.url !== '/v1/topics') return payload;
+      const p = payload as { topics?: Array<{ name: string }> };
+      return Array.isArray(p.topics) ? { ...p, topics: p.topics.filter((t) => mayRead(who.principal, t.name)) } : payload;
+    });
+  }
   registerTokenRoutes(rest, deps);
   const definition = loadQuireProto().quire.v1.AdminService.service;
   grpcServer.addService(definition, guardGrpcHandlers(definition, adminHandlers(deps), deps.guard, GRPC_RULES, 'quire.v1.AdminService'));
