@@ -156,7 +156,7 @@ export class AccessGuard {
     const who = await this.principalOf(authorization);
     if (who.principal === undefined || who.tokenId === undefined) {
       const message = `${who.why}: send Authorization: Bearer <API token>`;
-      await this.#audit(undefined, who.tokenId, { action: 'read' }, message, Code.UNAUTHENTICATED, call);
+      await this.#audit(undefined, who.tokenId, undefined, message, Code.UNAUTHENTICATED, call);
       throw new QuireError(Code.UNAUTHENTICATED, message);
     }
     return { principal: who.principal, tokenId: who.tokenId };
@@ -181,16 +181,17 @@ export class AccessGuard {
     }
   }
 
-  async #audit(principal: Principal | undefined, tokenId: string | undefined, req: AccessRequest, reason: string, code: string, call: CallInfo): Promise<void> {
+  /** One `access.denied` entry; `req` is undefined when the caller was not even authenticated (the request is not decided yet). */
+  async #audit(principal: Principal | undefined, tokenId: string | undefined, req: AccessRequest | undefined, reason: string, code: string, call: CallInfo): Promise<void> {
     try {
       await this.#store.appendAudit({
         id: randomUUID(),
         at: this.#clock.now(),
         actor: principal?.name ?? 'anonymous',
         action: 'access.denied',
-        ...(req.topic === undefined || req.topic === '' ? {} : { topic: req.topic }),
+        ...(req?.topic === undefined || req.topic === '' ? {} : { topic: req.topic }),
         reason,
-        details: { code, action: req.action, via: call.via, method: call.method, ...(tokenId === undefined ? {} : { tokenId }), ...(principal ? { role: principal.role } : {}) },
+        details: { code, ...(req === undefined ? {} : { action: req.action }), via: call.via, method: call.method, ...(tokenId === undefined ? {} : { tokenId }), ...(principal ? { role: principal.role } : {}) },
       });
     } catch (err) {
       this.#onError(err, 'audit of a refused request');
