@@ -9,6 +9,7 @@ import { systemClock } from '@quire/core';
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
 import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, type QuireMetrics } from '@quire/observability';
 import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
+import { createAccessGuard, guardConsumeHandlers, installConsumeAuth } from './auth.ts';
 import { TopicCache } from './cache.ts';
 import type { ConsumeConfig } from './config.ts';
 import { ConsistencyChecker } from './consistency.ts';
@@ -112,7 +113,10 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   trackCache(core.cache, metrics);
   const rest = await createRestServer(core.service, core.cache, { logger: fastifyLogger(config.logLevel) });
   logError = (err, what) => rest.log.warn({ err }, what);
-  const grpcServer = createGrpcServer(core.service, { onError: (err, method) => rest.log.error({ err, method }, 'grpc call failed') });
+  const onGrpcError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
+  const guard = createAccessGuard(config.auth, stores.store, (err, what) => rest.log.warn({ err }, what));
+  installConsumeAuth(rest, guard);
+  const grpcServer = createGrpcServer(core.service, { onError: onGrpcError, wrapHandlers: guardConsumeHandlers(guard, onGrpcError) });
   const maxAgeMs = config.readyMaxCacheAgeMs ?? 300_000;
   const cacheAgeMs = (): number => core.cache.health().ageMs ?? Infinity;
   const observed = observe({

@@ -7,6 +7,7 @@ import { systemClock } from '@quire/core';
 import type { Clock } from '@quire/core';
 import { blobChecks, createMetrics, instrumentPublishes, instrumentStores, observe, storeCheck, trackLeadership, trackRollouts, type QuireMetrics } from '@quire/observability';
 import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
+import { createAccessGuard, guardPublishHandlers, installPublishAuth } from './auth.ts';
 import type { PublishConfig } from './config.ts';
 import { createGrpcServer } from './grpc.ts';
 import { rolloutGrpcHandlers } from './grpc-rollouts.ts';
@@ -44,7 +45,9 @@ export async function createPublishApp(config: PublishConfig, options: PublishAp
   instrumentPublishes(service, metrics, ['publish', 'registerExisting']);
   const rest = await createRestServer(service, { bodyLimit: config.httpBodyLimitBytes, logger: fastifyLogger(config.logLevel) });
   const onError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
-  const grpcServer = createGrpcServer(service, { onError, extraHandlers: rolloutGrpcHandlers(rollouts, onError) });
+  const guard = createAccessGuard(config.auth, stores.store, (err, what) => rest.log.warn({ err }, what));
+  const grpcServer = createGrpcServer(service, { onError, extraHandlers: rolloutGrpcHandlers(rollouts, onError), wrapHandlers: guardPublishHandlers(guard) });
+  installPublishAuth(rest, grpcServer, { store: stores.store, guard, clock, onError });
   const scheduler = new Scheduler({
     store: stores.store,
     rollouts,

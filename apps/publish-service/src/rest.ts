@@ -54,6 +54,8 @@ const topicSettings = {
   rolloutPlan: { type: ['object', 'null'] },
   jsonSchema: { type: ['object', 'string', 'null'] },
   allowedApplications: { type: ['array', 'null'], items: str },
+  // {"algorithm": "aes-256-gcm", "keyId": "…"}, or "off" / null (validated by the service).
+  encryption: { type: ['object', 'string', 'null'] },
 } as const;
 // Response schemas (see @quire/service-kit's schemas.ts: answers are validated against them).
 const published = { 200: publishResultSchema, 201: publishResultSchema } as const;

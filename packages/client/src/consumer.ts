@@ -31,6 +31,7 @@ import type { PbPollResponseOutput } from '@quire/proto';
 import type { EndpointHealth, HealthCheckOptions } from './balancer.ts';
 import { DiskCache } from './disk-cache.ts';
 import { S3Downloader, verifyPayload, type RegionFailure, type S3RegionClientOptions } from './download.ts';
+import { decryptPayload, type KeyProvider } from './encryption.ts';
 import { RETRYABLE_CODES, backoffDelay, fromGrpcError, isRetryable, jitter, sleep } from './errors.ts';
 import { History, createHealthCheckedConsumePool, identityToPb, type ListVersionsOptions } from './history.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
@@ -96,6 +97,10 @@ export interface ConsumerOptions {
   metrics?: true | MetricsOptions;
   /** Older versions a subscription with nothing applied tries when the newest fails (default 3). */
   maxFallbackVersions?: number;
+  /** API token (`quire tokens create`), sent as `authorization: Bearer …` on every call. */
+  token?: string;
+  /** Keys of encrypted topics: their payloads are decrypted after the checksum check. */
+  keyring?: KeyProvider;
 }
 
 /**
@@ -279,7 +284,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     options.metrics === undefined ? undefined : new ConsumerMetrics(options.metrics === true ? {} : options.metrics);
   const maxFallback = options.maxFallbackVersions ?? 3;
 
-  const pool = createHealthCheckedConsumePool(options.endpoints, options.healthCheck);
+  const pool = createHealthCheckedConsumePool(options.endpoints, options.healthCheck, options.token);
   const s3 = new S3Downloader(options.s3 ?? {}, identity.region);
   const history = new History(pool, identity, s3, options.retry);
   const subs = new Map<string, SubscriptionImpl<unknown>>();
@@ -370,9 +375,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     try {
       bytes = await fetch();
       verifyPayload(bytes, d);
+      const plain = await decryptPayload(options.keyring, d, bytes);
       let value: unknown;
       try {
-        value = sub.decode(bytes, d);
+        value = sub.decode(plain, d);
       } catch (err) {
         throw new QuireError(Code.FAILED_PRECONDITION, `${d.topic} version ${d.version}: decode failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
@@ -650,7 +656,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     getVersion: (topic, version) => history.getVersion(topic, version),
     listVersions: (topic, o) => history.listVersions(topic, o),
     versionAt: (topic, at) => history.versionAt(topic, at),
-    download: (topic, version) => history.download(topic, version),
+    download: async (topic, version) => {
+      const d = await history.getVersion(topic, version);
+      return decryptPayload(options.keyring, d, await history.bytesOf(d));
+    },
   };
   return consumer;
 }

@@ -32,3 +32,17 @@ export {
   versionViewSchema,
   wrapSchema,
 } from './schemas.ts';
+export {
+  AccessGuard,
+  guardGrpcHandlers,
+  grpcPrincipal,
+  hashSecret,
+  installRestAuth,
+  issueToken,
+  listTokenViews,
+  restPrincipal,
+  revokeToken,
+  topicOrAll,
+} from './auth.ts';
+export type { AccessGuardOptions, CallInfo, GrpcRule, GrpcRules, RestRule, RestRules } from './auth.ts';
+export type { AuthConfig } from './config.ts';
