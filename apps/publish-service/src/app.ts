@@ -7,6 +7,7 @@ import { systemClock } from '@quire/core';
 import type { Clock } from '@quire/core';
 import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import type { PublishConfig } from './config.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
 import { createGrpcServer } from './grpc.ts';
 import { rolloutGrpcHandlers } from './grpc-rollouts.ts';
 import { createRestServer } from './rest.ts';
@@ -54,6 +55,7 @@ export async function createPublishApp(config: PublishConfig, options: PublishAp
     onLeadership: (leader, lease) => rest.log.info({ epoch: lease?.epoch, replicaId: config.replicaId }, leader ? 'scheduler: leading' : 'scheduler: lost the lead'),
   });
   await registerRolloutRoutes(rest, { rollouts, scheduler });
+  await registerAdminRoutes(rest, { store: stores.store, clock });
   const transports = await listenTransports(rest, grpcServer, {
     host: config.host,
     httpPort: config.httpPort,

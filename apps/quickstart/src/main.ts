@@ -14,6 +14,7 @@ const api = running.publishUrl;
 process.stdout.write(`
 Quire is running on the embedded default (data in ${running.dataDir}).
 
+  admin UI          ${running.uiUrl}    <- open this in a browser
   publish service   REST ${api}   gRPC ${running.publishGrpc}
   consume service   REST ${running.consumeUrl}   gRPC ${running.consumeGrpc}
 

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildUi, startUiServer } from '@quire/admin-ui';
 
 export interface QuickstartOptions {
   dataDir: string;
@@ -16,6 +17,8 @@ export interface QuickstartOptions {
   publishGrpcPort?: number;
   consumeHttpPort?: number;
   consumeGrpcPort?: number;
+  /** Port of the admin UI (built when stale, served with /api proxied to the publish service); default 7070. */
+  uiPort?: number;
   /** Where child output goes (default: this process's stdout/stderr, prefixed). */
   log?: (line: string) => void;
 }
@@ -30,6 +33,8 @@ export interface RunningQuickstart {
   publishGrpc: string;
   consumeUrl: string;
   consumeGrpc: string;
+  /** The admin UI (one URL for operators). */
+  uiUrl: string;
   dataDir: string;
   processes: ServiceProcess[];
   stop(): Promise<void>;
@@ -100,7 +105,9 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const processes: ServiceProcess[] = [];
+  let closeUi: (() => Promise<void>) | undefined;
   const stop = async (): Promise<void> => {
+    await closeUi?.();
     await Promise.all(processes.map(stopProcess));
   };
   try {
@@ -134,7 +141,11 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
       log,
     );
     processes.push(consume.proc);
+    await buildUi({ log });
+    const ui = await startUiServer({ publishUrl: publish.match[1] as string, host, port: options.uiPort ?? 7070 });
+    closeUi = ui.close;
     return {
+      uiUrl: ui.url,
       publishUrl: publish.match[1] as string,
       publishGrpc: publish.match[2] as string,
       consumeUrl: consume.match[1] as string,
