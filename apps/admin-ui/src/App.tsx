@@ -1,7 +1,8 @@
 /** Layout (header, navigation, identity / token) and routes. */
 import { useEffect, useState } from 'react';
-import { Link, NavLink, Route, Routes } from 'react-router';
+import { Link, NavLink, Route, Routes, useLocation } from 'react-router';
 import { ApiError, getActor, getToken, onAuthError, setActor, setToken } from './api.ts';
+import { ErrorBoundary } from './components/ErrorBoundary.tsx';
 import { Modal } from './components/ui.tsx';
 import { AuditPage } from './pages/AuditPage.tsx';
 import { DiffPage } from './pages/DiffPage.tsx';
@@ -56,6 +57,7 @@ export function App() {
     [],
   );
   const actor = getActor();
+  const location = useLocation();
   return (
     <div className="shell">
       <header className="topbar">
@@ -86,6 +88,7 @@ export function App() {
         </div>
       ) : null}
       <main className="content">
+        <ErrorBoundary resetKey={location.pathname}>
         <Routes>
           <Route path="/" element={<TopicsPage />} />
           <Route path="/audit" element={<AuditPage />} />
@@ -94,6 +97,7 @@ export function App() {
           <Route path="/topics/:name/:tab?" element={<TopicPage />} />
           <Route path="*" element={<p>No such page. <Link to="/">Back to topics</Link></p>} />
         </Routes>
+        </ErrorBoundary>
       </main>
       <IdentityDialog open={identityOpen} onClose={() => setIdentityOpen(false)} authError={authError} />
     </div>

@@ -78,6 +78,13 @@ describe('admin UI in Chromium against the real services', () => {
   let main: Subscription<string>;
   let canary: Subscription<string>;
 
+  it('shows a server error as a readable message, not a blank page', async () => {
+    await page.goto(`${stack.ui.url}/topics/no.such-topic`);
+    const alert = page.getByRole('alert').filter({ hasText: 'Could not load no.such-topic' });
+    await alert.waitFor(WAIT);
+    expect(await alert.textContent()).toMatch(/no\.such-topic.*not found/i);
+  });
+
   it('creates a topic; a refused name is shown on the field, readable', async () => {
     await page.goto(stack.ui.url);
     await page.getByRole('heading', { name: 'Topics' }).waitFor(WAIT);

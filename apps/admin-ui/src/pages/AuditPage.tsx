@@ -4,7 +4,8 @@ import { useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { api } from '../api.ts';
 import { Empty, ErrorBox, Spinner } from '../components/ui.tsx';
-import { formatTime, scopeLabel } from '../lib/format.ts';
+import { detailsText } from '../lib/audit.ts';
+import { formatTime } from '../lib/format.ts';
 
 const ACTIONS = [
   'topic.create',
@@ -30,17 +31,6 @@ function toMs(local: string | null): number | undefined {
   if (!local) return undefined;
   const ms = new Date(local).getTime();
   return Number.isNaN(ms) ? undefined : ms;
-}
-
-function detailsText(details: Record<string, unknown>): string {
-  return Object.entries(details)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => {
-      if (k === 'scope' && v !== null && typeof v === 'object') return `scope ${scopeLabel(v as Record<string, string>)}`;
-      if (typeof v === 'object') return `${k} ${JSON.stringify(v)}`;
-      return `${k} ${String(v)}`;
-    })
-    .join(' · ');
 }
 
 export function AuditPage() {

@@ -48,9 +48,9 @@ function PinBanner({ state, name }: { state: TopicState; name: string }) {
     <>
       {state.pins.map((p) => (
         <div key={p.pinId} className="pin-banner" role="status" data-testid="pin-banner">
-          <span className="pin-icon" aria-hidden="true">
-            📌
-          </span>
+          <svg className="pin-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+            <path fill="currentColor" d="M16 3l5 5-2 1-3 3 1 5-2 2-4-4-5 5-1-1 5-5-4-4 2-2 5 1 3-3z" />
+          </svg>
           <div>
             <strong>
               Pinned to v{p.version}
