@@ -203,11 +203,45 @@ describe('admin UI in Chromium against the real services', () => {
     await run.locator('.badge', { hasText: 'completed' }).waitFor(WAIT);
   });
 
+  it('rolls back in one click to the last version fully rolled out, and the consumers follow', async () => {
+    await page.goto(`${stack.ui.url}/topics/${TOPIC}`);
+    await page.getByRole('button', { name: '↶ Roll back' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Roll back the whole fleet' });
+    expect(await dialog.textContent()).toContain(`Every consumer of ${TOPIC} now running v3 will get v2 within a poll`);
+    await dialog.getByLabel('Reason', { exact: true }).fill('sony rows are wrong');
+    await dialog.getByRole('button', { name: 'Roll back to v2' }).click();
+    const banner = page.getByTestId('pin-banner');
+    await banner.waitFor(WAIT);
+    expect(await banner.textContent()).toContain('Pinned to v2 for the whole fleet');
+    await until('both consumers back on v2', () => main.version() === 2 && canary.version() === 2);
+  });
+
+  it('uploads a 6 MiB file through the UI server: streamed, stored in both S3 regions', async () => {
+    const res = await fetch(`${stack.publish.httpUrl}/v1/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'ui.files' }) });
+    expect(res.status).toBe(201);
+    await page.goto(`${stack.ui.url}/topics/ui.files/publish`);
+    await page.getByRole('radio', { name: 'Upload a file' }).check();
+    const bytes = Buffer.alloc(6 * 1024 * 1024, 'quire,');
+    await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'table.csv', mimeType: 'text/csv', buffer: bytes });
+    expect(await page.locator('form.publish-form').textContent()).toContain('table.csv, 6.0 MiB — streamed to the service');
+    await page.locator('form.publish-form').getByRole('button', { name: 'Publish' }).click();
+    await page.getByRole('status').filter({ hasText: 'Published v1' }).waitFor(WAIT);
+    await page.goto(`${stack.ui.url}/topics/ui.files`);
+    const row = page.getByTestId('version-row-1');
+    await row.waitFor(WAIT);
+    const text = await row.textContent();
+    expect(text).toContain('6.0 MiB');
+    expect(text).toContain('text/csv');
+    expect(text).toMatch(/S3 · region-a, region-b/);
+    const download = await fetch(`${stack.ui.url}/api/v1/topics/ui.files/versions/1/data`);
+    expect(Buffer.from(await download.arrayBuffer()).equals(bytes)).toBe(true);
+  });
+
   it('finds each action in the audit log, filterable by topic, actor and action', async () => {
     await page.goto(`${stack.ui.url}/audit?topic=${TOPIC}`);
     await page.locator('table.audit').waitFor(WAIT);
     const actions = await page.locator('table.audit tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-action')));
-    for (const a of ['topic.create', 'topic.update', 'publish', 'pin', 'unpin', 'rollout.start', 'rollout.advance']) expect(actions).toContain(a);
+    for (const a of ['topic.create', 'topic.update', 'publish', 'pin', 'unpin', 'rollout.start', 'rollout.advance', 'rollback']) expect(actions).toContain(a);
     expect(actions.filter((a) => a === 'publish')).toHaveLength(3);
 
     await page.getByLabel('Action', { exact: true }).fill('pin');
