@@ -13,6 +13,7 @@ import type { ConsumeConfig } from './config.ts';
 import { ConsistencyChecker } from './consistency.ts';
 import { createGrpcServer } from './grpc.ts';
 import { createRestServer } from './rest.ts';
+import type { AppLimitsOptions } from './limiter.ts';
 import { ConsumeService } from './service.ts';
 
 // The store half, for tests of the service layer (built by the kit, as in every service).
@@ -33,6 +34,8 @@ export interface ConsumeCoreOptions {
   changePollMs?: number;
   fleetFlushMs?: number;
   recheckMs?: number;
+  /** Per-application poll limits (limiter.ts). */
+  limits?: AppLimitsOptions;
   onError?: (err: unknown, what: string) => void;
 }
 
@@ -48,7 +51,7 @@ export async function createConsumeCore(store: MetadataStore, blobs: BlobStore, 
     onError,
   });
   const checker = new ConsistencyChecker({ store, blobs, clock, ...(options.recheckMs === undefined ? {} : { recheckMs: options.recheckMs }), onError });
-  const service = new ConsumeService({ cache, checker, store, blobs, clock, ...(options.fleetFlushMs === undefined ? {} : { fleetFlushMs: options.fleetFlushMs }), onError });
+  const service = new ConsumeService({ cache, checker, store, blobs, clock, ...(options.fleetFlushMs === undefined ? {} : { fleetFlushMs: options.fleetFlushMs }), ...(options.limits === undefined ? {} : { limits: options.limits }), onError });
   try {
     await cache.start();
   } catch (err) {
@@ -85,6 +88,11 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
       cacheRefreshMs: config.cacheRefreshMs,
       changePollMs: config.changePollMs,
       fleetFlushMs: config.fleetFlushMs,
+      limits: {
+        ...(config.pollConcurrencyPerApp === undefined ? {} : { concurrency: config.pollConcurrencyPerApp }),
+        ...(config.pollQueuePerApp === undefined ? {} : { queue: config.pollQueuePerApp }),
+        ...(config.heldPollsPerApp === undefined ? {} : { maxHeld: config.heldPollsPerApp }),
+      },
       onError: (err, what) => {
         if (config.logLevel !== 'silent') process.stderr.write(`quire consume-service: ${what}: ${err instanceof Error ? err.message : String(err)}\n`);
       },

@@ -21,6 +21,10 @@ export interface ConsumeConfig extends ServiceConfig {
   changePollMs: number;
   /** Fleet reports are written this often. */
   fleetFlushMs: number;
+  /** Per-application limits (limiter.ts); the loader always sets them, defaults apply when absent. */
+  pollConcurrencyPerApp?: number;
+  pollQueuePerApp?: number;
+  heldPollsPerApp?: number;
 }
 
 /** Every variable the consume service reads, with its meaning. */
@@ -35,6 +39,9 @@ export const loadConfig: (env: Record<string, string | undefined>) => ConsumeCon
     QUIRE_CACHE_REFRESH_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
     QUIRE_CHANGE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(150),
     QUIRE_FLEET_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
+    QUIRE_POLL_CONCURRENCY_PER_APP: z.coerce.number().int().min(1).max(10_000).default(32),
+    QUIRE_POLL_QUEUE_PER_APP: z.coerce.number().int().min(0).max(1_000_000).default(2000),
+    QUIRE_HELD_POLLS_PER_APP: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
   },
   (shared, c) => ({
     ...shared,
@@ -43,5 +50,8 @@ export const loadConfig: (env: Record<string, string | undefined>) => ConsumeCon
     cacheRefreshMs: c.QUIRE_CACHE_REFRESH_MS,
     changePollMs: c.QUIRE_CHANGE_POLL_MS,
     fleetFlushMs: c.QUIRE_FLEET_FLUSH_MS,
+    pollConcurrencyPerApp: c.QUIRE_POLL_CONCURRENCY_PER_APP,
+    pollQueuePerApp: c.QUIRE_POLL_QUEUE_PER_APP,
+    heldPollsPerApp: c.QUIRE_HELD_POLLS_PER_APP,
   }),
 );
