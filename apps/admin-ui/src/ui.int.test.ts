@@ -114,8 +114,20 @@ describe('admin UI in Chromium against the real services', () => {
     await page.getByLabel('Stage 2 name', { exact: true }).fill('everyone');
     await page.getByLabel('Stage 2 scope', { exact: true }).fill('global');
     await page.getByLabel('Stage 2 bake time', { exact: true }).fill('10m');
+    await page.getByLabel('JSON Schema for JSON payloads (optional)', { exact: true }).fill('{"type": "object", "required": ["tv"]}');
     await page.getByRole('button', { name: 'Save settings' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved (revision 2)' }).waitFor(WAIT);
+  });
+
+  it('shows a payload the topic refuses (JSON Schema) on the content field', async () => {
+    await page.getByRole('link', { name: 'Publish', exact: true }).first().click();
+    await page.getByLabel('Content', { exact: true }).fill('{"phone": ["ios"]}');
+    await page.getByRole('radio', { name: 'Everyone (global)' }).check();
+    await page.locator('form.publish-form').getByRole('button', { name: 'Publish' }).click();
+    const error = page.locator('#pub-data-error');
+    await error.waitFor(WAIT);
+    expect(await error.textContent()).toMatch(/^data: .*tv/);
+    expect(await page.getByLabel('Content', { exact: true }).getAttribute('aria-invalid')).toBe('true');
   });
 
   it('publishes twice from the UI and shows both versions', async () => {
