@@ -55,3 +55,10 @@ export function isTextual(contentType: string): boolean {
   const ct = contentType.toLowerCase();
   return ct.startsWith('text/') || ct.includes('json') || ct.includes('xml') || ct.includes('yaml') || ct.includes('csv') || ct.includes('javascript');
 }
+
+/** A compact time for tables: "Nov 25, 07:51:45" (the year only when not this year). */
+export function formatShortTime(ms: number, now = Date.now()): string {
+  const d = new Date(ms);
+  const sameYear = d.getFullYear() === new Date(now).getFullYear();
+  return d.toLocaleString(undefined, { ...(sameYear ? {} : { year: 'numeric' }), month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+}

@@ -5,7 +5,7 @@ import { Link, useSearchParams } from 'react-router';
 import { api } from '../api.ts';
 import { Empty, ErrorBox, Spinner } from '../components/ui.tsx';
 import { detailsText } from '../lib/audit.ts';
-import { formatTime } from '../lib/format.ts';
+import { formatShortTime, formatTime } from '../lib/format.ts';
 
 const ACTIONS = [
   'topic.create',
@@ -130,7 +130,9 @@ export function AuditPage() {
             <tbody>
               {entries.map((e) => (
                 <tr key={e.id} data-action={e.action}>
-                  <td className="nowrap">{formatTime(e.at)}</td>
+                  <td className="nowrap" title={formatTime(e.at)}>
+                    {formatShortTime(e.at)}
+                  </td>
                   <td>{e.actor}</td>
                   <td>
                     <span className={`action action-${e.action.split('.')[0]}`}>{e.action}</span>

@@ -5,7 +5,7 @@ import { Link, useNavigate, useSearchParams } from 'react-router';
 import { api, type TopicState, type VersionRecord } from '../api.ts';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { Badge, Empty, ErrorBox, Spinner } from '../components/ui.tsx';
-import { formatBytes, formatTime, scopeLabel } from '../lib/format.ts';
+import { formatBytes, formatShortTime, formatTime, scopeLabel } from '../lib/format.ts';
 import { useInvalidateTopic } from './TopicPage.tsx';
 
 const PAGE = 20;
@@ -100,7 +100,9 @@ export function VersionsTab({ name, state }: { name: string; state: TopicState }
                   </Link>{' '}
                   {versionBadges(v, state)}
                 </td>
-                <td title={formatTime(v.createdAt)}>{formatTime(v.createdAt)}</td>
+                <td className="nowrap" title={formatTime(v.createdAt)}>
+                  {formatShortTime(v.createdAt)}
+                </td>
                 <td>{v.publisher}</td>
                 <td className="num">{formatBytes(v.size)}</td>
                 <td>
