@@ -80,8 +80,7 @@ try {
   await sleep(1500);
   await call('POST', '/v1/topics/devices.supported/versions', { data: JSON.stringify(devices[2]), contentType: 'application/json', metadata: { source: 'nightly', rows: '6' }, useRolloutPlan: true }, 'nightly-job');
   await sleep(2500);
-  await call('POST', '/v1/topics/devices.supported/rollouts/' + ((await call('GET', '/v1/topics/devices.supported/rollouts?active=true')) as { runs: { runId: string }[] }).runs[0]!.runId + '/advance', { reason: 'canary healthy' }, 'alice');
-  await sleep(3000);
+  const runId = ((await call('GET', '/v1/topics/devices.supported/rollouts?active=true')) as { runs: { runId: string }[] }).runs[0]!.runId;
 
   const { context, close } = await launchChromium({ width: 1366, height: 860 });
   try {
@@ -98,11 +97,13 @@ try {
     await shot('/topics/devices.supported', 'topic-versions.png', '[data-testid="version-row-3"]');
     await shot('/topics/payments.ab-config', 'pinned.png', '[data-testid="pin-banner"]');
     await shot('/topics/devices.supported/diff?from=1&to=3', 'diff.png', '[data-testid="diff-summary"]');
-    await shot('/topics/devices.supported/rollouts', 'rollout.png', '.run');
-    await sleep(4000); // a few chart samples
+    // The fleet page stays open while the rollout advances to its second stage: the chart moves.
     await shot('/topics/devices.supported/fleet', 'fleet.png', '[data-testid="fleet-total"]');
-    await sleep(6000);
+    await sleep(5000);
+    await call('POST', `/v1/topics/devices.supported/rollouts/${runId}/advance`, { reason: 'canary healthy' }, 'alice');
+    await sleep(9000);
     await page.screenshot({ path: join(OUT, 'fleet.png'), fullPage: true });
+    await shot('/topics/devices.supported/rollouts', 'rollout.png', '.run');
     await shot('/topics/devices.supported/publish', 'publish.png', 'form.publish-form');
     await shot('/topics/devices.supported/versions/3', 'version.png', '[data-testid="preview"]');
     await shot('/audit', 'audit.png', 'table.audit');

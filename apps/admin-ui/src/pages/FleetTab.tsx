@@ -33,7 +33,10 @@ export function FleetTab({ name, state }: { name: string; state: TopicState }) {
   const fleet = useQuery({ queryKey: ['fleet', name], queryFn: () => api.fleet(name), refetchInterval: 2000 });
   const scopes = useMemo(() => {
     const out: { scope: Scope; label?: string }[] = [];
-    for (const [i, s] of (state.topic.rolloutPlan?.stages ?? []).entries()) out.push({ scope: s.scope, label: `${s.name ?? `stage ${i + 1}`} (${scopeLabel(s.scope)})` });
+    for (const [i, s] of (state.topic.rolloutPlan?.stages ?? []).entries()) {
+      const name = s.name ?? `stage ${i + 1}`;
+      out.push({ scope: s.scope, label: name === scopeLabel(s.scope) ? name : `${name} (${scopeLabel(s.scope)})` });
+    }
     for (const p of state.pins) out.push({ scope: p.scope, label: `pinned: ${scopeLabel(p.scope)}` });
     for (const r of state.releases) if (r.withdrawnAt === undefined) out.push({ scope: r.scope });
     out.push({ scope: {}, label: 'global (every instance)' });
@@ -81,7 +84,7 @@ export function FleetTab({ name, state }: { name: string; state: TopicState }) {
           <ResponsiveContainer width="100%" height={220}>
             <AreaChart data={history} margin={{ top: 8, right: 16, bottom: 0, left: -16 }}>
               <CartesianGrid strokeDasharray="3 3" stroke="#e2e8f0" />
-              <XAxis dataKey="at" tickFormatter={(t: number) => new Date(t).toLocaleTimeString()} minTickGap={40} fontSize={11} />
+              <XAxis dataKey="at" type="number" scale="time" domain={['dataMin', 'dataMax']} tickFormatter={(t: number) => new Date(t).toLocaleTimeString()} minTickGap={40} fontSize={11} />
               <YAxis allowDecimals={false} fontSize={11} />
               <Tooltip labelFormatter={(t) => new Date(Number(t)).toLocaleTimeString()} />
               <Legend />
