@@ -40,8 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of consumers) await c.close();
   await chromium?.close();
-  const codes = await stack?.stop();
-  expect(codes).toEqual([0, 0]);
+  if (stack !== undefined) expect(await stack.stop()).toEqual([0, 0]);
 });
 
 function consumer(cluster: string): Subscription<string> {
@@ -138,6 +137,24 @@ describe('admin UI in Chromium against the real services', () => {
     await page.getByTestId('version-row-1').waitFor(WAIT);
     expect(await page.getByTestId('version-row-2').textContent()).toContain('latest');
     expect(await page.getByTestId('version-row-1').textContent()).toContain('source=ui-test');
+  });
+
+  it('downloads a version, as a plain link and, with an API token set, through an authorised fetch', async () => {
+    const read = async (): Promise<string> => {
+      const [download] = await Promise.all([page.waitForEvent('download', WAIT), page.getByRole('link', { name: 'Download v1' }).click()]);
+      expect(download.suggestedFilename()).toBe(`${TOPIC}-v1`);
+      const chunks: Buffer[] = [];
+      for await (const c of await download.createReadStream()) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    };
+    expect(await read()).toBe('{"tv": ["samsung"], "phone": ["ios"]}');
+    await page.evaluate(() => localStorage.setItem('quire.token', 'any-token'));
+    await page.reload();
+    await page.getByTestId('version-row-1').waitFor(WAIT);
+    expect(await read()).toBe('{"tv": ["samsung"], "phone": ["ios"]}');
+    await page.evaluate(() => localStorage.removeItem('quire.token'));
+    await page.reload();
+    await page.getByTestId('version-row-1').waitFor(WAIT);
   });
 
   it('diffs the two versions (JSON compared canonically)', async () => {

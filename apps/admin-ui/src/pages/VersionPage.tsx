@@ -2,6 +2,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from 'react-router';
 import { api } from '../api.ts';
+import { DownloadLink } from '../components/DownloadLink.tsx';
 import { Badge, ErrorBox, Spinner } from '../components/ui.tsx';
 import { canonicalJson } from '../lib/diff.ts';
 import { formatBytes, formatTime, isTextual, scopeLabel } from '../lib/format.ts';
@@ -57,9 +58,9 @@ export function VersionPage() {
                 </Link>
               ) : null}
               {v.data.version.deletedAt === undefined ? (
-                <a className="btn btn-primary" href={api.dataUrl(name, version)} download={`${name}-v${version}`}>
+                <DownloadLink className="btn btn-primary" href={api.dataUrl(name, version)} filename={`${name}-v${version}`}>
                   Download
-                </a>
+                </DownloadLink>
               ) : null}
             </div>
           </div>

@@ -4,6 +4,7 @@ import { useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { api, type TopicState, type VersionRecord } from '../api.ts';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
+import { DownloadLink } from '../components/DownloadLink.tsx';
 import { Badge, Empty, ErrorBox, Spinner } from '../components/ui.tsx';
 import { formatBytes, formatShortTime, formatTime, scopeLabel } from '../lib/format.ts';
 import { useInvalidateTopic } from './TopicPage.tsx';
@@ -132,9 +133,9 @@ export function VersionsTab({ name, state }: { name: string; state: TopicState }
                 <td className="row-actions">
                   {v.deletedAt === undefined ? (
                     <>
-                      <a className="btn btn-small btn-ghost" href={api.dataUrl(name, v.version)} download={`${name}-v${v.version}`} aria-label={`Download v${v.version}`}>
+                      <DownloadLink className="btn btn-small btn-ghost" href={api.dataUrl(name, v.version)} filename={`${name}-v${v.version}`} label={`Download v${v.version}`}>
                         Download
-                      </a>
+                      </DownloadLink>
                       {!state.pins.some((p) => p.version === v.version && Object.keys(p.scope).length === 0) ? (
                         <button type="button" className="btn btn-small" onClick={() => setPinning(v)} aria-label={`Pin v${v.version}`}>
                           Pin
