@@ -9,6 +9,7 @@ import { blobChecks, createMetrics, instrumentPublishes, instrumentStores, obser
 import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import { createAccessGuard, guardPublishHandlers, installPublishAuth } from './auth.ts';
 import type { PublishConfig } from './config.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
 import { createGrpcServer } from './grpc.ts';
 import { rolloutGrpcHandlers } from './grpc-rollouts.ts';
 import { createRestServer } from './rest.ts';
@@ -77,6 +78,7 @@ export async function createPublishApp(config: PublishConfig, options: PublishAp
     protoFiles: ['quire/v1/publish.proto'],
     checks: [storeCheck(stores.store), ...blobChecks(stores.blobs)],
   });
+  await registerAdminRoutes(rest, { store: stores.store, clock });
   const transports = await listenTransports(rest, grpcServer, {
     host: config.host,
     httpPort: config.httpPort,

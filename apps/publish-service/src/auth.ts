@@ -78,6 +78,10 @@ export const REST_RULES: RestRules = {
   'GET /v1/topics/:topic/rollouts': onTopic('read'),
   'GET /v1/topics/:topic/rollouts/:runId': onTopic('read'),
   'GET /v1/scheduler': () => ({ action: 'read' }),
+  // The admin UI's read views (admin-routes.ts); the list is narrowed like GET /v1/topics.
+  'GET /v1/admin/topics': () => [],
+  'GET /v1/admin/topics/:topic': onTopic('read'),
+  'GET /v1/admin/topics/:topic/fleet': onTopic('read'),
   'GET /v1/audit': (req) => ({ action: 'read', ...(topicOrAll((req as Req).query.topic) ? { topic: (req as Req).query.topic } : {}) }),
   'POST /v1/tokens': () => ({ action: 'manage' }),
   'GET /v1/tokens': () => ({ action: 'manage' }),
@@ -163,7 +167,7 @@ export function installPublishAuth(rest: FastifyInstance, grpcServer: grpc.Serve
   if (deps.guard.enabled) {
     rest.addHook('preSerialization', async (req, _reply, payload) => {
       const who = restPrincipal(req);
-      if (who === undefined || req.method !== 'GET' || req.routeOptions.url !== '/v1/topics') return payload;
+      if (who === undefined || req.method !== 'GET' || (req.routeOptions.url !== '/v1/topics' && req.routeOptions.url !== '/v1/admin/topics')) return payload;
       const p = payload as { topics?: Array<{ name: string }> };
       return Array.isArray(p.topics) ? { ...p, topics: p.topics.filter((t) => mayRead(who.principal, t.name)) } : payload;
     });

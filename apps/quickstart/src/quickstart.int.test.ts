@@ -12,7 +12,7 @@ describe('quickstart (embedded default, separate processes)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'quire-quickstart-'));
-    q = await startQuickstart({ dataDir: dir, publishHttpPort: 0, publishGrpcPort: 0, consumeHttpPort: 0, consumeGrpcPort: 0, log: (l) => lines.push(l) });
+    q = await startQuickstart({ dataDir: dir, publishHttpPort: 0, publishGrpcPort: 0, consumeHttpPort: 0, consumeGrpcPort: 0, uiPort: 0, log: (l) => lines.push(l) });
   });
   afterAll(async () => {
     await q?.stop();
@@ -51,6 +51,16 @@ describe('quickstart (embedded default, separate processes)', () => {
     expect(poll.status).toBe(200);
     const body = (await poll.json()) as { updates: Array<{ topic: string; version: { version: number } }> };
     expect(body.updates.map((u) => [u.topic, Number(u.version.version)])).toEqual([['devices.supported', 1]]);
+  });
+
+  it('serves the admin UI on one URL, with the API proxied under /api', async () => {
+    const page = await fetch(`${q.uiUrl}/topics/devices.supported`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div id="root">');
+    const topics = await fetch(`${q.uiUrl}/api/v1/admin/topics`);
+    expect(((await topics.json()) as { topics: { name: string; headVersion: number }[] }).topics).toEqual([
+      expect.objectContaining({ name: 'devices.supported', headVersion: 1 }),
+    ]);
   });
 
   it('stops its processes', async () => {

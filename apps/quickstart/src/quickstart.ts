@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bootstrapAdminToken, createStores, loadConfig } from '@quire/publish-service';
+import { buildUi, startUiServer } from '@quire/admin-ui';
 
 export interface QuickstartOptions {
   dataDir: string;
@@ -17,6 +18,8 @@ export interface QuickstartOptions {
   publishGrpcPort?: number;
   consumeHttpPort?: number;
   consumeGrpcPort?: number;
+  /** Port of the admin UI (built when stale, served with /api proxied to the publish service); default 7070. */
+  uiPort?: number;
   /** Where child output goes (default: this process's stdout/stderr, prefixed). */
   log?: (line: string) => void;
   /** Access control (QUIRE_AUTH=on) in both services; default true. */
@@ -33,6 +36,8 @@ export interface RunningQuickstart {
   publishGrpc: string;
   consumeUrl: string;
   consumeGrpc: string;
+  /** The admin UI (one URL for operators). */
+  uiUrl: string;
   dataDir: string;
   /** The admin token created at the first start with access control on (shown once); undefined later. */
   adminToken?: string;
@@ -107,7 +112,9 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
   const processes: ServiceProcess[] = [];
   const auth = options.auth ?? true;
   const authEnv = { QUIRE_AUTH: auth ? 'on' : 'off' };
+  let closeUi: (() => Promise<void>) | undefined;
   const stop = async (): Promise<void> => {
+    await closeUi?.();
     await Promise.all(processes.map(stopProcess));
   };
   try {
@@ -153,7 +160,11 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
       log,
     );
     processes.push(consume.proc);
+    await buildUi({ log });
+    const ui = await startUiServer({ publishUrl: publish.match[1] as string, host, port: options.uiPort ?? 7070 });
+    closeUi = ui.close;
     return {
+      uiUrl: ui.url,
       publishUrl: publish.match[1] as string,
       publishGrpc: publish.match[2] as string,
       consumeUrl: consume.match[1] as string,
