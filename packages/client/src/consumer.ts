@@ -44,6 +44,12 @@ export interface ConsumerOptions {
   retry?: RetryOptions;
   /** Older versions a subscription with nothing applied tries when the newest fails (default 3). */
   maxFallbackVersions?: number;
+  /**
+   * Extra gRPC channel options. grpc-js shares one connection among every client of a process
+   * with the same target and options; `{ 'grpc.use_local_subchannel_pool': 1 }` gives this
+   * consumer its own connection (used by the benchmarks to model separate instances).
+   */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 export interface UpdateEvent<T> {

@@ -26,13 +26,14 @@ export function identityToPb(identity: ConsumerIdentity): PbConsumerIdentity {
   return { region: region ?? '', application: application ?? '', cluster: cluster ?? '', instance: instance ?? '', attributes };
 }
 
-export function createConsumePool(endpoints: readonly string[]): EndpointPool<ConsumeServiceClient> {
+export function createConsumePool(endpoints: readonly string[], channelOptions: grpc.ChannelOptions = {}): EndpointPool<ConsumeServiceClient> {
   const Ctor = loadQuireProto().quire.v1.ConsumeService;
   const max = 64 * 1024 * 1024;
   return new EndpointPool<ConsumeServiceClient>(endpoints, (address) =>
     new Ctor(address, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
+      ...channelOptions,
     }),
   );
 }
