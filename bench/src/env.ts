@@ -229,8 +229,18 @@ export async function startPublish(q: QuireEnv, extra: Record<string, string> = 
   return startQuireProcess('publish-service', { ...q.env, QUIRE_PUBLISH_HTTP_PORT: '0', QUIRE_PUBLISH_GRPC_PORT: '0', ...extra }, 120_000);
 }
 
+/** `--profile-consume <dir>`: consume-service processes write a V8 CPU profile there when they exit. */
+let consumeProfileDir: string | undefined;
+export function profileConsumeInto(dir: string | undefined): void {
+  consumeProfileDir = dir;
+}
+
 export async function startConsume(q: QuireEnv, extra: Record<string, string> = {}): Promise<QuireProcess> {
-  return startQuireProcess('consume-service', { ...q.env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0', ...extra }, 120_000);
+  const profile: Record<string, string> =
+    consumeProfileDir === undefined
+      ? {}
+      : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(join(HERE, 'cpu-profile.mjs')).href}`.trim(), BENCH_CPU_PROFILE_DIR: consumeProfileDir };
+  return startQuireProcess('consume-service', { ...q.env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0', ...profile, ...extra }, 180_000);
 }
 
 // ---------------------------------------------------------------- workers

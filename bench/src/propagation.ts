@@ -17,6 +17,8 @@ export interface PropagationRow {
   p50: Spread;
   p99: Spread;
   max: Spread;
+  /** Duration of the publish / put call itself (ms): the part of the latency before any fan-out. */
+  callMs: Spread;
 }
 
 export interface PropagationResult {
@@ -27,8 +29,9 @@ export interface PropagationResult {
 
 const WORKERS = 2;
 
-function row(system: PropagationRow['system'], consumers: number, payloadBytes: number, reps: PropagationRow['reps']): PropagationRow {
+function row(system: PropagationRow['system'], consumers: number, payloadBytes: number, reps: PropagationRow['reps'], calls: number[]): PropagationRow {
   return {
+    callMs: spread(calls),
     system,
     consumers,
     payloadBytes,
@@ -72,42 +75,48 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
       const watchers = await subscribers(n, (w, share) => w.call({ op: 'etcdWatchers', endpoint: ctx.etcd.endpoint, key, n: share }), 'etcd');
       const lp: PropagationRow['reps'] = [];
       const et: PropagationRow['reps'] = [];
+      const lpCall: number[] = [];
+      const etCall: number[] = [];
       try {
         for (let rep = 1; rep <= sizes.reps; rep++) {
           // Quire: publish a 1 KiB inline version.
           await new Promise((r) => setTimeout(r, 500));
           let t0 = nowNs();
           version = (await pub.publish(topic, { data: payload })).version;
+          lpCall.push((nowNs() - t0) / 1e6);
           lp.push(await collect(quire, version, t0, 30_000));
           // etcd: put 1 KiB whose first 12 bytes name the put.
           await new Promise((r) => setTimeout(r, 500));
           const value = Buffer.concat([Buffer.from(String(rep).padEnd(12)), payload.subarray(12)]);
           t0 = nowNs();
           await etcd.put(key).value(value);
+          etCall.push((nowNs() - t0) / 1e6);
           et.push(await collect(watchers, rep, t0, 30_000));
           ctx.progress(`propagation N=${n} rep ${rep}/${sizes.reps}: quire p99 ${lp.at(-1)?.p99.toFixed(1)} ms, etcd p99 ${et.at(-1)?.p99.toFixed(1)} ms`);
         }
       } finally {
         await Promise.all([...quire, ...watchers].map((w) => w.stop()));
       }
-      rows.push(row('quire long-poll', n, payload.length, lp), row('etcd watch', n, payload.length, et));
+      rows.push(row('quire long-poll', n, payload.length, lp, lpCall), row('etcd watch', n, payload.length, et, etCall));
 
       // Periodic polling: each rep waits up to one interval (+10% jitter).
       const pollReps = Math.min(sizes.reps, 2);
       ctx.progress(`propagation N=${n}: ${n} consumers polling every ${sizes.pollIntervalMs} ms, ${pollReps} publishes (up to ${Math.round((pollReps * sizes.pollIntervalMs * 1.1) / 1000)} s)`);
       const polling = await subscribers(n, (w, share) => w.call({ op: 'quireConsumers', endpoint: consumeProc.grpcAddress, topic, n: share, pollIntervalMs: sizes.pollIntervalMs }), 'poll');
       const pl: PropagationRow['reps'] = [];
+      const plCall: number[] = [];
       try {
         for (let rep = 1; rep <= pollReps; rep++) {
           const t0 = nowNs();
           version = (await pub.publish(topic, { data: payload })).version;
+          plCall.push((nowNs() - t0) / 1e6);
           pl.push(await collect(polling, version, t0, sizes.pollIntervalMs * 1.2 + 10_000));
           ctx.progress(`propagation N=${n} polling rep ${rep}/${pollReps}: p50 ${pl.at(-1)?.p50.toFixed(0)} ms`);
         }
       } finally {
         await Promise.all(polling.map((w) => w.stop()));
       }
-      rows.push(row('quire polling', n, payload.length, pl));
+      rows.push(row('quire polling', n, payload.length, pl, plCall));
     }
 
     // An S3-backed version (above the inline threshold): every consumer downloads it from S3.
@@ -120,19 +129,21 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
     const s3 = Object.fromEntries(Object.entries(q.s3Options).map(([k, v]) => [k, v]));
     const consumers = await subscribers(n, (w, share) => w.call({ op: 'quireConsumers', endpoint: consumeProc.grpcAddress, topic, n: share, longPollWaitMs: 20_000, s3 }), 's3');
     const reps: PropagationRow['reps'] = [];
+    const calls: number[] = [];
     try {
       for (let rep = 1; rep <= sizes.reps; rep++) {
         big.writeUInt32BE(rep, 0);
         await new Promise((r) => setTimeout(r, 500));
         const t0 = nowNs();
         version = (await pub.publish(topic, { data: big })).version;
+        calls.push((nowNs() - t0) / 1e6);
         reps.push(await collect(consumers, version, t0, 120_000));
         ctx.progress(`propagation S3 rep ${rep}/${sizes.reps}: p99 ${reps.at(-1)?.p99.toFixed(0)} ms`);
       }
     } finally {
       await Promise.all(consumers.map((w) => w.stop()));
     }
-    rows.push(row('quire long-poll, S3 payload', n, sizes.s3PayloadBytes, reps));
+    rows.push(row('quire long-poll, S3 payload', n, sizes.s3PayloadBytes, reps, calls));
   } finally {
     pub.close();
     etcd.close();
