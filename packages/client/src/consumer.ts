@@ -101,6 +101,12 @@ export interface ConsumerOptions {
   token?: string;
   /** Keys of encrypted topics: their payloads are decrypted after the checksum check. */
   keyring?: KeyProvider;
+  /**
+   * Extra gRPC channel options. grpc-js shares one connection among every client of a process
+   * with the same target and options; `{ 'grpc.use_local_subchannel_pool': 1 }` gives this
+   * consumer its own connection (used by the benchmarks to model separate instances).
+   */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 /**
@@ -284,7 +290,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     options.metrics === undefined ? undefined : new ConsumerMetrics(options.metrics === true ? {} : options.metrics);
   const maxFallback = options.maxFallbackVersions ?? 3;
 
-  const pool = createHealthCheckedConsumePool(options.endpoints, options.healthCheck, options.token);
+  const pool = createHealthCheckedConsumePool(options.endpoints, options.healthCheck, options.token, options.channelOptions);
   const s3 = new S3Downloader(options.s3 ?? {}, identity.region);
   const history = new History(pool, identity, s3, options.retry);
   const subs = new Map<string, SubscriptionImpl<unknown>>();

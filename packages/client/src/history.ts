@@ -28,7 +28,7 @@ export function identityToPb(identity: ConsumerIdentity): PbConsumerIdentity {
   return { region: region ?? '', application: application ?? '', cluster: cluster ?? '', instance: instance ?? '', attributes };
 }
 
-function makeConsumeClient(address: string, token?: string): ConsumeServiceClient {
+function makeConsumeClient(address: string, token?: string, channelOptions: grpc.ChannelOptions = {}): ConsumeServiceClient {
   const Ctor = loadQuireProto().quire.v1.ConsumeService;
   const max = 64 * 1024 * 1024;
   return new Ctor(address, grpc.credentials.createInsecure(), {
@@ -36,12 +36,17 @@ function makeConsumeClient(address: string, token?: string): ConsumeServiceClien
     'grpc.max_receive_message_length': max,
     'grpc.max_send_message_length': max,
     ...tokenClientOptions(token),
+    ...channelOptions,
   });
 }
 
 /** Plain round-robin over the endpoints as given (the publisher's history reads). */
-export function createConsumePool(endpoints: readonly string[], token?: string): EndpointPool<ConsumeServiceClient> {
-  return new EndpointPool<ConsumeServiceClient>(endpoints, (address) => makeConsumeClient(address, token));
+export function createConsumePool(
+  endpoints: readonly string[],
+  token?: string,
+  channelOptions?: grpc.ChannelOptions,
+): EndpointPool<ConsumeServiceClient> {
+  return new EndpointPool<ConsumeServiceClient>(endpoints, (address) => makeConsumeClient(address, token, channelOptions));
 }
 
 /** The consumer's pool: every resolved address, health-checked, healthy ones round-robin. */
@@ -49,8 +54,9 @@ export function createHealthCheckedConsumePool(
   endpoints: readonly string[],
   options?: HealthCheckOptions,
   token?: string,
+  channelOptions?: grpc.ChannelOptions,
 ): HealthCheckedPool<ConsumeServiceClient> {
-  return new HealthCheckedPool<ConsumeServiceClient>(endpoints, (address) => makeConsumeClient(address, token), options);
+  return new HealthCheckedPool<ConsumeServiceClient>(endpoints, (address) => makeConsumeClient(address, token, channelOptions), options);
 }
 
 type ConsumePool = ClientPool<ConsumeServiceClient>;
