@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           sequence: { groupOrder: 1 },
-          include: ['packages/*/src/**/*.int.test.ts', 'apps/*/src/**/*.int.test.ts'],
+          include: ['packages/*/src/**/*.int.test.ts', 'apps/*/src/**/*.int.test.ts', 'deploy/**/*.int.test.ts'],
           exclude: ['**/node_modules/**'],
           globalSetup: ['packages/test-servers/src/global-setup.ts'],
           testTimeout: 120_000,

@@ -345,6 +345,29 @@ export function buildProgram(): Command {
     });
 
   addOperatorCommands(program);
+
+  // ── migrate ─────────────────────────────────────────────────────────────
+  program
+    .command('migrate')
+    .description(
+      "apply the metadata store's schema migrations and create the buckets, configured like the services (QUIRE_METADATA_STORE, QUIRE_CASSANDRA_*, QUIRE_S3_REGIONS, QUIRE_CONFIG_FILE, …), then exit; the deploy/ migration job runs this",
+    )
+    .action(async (_o: unknown, cmd: Command) => {
+      const asJson = cmd.optsWithGlobals<{ json?: boolean }>().json === true;
+      // Loaded here only: the store adapters (Cassandra, SQLite, S3) are heavy for the other commands.
+      const kit = await import('@quire/service-kit');
+      let config: ReturnType<typeof kit.loadMigrateConfig>;
+      try {
+        config = kit.loadMigrateConfig(process.env);
+      } catch (e) {
+        if (e instanceof kit.ConfigError) throw new QuireError(Code.INVALID_ARGUMENT, `bad configuration: ${e.message}`, { field: e.variable });
+        throw e;
+      }
+      const report = await kit.migrateStores(config, (line) => void err(`quire migrate: ${line}\n`));
+      if (asJson) return json(report);
+      await out(`migrated: ${report.metadataStore}; ${report.blobStore}\n`);
+    });
+
   return program;
 }
 

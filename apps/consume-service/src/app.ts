@@ -14,6 +14,7 @@ import type { ConsumeConfig } from './config.ts';
 import { ConsistencyChecker } from './consistency.ts';
 import { createGrpcServer } from './grpc.ts';
 import { createRestServer } from './rest.ts';
+import type { AppLimitsOptions } from './limiter.ts';
 import { ConsumeService } from './service.ts';
 
 // The store half, for tests of the service layer (built by the kit, as in every service).
@@ -34,6 +35,8 @@ export interface ConsumeCoreOptions {
   changePollMs?: number;
   fleetFlushMs?: number;
   recheckMs?: number;
+  /** Per-application poll limits (limiter.ts). */
+  limits?: AppLimitsOptions;
   onError?: (err: unknown, what: string) => void;
 }
 
@@ -49,7 +52,7 @@ export async function createConsumeCore(store: MetadataStore, blobs: BlobStore, 
     onError,
   });
   const checker = new ConsistencyChecker({ store, blobs, clock, ...(options.recheckMs === undefined ? {} : { recheckMs: options.recheckMs }), onError });
-  const service = new ConsumeService({ cache, checker, store, blobs, clock, ...(options.fleetFlushMs === undefined ? {} : { fleetFlushMs: options.fleetFlushMs }), onError });
+  const service = new ConsumeService({ cache, checker, store, blobs, clock, ...(options.fleetFlushMs === undefined ? {} : { fleetFlushMs: options.fleetFlushMs }), ...(options.limits === undefined ? {} : { limits: options.limits }), onError });
   try {
     await cache.start();
   } catch (err) {
@@ -93,6 +96,11 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
       cacheRefreshMs: config.cacheRefreshMs,
       changePollMs: config.changePollMs,
       fleetFlushMs: config.fleetFlushMs,
+      limits: {
+        ...(config.pollConcurrencyPerApp === undefined ? {} : { concurrency: config.pollConcurrencyPerApp }),
+        ...(config.pollQueuePerApp === undefined ? {} : { queue: config.pollQueuePerApp }),
+        ...(config.heldPollsPerApp === undefined ? {} : { maxHeld: config.heldPollsPerApp }),
+      },
       onError: (err, what) => logError(err, what),
     });
   } catch (err) {
@@ -106,7 +114,8 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   logError = (err, what) => rest.log.warn({ err }, what);
   const grpcServer = createGrpcServer(core.service, { onError: (err, method) => rest.log.error({ err, method }, 'grpc call failed') });
   const maxAgeMs = config.readyMaxCacheAgeMs ?? 300_000;
-  const cacheAgeMs = (): number => core.cache.health().ageMs ?? Infinity;
+  // Time since the cache was last in step with the store (a full refresh or a change poll).
+  const cacheAgeMs = (): number => core.cache.cacheAgeMs ?? Infinity;
   const observed = observe({
     metrics,
     rest,
@@ -120,7 +129,7 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
       {
         name: 'cache',
         probe: async () => {},
-        condition: () => (cacheAgeMs() <= maxAgeMs ? undefined : `no full refresh for over ${maxAgeMs} ms`),
+        condition: () => (cacheAgeMs() <= maxAgeMs ? undefined : `not in step with the store for over ${maxAgeMs} ms`),
         details: () => ({ ageMs: Number.isFinite(cacheAgeMs()) ? cacheAgeMs() : null, topics: core.cache.size }),
       },
       ...blobChecks(stores.blobs),

@@ -60,6 +60,10 @@ export class TopicCache {
   #cursor: string | undefined;
   #lastRefreshOkAt: number | undefined;
   #lastChangePollOkAt: number | undefined;
+  /** When the last store read of a refresh / change poll failed, and why (cleared by the next success). */
+  #storeFailingSince: number | undefined;
+  #lastStoreError: string | undefined;
+  #lastReportedAt: number | undefined;
   #refreshTimer: NodeJS.Timeout | undefined;
   #changeTimer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -117,8 +121,45 @@ export class TopicCache {
     return { stale: ageMs === undefined || ageMs > this.#staleAfterMs || changeFeedDown, lastRefreshOkAt: this.#lastRefreshOkAt, ageMs, topics: this.#topics.size };
   }
 
+  /**
+   * Stale: no full refresh for a while, the change feed silent, or the store failing now.
+   * While the store is down polls are still answered from memory (stale but up).
+   */
   get stale(): boolean {
-    return this.health().stale;
+    return this.#storeFailingSince !== undefined || this.health().stale;
+  }
+
+  /** False while the last read of the metadata store (refresh or change poll) failed. */
+  get storeHealthy(): boolean {
+    return this.#storeFailingSince === undefined;
+  }
+
+  /** Since when the store has been failing (undefined when healthy) and its last error message. */
+  get storeFailure(): { since: number; error: string } | undefined {
+    return this.#storeFailingSince === undefined ? undefined : { since: this.#storeFailingSince, error: this.#lastStoreError ?? '' };
+  }
+
+  /** Time since the cache was last known in step with the store (last successful full refresh or change poll). */
+  get cacheAgeMs(): number | undefined {
+    const last = Math.max(this.#lastRefreshOkAt ?? -Infinity, this.#lastChangePollOkAt ?? -Infinity);
+    return Number.isFinite(last) ? this.#clock.now() - last : undefined;
+  }
+
+  #storeOk(): void {
+    this.#storeFailingSince = undefined;
+    this.#lastReportedAt = undefined;
+    this.#lastStoreError = undefined;
+  }
+
+  #storeFailed(err: unknown, what: string): void {
+    const now = this.#clock.now();
+    this.#storeFailingSince ??= now;
+    this.#lastStoreError = err instanceof Error ? err.message : String(err);
+    // Reported when it starts, then every 10 s (the change feed retries every few ms).
+    if (this.#lastReportedAt === undefined || now - this.#lastReportedAt >= 10_000 || now === this.#storeFailingSince) {
+      this.#lastReportedAt = now;
+      this.#onError(err, `${what} (serving polls from the cache since ${new Date(this.#storeFailingSince).toISOString()})`);
+    }
   }
 
   /** Full refresh: every topic, paging through listTopics; drops topics that are gone. */
@@ -141,6 +182,7 @@ export class TopicCache {
       }
     }
     this.#lastRefreshOkAt = this.#clock.now();
+    this.#storeOk();
   }
 
   /** Reload one topic (its settings may be passed in when just listed). Wakes listeners on a change. */
@@ -191,6 +233,7 @@ export class TopicCache {
     // Advance only once the topics were reloaded: a failure re-reads the same changes.
     this.#cursor = cursor;
     this.#lastChangePollOkAt = this.#clock.now();
+    this.#storeOk();
   }
 
   #emit(topic: string): void {
@@ -207,7 +250,7 @@ export class TopicCache {
     if (this.#stopped) return;
     this.#refreshTimer = setTimeout(() => {
       this.#running = this.refresh()
-        .catch((err: unknown) => this.#onError(err, 'full refresh'))
+        .catch((err: unknown) => this.#storeFailed(err, 'full refresh'))
         .finally(() => this.#scheduleRefresh());
     }, this.#refreshMs);
     this.#refreshTimer.unref();
@@ -217,7 +260,7 @@ export class TopicCache {
     if (this.#stopped) return;
     this.#changeTimer = setTimeout(() => {
       this.#changeRunning = this.pollChanges()
-        .catch((err: unknown) => this.#onError(err, 'change feed'))
+        .catch((err: unknown) => this.#storeFailed(err, 'change feed'))
         .finally(() => this.#scheduleChangePoll());
     }, this.#changePollMs);
     this.#changeTimer.unref();

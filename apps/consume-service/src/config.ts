@@ -23,6 +23,10 @@ export interface ConsumeConfig extends ServiceConfig {
   fleetFlushMs: number;
   /** /readyz and gRPC health stay ready while the cache is younger than this, even with the store down. */
   readyMaxCacheAgeMs?: number;
+  /** Per-application limits (limiter.ts); the loader always sets them, defaults apply when absent. */
+  pollConcurrencyPerApp?: number;
+  pollQueuePerApp?: number;
+  heldPollsPerApp?: number;
 }
 
 /** Every variable the consume service reads, with its meaning. */
@@ -38,6 +42,9 @@ export const loadConfig: (env: Record<string, string | undefined>) => ConsumeCon
     QUIRE_CHANGE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(150),
     QUIRE_FLEET_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
     QUIRE_READY_MAX_CACHE_AGE_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
+    QUIRE_POLL_CONCURRENCY_PER_APP: z.coerce.number().int().min(1).max(10_000).default(32),
+    QUIRE_POLL_QUEUE_PER_APP: z.coerce.number().int().min(0).max(1_000_000).default(2000),
+    QUIRE_HELD_POLLS_PER_APP: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
   },
   (shared, c) => ({
     ...shared,
@@ -47,5 +54,8 @@ export const loadConfig: (env: Record<string, string | undefined>) => ConsumeCon
     changePollMs: c.QUIRE_CHANGE_POLL_MS,
     fleetFlushMs: c.QUIRE_FLEET_FLUSH_MS,
     readyMaxCacheAgeMs: c.QUIRE_READY_MAX_CACHE_AGE_MS,
+    pollConcurrencyPerApp: c.QUIRE_POLL_CONCURRENCY_PER_APP,
+    pollQueuePerApp: c.QUIRE_POLL_QUEUE_PER_APP,
+    heldPollsPerApp: c.QUIRE_HELD_POLLS_PER_APP,
   }),
 );

@@ -31,6 +31,9 @@ export interface CheckResult {
 }
 
 interface Entry {
+  /** What was checked, to check it again (`recheckFailed`). */
+  record: VersionRecord;
+  region: string | undefined;
   result: Promise<CheckResult>;
   /** Settled result, for the synchronous fast path. */
   settled?: CheckResult;
@@ -66,7 +69,7 @@ export class ConsistencyChecker {
     if (cached !== undefined && (cached.settled === undefined || cached.settled.ok || now - cached.at < this.#recheckMs)) {
       return cached.result;
     }
-    const entry: Entry = { at: now, result: Promise.resolve({ ok: false }) };
+    const entry: Entry = { record: v, region, at: now, result: Promise.resolve({ ok: false }) };
     entry.result = this.#run(v, scope).then(
       (r) => {
         entry.settled = r;
@@ -83,6 +86,33 @@ export class ConsistencyChecker {
     );
     this.#results.set(key, entry);
     return entry.result;
+  }
+
+  /** How long a failed check is kept before it is run again. */
+  get recheckMs(): number {
+    return this.#recheckMs;
+  }
+
+  /**
+   * Run again every failed check (past `recheckMs`) of the topics `wanted` accepts, and
+   * return the topics where one now passes: a held long-poll of such a topic must be
+   * re-evaluated (a failed check is otherwise re-run only when a poll asks).
+   */
+  async recheckFailed(wanted: (topic: string) => boolean): Promise<Set<string>> {
+    const now = this.#clock.now();
+    const due: Entry[] = [];
+    for (const e of this.#results.values()) {
+      const s = e.settled;
+      if (s === undefined || s.ok || s.reason === 'deleted' || now - e.at < this.#recheckMs) continue;
+      if (wanted(e.record.topic)) due.push(e);
+    }
+    const passed = new Set<string>();
+    await Promise.all(
+      due.map(async (e) => {
+        if ((await this.check(e.record, e.region)).ok) passed.add(e.record.topic);
+      }),
+    );
+    return passed;
   }
 
   /** Inline bytes kept in memory by an earlier check, if any. */

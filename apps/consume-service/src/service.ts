@@ -24,6 +24,7 @@ import { Readable } from 'node:stream';
 import type { BlobStore, Clock, ConsumerIdentity, FleetReport, MetadataStore, Release, Scope, VersionRecord } from '@quire/core';
 import type { TopicCache, TopicState } from './cache.ts';
 import type { ConsistencyChecker } from './consistency.ts';
+import { AppLimits, type AppLimitsOptions } from './limiter.ts';
 import { WaiterRegistry, type Waiter } from './waiters.ts';
 
 export const LIMITS = {
@@ -120,6 +121,14 @@ export interface ConsumeServiceOptions {
   clock: Clock;
   /** Fleet report flush period (default 5000 ms). */
   fleetFlushMs?: number;
+  /** Per-application limits (see limiter.ts); defaults when omitted. */
+  limits?: AppLimits | AppLimitsOptions;
+  /**
+   * When draining, each answer suggests a re-arm delay (`nextPollMs`) drawn uniformly from
+   * [0, drainSpreadMs), so a whole fleet does not re-connect elsewhere in one burst
+   * (default 3000 ms).
+   */
+  drainSpreadMs?: number;
   onError?: (err: unknown, what: string) => void;
 }
 
@@ -137,6 +146,10 @@ export class ConsumeService {
   readonly #fleet = new Map<string, FleetReport>();
   readonly #unsubscribe: () => void;
   readonly #fleetTimer: NodeJS.Timeout;
+  readonly #recheckTimer: NodeJS.Timeout;
+  readonly #limits: AppLimits;
+  readonly #drainSpreadMs: number;
+  #rechecking = false;
   #flushing: Promise<void> | undefined;
   #closing = false;
 
@@ -157,6 +170,34 @@ export class ConsumeService {
     });
     this.#fleetTimer = setInterval(() => void this.flushFleetReports(), options.fleetFlushMs ?? 5000);
     this.#fleetTimer.unref();
+    this.#limits = options.limits instanceof AppLimits ? options.limits : new AppLimits(options.limits);
+    this.#drainSpreadMs = options.drainSpreadMs ?? 3000;
+    // A version that failed its consistency check (upload still landing, S3 or the store
+    // briefly down) may pass later with no change in the cache: re-check the failed ones
+    // of topics with held polls, and wake those polls when one passes.
+    this.#recheckTimer = setInterval(() => void this.recheckFailed(), Math.max(100, Math.floor(this.#checker.recheckMs / 2)));
+    this.#recheckTimer.unref();
+  }
+
+  /** Per-application limits in force (load, refusals). */
+  get limits(): AppLimits {
+    return this.#limits;
+  }
+
+  /** Re-run failed consistency checks of watched topics; wake the held polls of those that now pass. */
+  async recheckFailed(): Promise<number> {
+    if (this.#rechecking || this.#closing) return 0;
+    this.#rechecking = true;
+    try {
+      const passed = await this.#checker.recheckFailed((topic) => this.#waiters.watching(topic) > 0);
+      for (const topic of passed) this.#waiters.wake(topic);
+      return passed.size;
+    } catch (err) {
+      this.#onError(err, 'consistency re-check');
+      return 0;
+    } finally {
+      this.#rechecking = false;
+    }
   }
 
   /** True once draining started (transports close their connections after answering). */
@@ -174,8 +215,11 @@ export class ConsumeService {
   async poll(input: PollInput, signal?: AbortSignal): Promise<PollResult> {
     const req = parsePoll(input);
     this.#recordFleet(req);
-    if (req.waitMs === 0 || this.#closing) return this.#evaluate(req);
-    return this.#hold(req, signal);
+    const app = req.identity.application;
+    if (this.#closing) return this.#limits.run(app, async () => ({ ...(await this.#evaluate(req)), nextPollMs: this.#rearmDelay() }));
+    if (req.waitMs === 0) return this.#limits.run(app, () => this.#evaluate(req));
+    const release = this.#limits.hold(app);
+    return this.#hold(req, signal).finally(release);
   }
 
   /**
@@ -209,7 +253,7 @@ export class ConsumeService {
           return;
         }
         evaluating = true;
-        this.#evaluate(req).then(
+        this.#limits.run(req.identity.application, () => this.#evaluate(req)).then(
           (result) => {
             evaluating = false;
             lastErrors = result.errors;
@@ -223,7 +267,7 @@ export class ConsumeService {
         );
       };
       const waiter: Waiter = {
-        notify: (reason) => (reason === 'drain' ? finish(empty()) : run()),
+        notify: (reason) => (reason === 'drain' ? finish({ ...empty(), nextPollMs: this.#rearmDelay() }) : run()),
       };
       const onAbort = (): void => finish(empty());
       const remove = this.#waiters.add(
@@ -292,7 +336,12 @@ export class ConsumeService {
     if (record.pointer.kind === 'inline') {
       if (record.size <= budget.inlineBytes) {
         budget.inlineBytes -= record.size;
-        inlineData = await this.#inlineOf(record);
+        // The store may be down while the cache serves: that topic gets no update this
+        // time (the consumer keeps what it has), the others are answered.
+        inlineData = await this.#inlineOf(record).catch((err: unknown) => {
+          this.#onError(err, `inline data of ${record.topic} version ${record.version}`);
+          return undefined;
+        });
         if (inlineData === undefined) return undefined;
       }
     }
@@ -323,6 +372,11 @@ export class ConsumeService {
       const regions = record.pointer.kind === 's3' ? [undefined, ...new Set(record.pointer.locations.map((l) => l.region))] : [undefined];
       for (const region of regions) void this.#checker.check(record, region);
     }
+  }
+
+  /** A re-arm delay for a drained answer, spread over the drain window (at least 1 ms: 0 means "your own schedule"). */
+  #rearmDelay(): number {
+    return 1 + Math.floor(Math.random() * this.#drainSpreadMs);
   }
 
   // ---- fleet reports -----------------------------------------------------------------------------
@@ -485,6 +539,7 @@ export class ConsumeService {
     this.drain();
     this.#unsubscribe();
     clearInterval(this.#fleetTimer);
+    clearInterval(this.#recheckTimer);
     await this.flushFleetReports().catch(() => {});
   }
 }

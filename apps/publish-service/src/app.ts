@@ -16,6 +16,7 @@ import { RolloutService } from './rollouts.ts';
 import { Scheduler } from './scheduler.ts';
 import { PublishService } from './service.ts';
 import { SnapshotWriter } from './snapshots.ts';
+import { OrphanSweeper } from './sweep.ts';
 
 // The store half, for tests of the service layer (built by the kit, as in every service).
 export { createStores };
@@ -54,6 +55,11 @@ export async function createPublishApp(config: PublishConfig, options: PublishAp
     tickMs: config.schedulerTickMs,
     leaseTtlMs: config.leaseTtlMs,
     snapshotEveryMs: config.snapshotEveryMs,
+    sweeper: new OrphanSweeper({ store: stores.store, blobs: stores.blobs, clock, graceMs: config.orphanGraceMs }),
+    sweepEveryMs: config.orphanSweepEveryMs,
+    onSweep: (r) => {
+      if (r.deleted.length > 0 || r.failures.length > 0) rest.log.info({ deleted: r.deleted, failures: r.failures.length }, 'scheduler: orphan sweep');
+    },
     onError: (err, what) => rest.log.warn({ err }, `scheduler: ${what}`),
     onLeadership: (leader, lease) => rest.log.info({ epoch: lease?.epoch, replicaId: config.replicaId }, leader ? 'scheduler: leading' : 'scheduler: lost the lead'),
   });

@@ -23,6 +23,9 @@ export interface PublishConfig extends ServiceConfig {
   leaseTtlMs: number;
   replicaId: string;
   snapshotEveryMs: number;
+  /** Orphan sweep: period, and the age under which an uncommitted object is left alone. */
+  orphanSweepEveryMs: number;
+  orphanGraceMs: number;
 }
 
 /** Every variable the publish service reads, with its meaning. */
@@ -39,6 +42,8 @@ export const loadConfig: (env: Record<string, string | undefined>) => PublishCon
     QUIRE_LEASE_TTL_MS: z.coerce.number().int().min(300).max(3_600_000).default(15_000),
     QUIRE_REPLICA_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'replica ids are 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":" and "-"').optional(),
     QUIRE_SNAPSHOT_EVERY_MS: z.coerce.number().int().min(100).max(86_400_000).default(60_000),
+    QUIRE_ORPHAN_SWEEP_EVERY_MS: z.coerce.number().int().min(100).max(86_400_000).default(600_000),
+    QUIRE_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).max(30 * 86_400_000).default(3_600_000),
   },
   (shared, c) => ({
     ...shared,
@@ -49,5 +54,7 @@ export const loadConfig: (env: Record<string, string | undefined>) => PublishCon
     leaseTtlMs: c.QUIRE_LEASE_TTL_MS,
     replicaId: c.QUIRE_REPLICA_ID ?? `${hostname()}-${process.pid}`,
     snapshotEveryMs: c.QUIRE_SNAPSHOT_EVERY_MS,
+    orphanSweepEveryMs: c.QUIRE_ORPHAN_SWEEP_EVERY_MS,
+    orphanGraceMs: c.QUIRE_ORPHAN_GRACE_MS,
   }),
 );

@@ -9,7 +9,8 @@
  * While it leads, every tick: move each active rollout run one step (`RolloutService.step`,
  * compare-and-set on the run, so a stage is recorded once even if two replicas overlap),
  * write the fallback snapshots of the topics the change feed names, and now and then all
- * snapshots and the retention pass of the publish service (when it offers one).
+ * snapshots, the retention pass of the publish service (when it offers one) and the
+ * orphan sweep (objects of publishes that never committed; `sweep.ts`).
  */
 import { systemClock } from '@quire/core';
 import type { Clock, Lease, MetadataStore } from '@quire/core';
@@ -24,6 +25,12 @@ export interface SchedulerOptions {
   snapshots?: SnapshotWriter;
   /** Retention pass, run every `retentionEveryMs` while leading (the PublishService). */
   retention?: { runRetentionAll(): Promise<unknown> };
+  /** Orphan sweep, run every `sweepEveryMs` while leading. */
+  sweeper?: { sweep(): Promise<{ deleted: string[]; failures: unknown[] }> };
+  /** Orphan sweep period. Default 600000 ms. */
+  sweepEveryMs?: number;
+  /** Called after each sweep (logs). */
+  onSweep?: (result: { deleted: string[]; failures: unknown[] }) => void;
   clock?: Clock;
   /** This replica's id, the lease owner. */
   replicaId: string;
@@ -51,8 +58,8 @@ export interface SchedulerStatus {
 }
 
 export class Scheduler {
-  readonly #o: Required<Omit<SchedulerOptions, 'snapshots' | 'retention' | 'onLeadership'>> &
-    Pick<SchedulerOptions, 'snapshots' | 'retention' | 'onLeadership'>;
+  readonly #o: Required<Omit<SchedulerOptions, 'snapshots' | 'retention' | 'onLeadership' | 'sweeper' | 'onSweep'>> &
+    Pick<SchedulerOptions, 'snapshots' | 'retention' | 'onLeadership' | 'sweeper' | 'onSweep'>;
   #lease: Lease | undefined;
   /** Our own deadline: stop acting at this time on our clock unless renewed. */
   #actUntil = 0;
@@ -63,6 +70,8 @@ export class Scheduler {
   #leaseBusy: Promise<void> = Promise.resolve();
   #lastSnapshotAll = 0;
   #lastRetention = 0;
+  #lastSweep = 0;
+  #sweeping: Promise<void> | undefined;
 
   constructor(options: SchedulerOptions) {
     this.#o = {
@@ -71,6 +80,7 @@ export class Scheduler {
       leaseTtlMs: 15_000,
       snapshotEveryMs: 60_000,
       retentionEveryMs: 300_000,
+      sweepEveryMs: 600_000,
       onError: () => {},
       ...options,
     };
@@ -113,7 +123,7 @@ export class Scheduler {
     this.#running = false;
     clearTimeout(this.#leaseTimer);
     clearTimeout(this.#tickTimer);
-    await Promise.allSettled([this.#inFlight, this.#leaseBusy]);
+    await Promise.allSettled([this.#inFlight, this.#leaseBusy, this.#sweeping]);
     const lease = this.#lease;
     this.#drop();
     if (lease !== undefined) await this.#o.store.releaseLease(lease).catch((err: unknown) => this.#o.onError(err, 'releasing the scheduler lease'));
@@ -208,6 +218,21 @@ export class Scheduler {
           this.#o.onError(err, 'retention');
         }
       }
+    }
+    // The sweep lists whole buckets: it runs beside the ticks (rollout steps never wait on
+    // it), one at a time, and only while leading.
+    const sweeper = this.#o.sweeper;
+    if (sweeper !== undefined && this.isLeader && this.#sweeping === undefined && clock.now() - this.#lastSweep >= this.#o.sweepEveryMs) {
+      this.#lastSweep = clock.now();
+      this.#sweeping = sweeper
+        .sweep()
+        .then(
+          (result) => this.#o.onSweep?.(result),
+          (err: unknown) => this.#o.onError(err, 'orphan sweep'),
+        )
+        .finally(() => {
+          this.#sweeping = undefined;
+        });
     }
   }
 }

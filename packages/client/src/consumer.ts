@@ -6,21 +6,37 @@
  * answer, else S3 with region fallback), checked against its SHA-256, decoded, and only
  * then swapped in and announced. A failed apply keeps the old value and is reported on
  * the next poll; a subscription with nothing yet walks back through the history.
- * Retryable failures (UNAVAILABLE, DEADLINE_EXCEEDED) are retried with backoff on the
- * next endpoint.
+ *
+ * Resilience (Gutenberg's rule: starting matters more than fresh data, and nothing held is
+ * ever replaced by something half-written):
+ * - endpoints: several addresses (a list, or a DNS name resolving to several), health-checked
+ *   with grpc.health.v1 and taken round-robin (balancer.ts); each call is retried on
+ *   `RETRYABLE_CODES` with jittered exponential backoff on the next healthy endpoint;
+ * - fallback: when a poll still fails after its retries, the topics' S3 snapshots are read
+ *   (own region first) and resolved with the consume service's own functions; polling goes
+ *   on (jittered backoff) and the consumer returns to the service when it answers
+ *   (`fallback` / `recovered` events, `quire_client_fallback_active`);
+ * - disk cache (`cacheDir`): each applied version is written atomically with its
+ *   checksums; at start, a subscription begins from it before the first poll, so a consumer
+ *   restarted while the service and S3 are down still starts. A corrupt file is refused.
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type * as grpc from '@grpc/grpc-js';
-import { Code, QuireError, scopeMatches, validateTopicName } from '@quire/core';
+import type { Registry } from 'prom-client';
+import { Code, QuireError, validateTopicName } from '@quire/core';
 import type { ConsumerIdentity, Metadata, Page } from '@quire/core';
-import type { ConsumeServiceClient, PbPollResponseOutput } from '@quire/proto';
-import { S3Downloader, verifyPayload, type S3RegionClientOptions } from './download.ts';
+import type { PbPollResponseOutput } from '@quire/proto';
+import type { EndpointHealth, HealthCheckOptions } from './balancer.ts';
+import { DiskCache } from './disk-cache.ts';
+import { S3Downloader, verifyPayload, type RegionFailure, type S3RegionClientOptions } from './download.ts';
 import { RETRYABLE_CODES, backoffDelay, fromGrpcError, isRetryable, jitter, sleep } from './errors.ts';
-import { History, createConsumePool, identityToPb, type ListVersionsOptions } from './history.ts';
+import { History, createHealthCheckedConsumePool, identityToPb, type ListVersionsOptions } from './history.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
-import { unary, withRetry, type EndpointPool, type RetryOptions } from './transport.ts';
+import { ConsumerMetrics, type MetricsOptions } from './metrics.ts';
+import { historyCandidates, readSnapshot, snapshotCandidates } from './snapshot-fallback.ts';
+import { unary, withRetry, type RetryOptions } from './transport.ts';
 
 export interface ConsumerIdentityInput {
   application: string;
@@ -31,28 +47,80 @@ export interface ConsumerIdentityInput {
   [attribute: string]: string | undefined;
 }
 
+export interface FallbackOptions {
+  /** Consecutive failed polls (each after its retries) before the snapshots are used (default 1). */
+  afterFailures?: number;
+  /** While on fallback, how often the snapshots are read again (default 30 000 ms). */
+  refreshMs?: number;
+}
+
 export interface ConsumerOptions {
-  /** `host:port` of one or more consume services (taken round-robin). */
+  /**
+   * The consume service: `host:port` of each instance, or a host name (`dns:` prefix
+   * optional) resolving to several. Health-checked, healthy ones taken round-robin.
+   */
   endpoints: string[];
   identity: ConsumerIdentityInput;
   /** Between polls without long-poll (default 30 000 ms, jittered ±10%). */
   pollIntervalMs?: number;
   /** Hold each poll on the server up to `waitMs` and poll again at once after each answer. */
   longPoll?: { waitMs: number };
-  /** How to read S3-stored versions, per region name. */
+  /**
+   * How to read S3, per region name. `bucket` (the services' bucket there) is needed for
+   * the fallback snapshots.
+   */
   s3?: Record<string, S3RegionClientOptions>;
+  /** Per-call retries (default 4 attempts, 100 ms doubling up to 5 s, jittered). */
   retry?: RetryOptions;
+  /** Between failed polls: jittered exponential backoff (default 200 ms doubling up to 30 s). */
+  reconnect?: { baseMs?: number; maxMs?: number };
+  /**
+   * Before re-arming the long-poll after the service came back (or drained it), a random
+   * pause in [0, rearmJitterMs] (default 1000 ms): clients that lost the same instance do
+   * not all land on the next one in the same instant.
+   */
+  rearmJitterMs?: number;
+  /** grpc.health.v1 checks of each endpoint (default every 5 s; `intervalMs: 0` = off). */
+  healthCheck?: HealthCheckOptions;
+  /** S3 snapshot fallback when the service cannot be reached (default on; `false` = off). */
+  fallback?: FallbackOptions | false;
+  /** Directory for the disk cache of the last applied version of each topic (default: none). */
+  cacheDir?: string;
+  /** Prometheus metrics (prom-client): `true` = a new Registry (`consumer.metrics`), or pass yours. */
+  metrics?: true | MetricsOptions;
   /** Older versions a subscription with nothing applied tries when the newest fails (default 3). */
   maxFallbackVersions?: number;
 }
+
+/**
+ * How the applied version was chosen: `release` / `pin` (by the consume service),
+ * `fallback` (walked back through the history after the newest failed), `snapshot`
+ * (from the S3 fallback snapshot, the service unreachable), `cache` (the disk cache at start).
+ */
+export type UpdateVia = 'release' | 'pin' | 'fallback' | 'snapshot' | 'cache' | (string & {});
 
 export interface UpdateEvent<T> {
   version: number;
   metadata: Metadata;
   value: T;
   descriptor: VersionInfo;
-  /** Whether the service handed this version out by release or by pin (`fallback` when chosen from history). */
-  via: string;
+  via: UpdateVia;
+}
+
+export interface FallbackEvent {
+  /** The poll failure (after its retries) that started the fallback. */
+  reason: QuireError;
+  since: number;
+}
+
+export interface RecoveredEvent {
+  /** How long the consumer ran on fallback. */
+  fallbackMs: number;
+}
+
+export interface EndpointHealthEvent {
+  address: string;
+  state: EndpointHealth;
 }
 
 export interface SubscribeOptions<T> {
@@ -68,6 +136,8 @@ export interface Subscription<T> {
   /** Applied version (0 = none). */
   version(): number;
   descriptor(): VersionInfo | undefined;
+  /** How the applied version was chosen (undefined before any). */
+  via(): UpdateVia | undefined;
   on(event: 'update', listener: (e: UpdateEvent<T>) => void): this;
   on(event: 'error', listener: (err: QuireError) => void): this;
   off(event: 'update', listener: (e: UpdateEvent<T>) => void): this;
@@ -77,11 +147,25 @@ export interface Subscription<T> {
 export interface Consumer {
   subscribe<T = Uint8Array>(topic: string, options?: SubscribeOptions<T>): Subscription<T>;
   start(): void;
-  /** Resolves after the first poll cycle (its updates applied or failed). */
+  /** Resolves after the first poll cycle (its updates applied or failed, or the fallbacks tried). */
   ready(): Promise<void>;
   close(): Promise<void>;
-  /** Consumer-level errors (a poll that failed after its retries). */
+  /** True while the consumer runs on the S3 snapshots (the service unreachable). */
+  usingFallback(): boolean;
+  /** Each consume address and its last health-check result. */
+  endpoints(): { address: string; state: EndpointHealth }[];
+  /** The metrics registry (`metrics` option), else undefined. */
+  readonly metrics: Registry | undefined;
+  /** Consumer-level errors (a poll that failed after its retries, a snapshot that could not be read). */
   on(event: 'error', listener: (err: QuireError) => void): this;
+  /** The service could not be reached after the retries: the S3 snapshots are used from now on. */
+  on(event: 'fallback', listener: (e: FallbackEvent) => void): this;
+  /** The service answers again: back from the fallback. */
+  on(event: 'recovered', listener: (e: RecoveredEvent) => void): this;
+  /** An S3 read failed in one region (unreachable, or a checksum mismatch: the object was rejected); the next region is tried. */
+  on(event: 'region-failure', listener: (f: RegionFailure) => void): this;
+  /** An endpoint's health changed. */
+  on(event: 'endpoint-health', listener: (e: EndpointHealthEvent) => void): this;
   getVersion(topic: string, version: number): Promise<VersionInfo>;
   listVersions(topic: string, options?: ListVersionsOptions): Promise<Page<VersionInfo>>;
   versionAt(topic: string, at: Date | number): Promise<VersionInfo>;
@@ -93,19 +177,23 @@ class SubscriptionImpl<T> extends EventEmitter implements Subscription<T> {
   readonly topic: string;
   readonly decode: (bytes: Uint8Array, d: VersionInfo) => T;
   /** Applied state, replaced in one assignment (readers never see half a swap). */
-  #state: { value: T; descriptor: VersionInfo | undefined };
+  #state: { value: T; descriptor: VersionInfo | undefined; via: UpdateVia | undefined };
   /** Highest version the service handed us (applied or failed): what we tell it we hold. */
   known = 0;
   failedVersion = 0;
   error = '';
   /** Code of the last failed apply (decides whether the version is offered again). */
   lastFailureCode: Code | undefined;
+  /** Whether the disk cache was looked at for this subscription. */
+  cacheChecked = false;
+  /** When the consume service last answered a poll carrying this topic (ms since the epoch; 0 = never). */
+  confirmedAt = 0;
 
   constructor(topic: string, options: SubscribeOptions<T>) {
     super();
     this.topic = topic;
     this.decode = options.decode ?? ((bytes) => bytes as unknown as T);
-    this.#state = { value: options.defaultValue as T, descriptor: undefined };
+    this.#state = { value: options.defaultValue as T, descriptor: undefined, via: undefined };
   }
 
   current(): T {
@@ -117,9 +205,12 @@ class SubscriptionImpl<T> extends EventEmitter implements Subscription<T> {
   descriptor(): VersionInfo | undefined {
     return this.#state.descriptor;
   }
+  via(): UpdateVia | undefined {
+    return this.#state.via;
+  }
 
-  swap(descriptor: VersionInfo, value: T, via: string): void {
-    this.#state = { value, descriptor };
+  swap(descriptor: VersionInfo, value: T, via: UpdateVia): void {
+    this.#state = { value, descriptor, via };
     this.failedVersion = 0;
     this.error = '';
     this.lastFailureCode = undefined;
@@ -143,6 +234,12 @@ class SubscriptionImpl<T> extends EventEmitter implements Subscription<T> {
   }
 }
 
+function positiveMs(value: number | undefined, fallback: number, field: string): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < 0) throw QuireError.invalid(field, 'must be a number of ms ≥ 0');
+  return v;
+}
+
 export function createConsumer(options: ConsumerOptions): Consumer {
   if (options.identity === undefined || typeof options.identity.application !== 'string' || options.identity.application === '') {
     throw QuireError.invalid('identity.application', 'is required');
@@ -150,19 +247,48 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   const identity: ConsumerIdentity = {};
   for (const [k, v] of Object.entries(options.identity)) if (v !== undefined && v !== '') identity[k] = v;
   identity.instance ??= `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const pollIntervalMs = options.pollIntervalMs ?? 30_000;
-  if (!Number.isFinite(pollIntervalMs) || pollIntervalMs < 0) throw QuireError.invalid('pollIntervalMs', 'must be a number of ms ≥ 0');
+  const pollIntervalMs = positiveMs(options.pollIntervalMs, 30_000, 'pollIntervalMs');
   const waitMs = options.longPoll?.waitMs;
   if (waitMs !== undefined && (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000)) {
     throw QuireError.invalid('longPoll.waitMs', 'must be an integer between 0 and 60000');
   }
-  const pool: EndpointPool<ConsumeServiceClient> = createConsumePool(options.endpoints);
+  const reconnect = {
+    baseMs: positiveMs(options.reconnect?.baseMs, 200, 'reconnect.baseMs'),
+    maxMs: positiveMs(options.reconnect?.maxMs, 30_000, 'reconnect.maxMs'),
+  };
+  const rearmJitterMs = positiveMs(options.rearmJitterMs, 1000, 'rearmJitterMs');
+  const fallback =
+    options.fallback === false
+      ? undefined
+      : {
+          afterFailures: Math.max(1, Math.floor(options.fallback?.afterFailures ?? 1)),
+          refreshMs: positiveMs(options.fallback?.refreshMs, 30_000, 'fallback.refreshMs'),
+        };
+  const cache = options.cacheDir === undefined ? undefined : new DiskCache(options.cacheDir);
+  const metrics =
+    options.metrics === undefined ? undefined : new ConsumerMetrics(options.metrics === true ? {} : options.metrics);
+  const maxFallback = options.maxFallbackVersions ?? 3;
+
+  const pool = createHealthCheckedConsumePool(options.endpoints, options.healthCheck);
   const s3 = new S3Downloader(options.s3 ?? {}, identity.region);
   const history = new History(pool, identity, s3, options.retry);
-  const maxFallback = options.maxFallbackVersions ?? 3;
   const subs = new Map<string, SubscriptionImpl<unknown>>();
   const emitter = new EventEmitter();
   const stop = new AbortController();
+
+  const emit = (event: string, payload: unknown): void => {
+    if (emitter.listenerCount(event) === 0) return;
+    try {
+      emitter.emit(event, payload);
+    } catch {
+      // a listener's failure must not stop the poll loop
+    }
+  };
+  s3.onRegionFailure = (f) => {
+    metrics?.downloadFailures.inc({ region: f.region, reason: f.reason });
+    emit('region-failure', f);
+  };
+  pool.onHealthChange = (address, state) => emit('endpoint-health', { address, state } satisfies EndpointHealthEvent);
 
   let started = false;
   let loop: Promise<void> | undefined;
@@ -173,10 +299,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   let wake: (() => void) | undefined;
   let markReady: () => void = () => {};
   const readyPromise = new Promise<void>((resolve) => (markReady = resolve));
+  /** Since when the consumer runs on the snapshots (undefined: on the service). */
+  let fallbackSince: number | undefined;
+  let snapshotsReadAt = 0;
 
-  const reportError = (err: QuireError): void => {
-    if (emitter.listenerCount('error') > 0) emitter.emit('error', err);
-  };
+  const reportError = (err: QuireError): void => emit('error', err);
 
   async function pollOnce(wait: number): Promise<PbPollResponseOutput | undefined> {
     const list = [...subs.values()];
@@ -193,12 +320,16 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       waitMs: wait,
     };
     try {
-      return await withRetry(
+      const res = await withRetry(
         pool,
         (client) => unary<PbPollResponseOutput>(client, 'Poll', req, { timeoutMs: wait + 15_000, onCall: (c) => (inFlight = c) }),
         options.retry,
         stop.signal,
       );
+      const now = Date.now();
+      for (const s of list) s.confirmedAt = now;
+      metrics?.confirmed(list.map((s) => s.topic));
+      return res;
     } catch (err) {
       // Our own cancel (close, or a new subscription during a held poll) is not a failure.
       if (err instanceof QuireError && err.code === Code.CANCELLED && (stop.signal.aborted || resubscribe)) return undefined;
@@ -218,10 +349,17 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     return history.bytesOf(d);
   }
 
-  /** Fetch, verify, decode; swap only when all three succeed. */
-  async function apply(sub: SubscriptionImpl<unknown>, d: VersionInfo, inline: Buffer | undefined, via: string): Promise<boolean> {
+  /**
+   * Fetch, verify, decode; swap only when all three succeed; then keep it on disk. Every
+   * path (poll answer, history walk-back, snapshot, disk cache) goes through here: the one
+   * place where verified bytes become a value (a payload transform, e.g. decryption, belongs
+   * between `verifyPayload` and `decode`; the disk cache keeps the bytes as verified).
+   */
+  async function apply(sub: SubscriptionImpl<unknown>, d: VersionInfo, fetch: () => Promise<Uint8Array>, via: UpdateVia): Promise<boolean> {
+    let bytes: Uint8Array;
     try {
-      const bytes = await bytesOf(d, inline);
+      bytes = await fetch();
+      verifyPayload(bytes, d);
       let value: unknown;
       try {
         value = sub.decode(bytes, d);
@@ -230,14 +368,25 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       }
       if (stop.signal.aborted) return false;
       sub.swap(d, value, via);
-      return true;
+      metrics?.appliedVersion.set({ topic: sub.topic }, d.version);
     } catch (err) {
+      metrics?.applyFailures.inc({ topic: sub.topic });
       sub.fail(d.version, fromGrpcError(err));
       return false;
     }
+    if (cache !== undefined && via !== 'cache') {
+      try {
+        await cache.save(d, bytes);
+      } catch (err) {
+        const q = new QuireError(Code.UNAVAILABLE, `${d.topic} version ${d.version}: could not write the disk cache: ${(err as Error).message}`, { field: 'cacheDir', cause: err });
+        sub.report(q);
+        reportError(q);
+      }
+    }
+    return true;
   }
 
-  /** A subscription with nothing applied whose newest failed: the newest older versions meant for us. */
+  /** A subscription with nothing applied whose newest failed: the older versions meant for us (core's `candidateVersions`). */
   async function fallBack(sub: SubscriptionImpl<unknown>, failed: number): Promise<void> {
     let page: Page<VersionInfo>;
     try {
@@ -246,19 +395,16 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       sub.report(fromGrpcError(err));
       return;
     }
-    const candidates = page.items
-      .filter((v) => v.version < failed && v.deletedAt === undefined && v.scopes.some((s) => scopeMatches(s, identity)))
-      .slice(0, maxFallback);
+    const byNumber = new Map(page.items.map((v) => [v.version, v]));
+    const candidates = historyCandidates(page.items, identity, failed)
+      .slice(0, maxFallback)
+      .map((n) => byNumber.get(n) as VersionInfo);
     const failure = { version: sub.failedVersion, error: sub.error };
     for (const v of candidates) {
       if (stop.signal.aborted) return;
-      if (await apply(sub, v, undefined, 'fallback')) {
-        // Still report the newest failure: the fleet view should see it.
-        sub.failedVersion = failure.version;
-        sub.error = failure.error;
-        return;
-      }
+      if (await apply(sub, v, () => history.bytesOf(v), 'fallback')) break;
     }
+    // Still report the newest failure: the fleet view should see it.
     sub.failedVersion = failure.version;
     sub.error = failure.error;
   }
@@ -279,7 +425,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         const d = versionFromPb(u.version);
         const before = sub.known;
         sub.known = d.version;
-        const ok = await apply(sub, d, u.inlineData, u.via);
+        const ok = await apply(sub, d, () => bytesOf(d, u.inlineData), u.via);
         if (ok || stop.signal.aborted) return;
         if (sub.lastFailureCode !== undefined && RETRYABLE_CODES.has(sub.lastFailureCode)) {
           sub.known = before;
@@ -297,17 +443,107 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     return transient;
   }
 
+  /** Subscriptions not yet looked up in the disk cache start from it when they hold nothing. */
+  async function loadCaches(): Promise<void> {
+    if (cache === undefined) return;
+    await Promise.all(
+      [...subs.values()].map(async (sub) => {
+        if (sub.cacheChecked) return;
+        sub.cacheChecked = true;
+        if (sub.version() !== 0) return;
+        try {
+          const hit = await cache.load(sub.topic);
+          if (hit === undefined) return;
+          if (await apply(sub, hit.descriptor, () => Promise.resolve(hit.bytes), 'cache')) {
+            sub.known = Math.max(sub.known, hit.descriptor.version);
+            metrics?.cacheLoads.inc({ result: 'applied' });
+          }
+        } catch (err) {
+          // A corrupt file is never applied: the subscription starts as if there were none.
+          const q = fromGrpcError(err);
+          metrics?.cacheLoads.inc({ result: 'corrupt' });
+          sub.report(q);
+          reportError(q);
+        }
+      }),
+    );
+  }
+
+  /**
+   * On fallback: each subscription's snapshot, resolved with core's functions (snapshots
+   * older than the service's last answer for the topic are skipped). A
+   * subscription that holds a version moves only to the snapshot's first choice (and keeps
+   * what it holds when that fails); one that holds nothing walks back the candidates.
+   */
+  async function applySnapshots(): Promise<void> {
+    await Promise.all(
+      [...subs.values()].map(async (sub) => {
+        let read: Awaited<ReturnType<typeof readSnapshot>>;
+        try {
+          read = await readSnapshot(s3, sub.topic);
+        } catch (err) {
+          const q = fromGrpcError(err);
+          sub.report(q);
+          reportError(q);
+          return;
+        }
+        // A snapshot written before the service last answered for this topic knows nothing
+        // newer than what we were told: it must not move us (a stale region's copy would
+        // otherwise undo a version the service handed out).
+        if (read.snapshot.writtenAt <= sub.confirmedAt) return;
+        const candidates = snapshotCandidates(read.snapshot, read.state, identity);
+        const limit = sub.version() === 0 ? maxFallback : 1;
+        for (const c of candidates.slice(0, limit)) {
+          if (stop.signal.aborted || c.descriptor.version === sub.version()) return;
+          const d = c.descriptor;
+          // An inline version without its bytes in the snapshot (> 64 KiB) cannot be read without the service.
+          if (d.pointer.kind === 'inline' && c.inline === undefined) continue;
+          const ok = await apply(sub, d, () => (c.inline !== undefined ? Promise.resolve(c.inline) : s3.fetch(d)), 'snapshot');
+          if (ok) {
+            sub.known = d.version;
+            return;
+          }
+        }
+      }),
+    );
+  }
+
+  function enterFallback(reason: QuireError): void {
+    if (fallbackSince !== undefined) return;
+    fallbackSince = Date.now();
+    snapshotsReadAt = 0;
+    metrics?.fallbackActive.set(1);
+    emit('fallback', { reason, since: fallbackSince } satisfies FallbackEvent);
+  }
+
+  function leaveFallback(): void {
+    if (fallbackSince === undefined) return;
+    const fallbackMs = Date.now() - fallbackSince;
+    fallbackSince = undefined;
+    metrics?.fallbackActive.set(0);
+    emit('recovered', { fallbackMs } satisfies RecoveredEvent);
+  }
+
   async function run(): Promise<void> {
     let first = true;
-    let failures = 0;
+    /** Consecutive failed polls. */
+    let pollFailures = 0;
+    /** Consecutive answers with a transient download failure. */
+    let downloadFailures = 0;
     while (!stop.signal.aborted) {
       let delay: number;
+      await loadCaches();
       try {
-        // The first cycle answers at once (ready() should not wait out a long-poll).
-        const wait = first || waitMs === undefined ? 0 : waitMs;
+        // The first cycle (and the first after an outage) answers at once: ready() should not wait out a long-poll.
+        const wait = first || pollFailures > 0 || waitMs === undefined ? 0 : waitMs;
         resubscribe = false;
         const polledAt = Date.now();
         const res = await pollOnce(wait);
+        const recovering = pollFailures > 0 && res !== undefined;
+        if (res !== undefined) {
+          pollFailures = 0;
+          leaveFallback();
+        }
         // A long-poll that came back empty well before its wait (a draining service) must not
         // turn into a tight loop.
         const cutShort = wait > 0 && res !== undefined && res.updates.length === 0 && Date.now() - polledAt < wait / 2;
@@ -317,22 +553,32 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         // A download that failed for now: back off before asking again. (The service holds a
         // long-poll whose topics only err (unknown, denied) until its wait ends, so those
         // need no extra delay after a held poll; after an unheld one, wait a little.)
-        if (transient) delay = Math.max(delay, backoffDelay(failures++, { baseMs: 500, maxMs: 30_000 }));
-        else failures = 0;
+        if (transient) delay = Math.max(delay, backoffDelay(downloadFailures++, { baseMs: 500, maxMs: 30_000 }));
+        else downloadFailures = 0;
         if (res !== undefined && res.updates.length === 0 && res.errors.length > 0) delay = Math.max(delay, jitter(wait > 0 ? 0 : Math.min(pollIntervalMs, 1000)));
         if (res === undefined && subs.size === 0) delay = Math.max(delay, 50);
-        if (cutShort && !resubscribe) delay = Math.max(delay, jitter(1000));
+        // Re-arming the long-poll after an outage or a drain: spread the clients out.
+        if ((cutShort || recovering) && !resubscribe && waitMs !== undefined) delay = Math.max(delay, Math.random() * rearmJitterMs);
       } catch (err) {
         const q = fromGrpcError(err);
+        pollFailures++;
+        metrics?.pollFailures.inc({ code: q.code });
         reportError(q);
         for (const s of subs.values()) s.report(q);
-        delay = isRetryable(q) ? backoffDelay(failures++, { baseMs: 200, maxMs: 30_000 }) : jitter(waitMs !== undefined ? 1000 : pollIntervalMs);
+        if (isRetryable(q) && fallback !== undefined && pollFailures >= fallback.afterFailures) {
+          enterFallback(q);
+          if (Date.now() - snapshotsReadAt >= fallback.refreshMs) {
+            snapshotsReadAt = Date.now();
+            await applySnapshots();
+          }
+        }
+        delay = isRetryable(q) ? backoffDelay(pollFailures - 1, reconnect) : jitter(waitMs !== undefined ? 1000 : pollIntervalMs);
       }
       if (first) {
         first = false;
         markReady();
       }
-      if (delay > 0) {
+      if (delay > 0 && !stop.signal.aborted) {
         // A new subscription cuts the wait short (see subscribe()).
         const nap = new AbortController();
         wake = () => nap.abort();
@@ -345,12 +591,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   }
 
-  const consumer: Consumer & { on(event: 'error', l: (err: QuireError) => void): Consumer } = {
+  const consumer: Consumer = {
     subscribe<T = Uint8Array>(topic: string, subOptions: SubscribeOptions<T> = {}): Subscription<T> {
       const name = validateTopicName(topic, 'topic');
       if (subs.has(name)) throw QuireError.invalid('topic', `${name} is already subscribed`);
       const sub = new SubscriptionImpl<T>(name, subOptions);
       subs.set(name, sub as SubscriptionImpl<unknown>);
+      metrics?.track(name);
       // A held poll does not know this topic yet: cut it short so the next one carries it.
       if (inFlight !== undefined) {
         resubscribe = true;
@@ -375,9 +622,15 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       await loop?.catch(() => {});
       pool.close();
       s3.close();
+      metrics?.close();
     },
-    on(event: 'error', listener: (err: QuireError) => void) {
-      emitter.on(event, listener);
+    usingFallback: () => fallbackSince !== undefined,
+    endpoints: () => pool.health(),
+    get metrics() {
+      return metrics?.registry;
+    },
+    on(event: string, listener: (arg: never) => void) {
+      emitter.on(event, listener as (...args: unknown[]) => void);
       return consumer;
     },
     getVersion: (topic, version) => history.getVersion(topic, version),

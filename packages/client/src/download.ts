@@ -20,6 +20,22 @@ export interface S3RegionClientOptions {
   forcePathStyle?: boolean;
   /** AWS signing region (default: the region name, or us-east-1 with a custom endpoint). */
   awsRegion?: string;
+  /**
+   * The Quire bucket in this region (the services' `QUIRE_S3_REGIONS` bucket): where the
+   * consumer reads the topics' fallback snapshots. Without it, this region's snapshots are
+   * not read (versions' own objects carry their bucket and are read anyway).
+   */
+  bucket?: string;
+}
+
+/** One region's S3 read that failed (the next region is tried). */
+export interface RegionFailure {
+  region: string;
+  /** `checksum`: the object was read but did not match (rejected); `unavailable`: it could not be read. */
+  reason: 'checksum' | 'unavailable';
+  error: Error;
+  /** `topic version N` or `snapshot of topic`. */
+  what: string;
 }
 
 /** Throws DATA_LOSS unless `bytes` has the recorded size and SHA-256. */
@@ -41,7 +57,10 @@ export function regionFirst(locations: readonly BlobLocation[], region: string |
 
 export class S3Downloader {
   readonly #clients = new Map<string, S3Client>();
+  readonly #buckets = new Map<string, string>();
   readonly #region: string | undefined;
+  /** Told about every region that failed, even when a later one succeeds. */
+  onRegionFailure: ((f: RegionFailure) => void) | undefined;
 
   constructor(regions: Readonly<Record<string, S3RegionClientOptions>> = {}, consumerRegion?: string) {
     this.#region = consumerRegion;
@@ -49,6 +68,7 @@ export class S3Downloader {
       if ((r.accessKeyId === undefined) !== (r.secretAccessKey === undefined)) {
         throw QuireError.invalid(`s3.${name}.secretAccessKey`, 'accessKeyId and secretAccessKey go together');
       }
+      if (r.bucket !== undefined) this.#buckets.set(name, r.bucket);
       this.#clients.set(
         name,
         new S3Client({
@@ -91,6 +111,7 @@ export class S3Downloader {
       } catch (err) {
         last = err;
         tried.push(`${loc.region}: ${err instanceof Error ? err.message : String(err)}`);
+        this.#reportFailure(loc.region, `${v.topic} version ${v.version}`, err);
       }
     }
     // Last resort: the consume service reads it from its blob store and streams it.
@@ -108,6 +129,45 @@ export class S3Downloader {
     throw new QuireError(code, `${v.topic} version ${v.version}: could not read the payload from S3 (${tried.join('; ') || 'no locations'})`, {
       cause: last,
     });
+  }
+
+  #reportFailure(region: string, what: string, err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    const reason = err instanceof QuireError && err.code === Code.DATA_LOSS ? 'checksum' : 'unavailable';
+    try {
+      this.onRegionFailure?.({ region, reason, error, what });
+    } catch {
+      // a listener's failure is not the download's
+    }
+  }
+
+  /** Regions whose Quire bucket is known (for snapshots), the consumer's own first. */
+  snapshotRegions(): string[] {
+    const names = [...this.#buckets.keys()];
+    return this.#region === undefined ? names : [...names.filter((n) => n === this.#region), ...names.filter((n) => n !== this.#region)];
+  }
+
+  /**
+   * The first region (own first) whose object `key` in its Quire bucket passes `check`; a
+   * region that fails (unreachable, missing, refused by `check`) is reported and skipped.
+   * UNAVAILABLE naming every region when none does; FAILED_PRECONDITION when no region has a bucket.
+   */
+  async readFromBuckets<T>(key: string, what: string, check: (bytes: Uint8Array, region: string) => T): Promise<{ value: T; region: string }> {
+    const regions = this.snapshotRegions();
+    if (regions.length === 0) throw new QuireError(Code.FAILED_PRECONDITION, `${what}: no S3 region has a bucket configured (s3.<region>.bucket)`, { field: 's3' });
+    const tried: string[] = [];
+    for (const region of regions) {
+      try {
+        const client = this.#clients.get(region) as S3Client;
+        const res = await client.send(new GetObjectCommand({ Bucket: this.#buckets.get(region), Key: key }));
+        if (res.Body === undefined) throw new QuireError(Code.DATA_LOSS, 'empty response body');
+        return { value: check(await res.Body.transformToByteArray(), region), region };
+      } catch (err) {
+        tried.push(`${region}: ${err instanceof Error ? err.message : String(err)}`);
+        this.#reportFailure(region, what, err);
+      }
+    }
+    throw new QuireError(Code.UNAVAILABLE, `${what}: could not be read from S3 (${tried.join('; ')})`);
   }
 
   close(): void {

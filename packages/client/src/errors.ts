@@ -13,6 +13,12 @@ export const FIELD_TRAILER = 'x-quire-field';
  * Codes worth another attempt, on the same or another endpoint:
  * - UNAVAILABLE: the server could not be reached, or is shutting down / overloaded;
  * - DEADLINE_EXCEEDED: no answer in time (our calls are idempotent: publishes carry a publishId).
+ * Deliberately not retried:
+ * - RESOURCE_EXHAUSTED: the services use it for a request over a limit (too many
+ *   subscriptions, a body too large), which fails the same way again; a server shedding
+ *   load should answer UNAVAILABLE;
+ * - ABORTED: a compare-and-set lost to another writer; the caller must re-read the state (a
+ *   blind retry could undo an operator's action).
  */
 export const RETRYABLE_CODES: ReadonlySet<Code> = new Set([Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED]);
 
@@ -43,7 +49,11 @@ export interface BackoffOptions {
   maxMs?: number;
 }
 
-/** Exponential backoff with full jitter: a random delay in [0, min(max, base·2^attempt)]. */
+/**
+ * Exponential backoff with "equal jitter": a random delay in [ceiling/2, ceiling], ceiling =
+ * min(max, base·2^attempt). Random enough that clients failing together come back spread
+ * out, bounded below so a dead endpoint is never hammered in a tight loop.
+ */
 export function backoffDelay(attempt: number, options: BackoffOptions = {}): number {
   const base = options.baseMs ?? 100;
   const max = options.maxMs ?? 10_000;

@@ -10,6 +10,7 @@ import { loadQuireProto } from '@quire/proto';
 import type { ConsumeServiceClient, PbConsumerIdentity, PbVersionDescriptorOutput } from '@quire/proto';
 import { fromGrpcError } from './errors.ts';
 import { S3Downloader, verifyPayload } from './download.ts';
+import { CHANNEL_OPTIONS, HealthCheckedPool, type ClientPool, type HealthCheckOptions } from './balancer.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
 import { EndpointPool, unary, withRetry, type RetryOptions } from './transport.ts';
 
@@ -26,24 +27,35 @@ export function identityToPb(identity: ConsumerIdentity): PbConsumerIdentity {
   return { region: region ?? '', application: application ?? '', cluster: cluster ?? '', instance: instance ?? '', attributes };
 }
 
-export function createConsumePool(endpoints: readonly string[]): EndpointPool<ConsumeServiceClient> {
+function makeConsumeClient(address: string): ConsumeServiceClient {
   const Ctor = loadQuireProto().quire.v1.ConsumeService;
   const max = 64 * 1024 * 1024;
-  return new EndpointPool<ConsumeServiceClient>(endpoints, (address) =>
-    new Ctor(address, grpc.credentials.createInsecure(), {
-      'grpc.max_receive_message_length': max,
-      'grpc.max_send_message_length': max,
-    }),
-  );
+  return new Ctor(address, grpc.credentials.createInsecure(), {
+    ...CHANNEL_OPTIONS,
+    'grpc.max_receive_message_length': max,
+    'grpc.max_send_message_length': max,
+  });
 }
 
+/** Plain round-robin over the endpoints as given (the publisher's history reads). */
+export function createConsumePool(endpoints: readonly string[]): EndpointPool<ConsumeServiceClient> {
+  return new EndpointPool<ConsumeServiceClient>(endpoints, makeConsumeClient);
+}
+
+/** The consumer's pool: every resolved address, health-checked, healthy ones round-robin. */
+export function createHealthCheckedConsumePool(endpoints: readonly string[], options?: HealthCheckOptions): HealthCheckedPool<ConsumeServiceClient> {
+  return new HealthCheckedPool<ConsumeServiceClient>(endpoints, makeConsumeClient, options);
+}
+
+type ConsumePool = ClientPool<ConsumeServiceClient> & { markFailed?(client: ConsumeServiceClient): void };
+
 export class History {
-  readonly #pool: EndpointPool<ConsumeServiceClient>;
+  readonly #pool: ConsumePool;
   readonly #identity: ConsumerIdentity;
   readonly #s3: S3Downloader;
   readonly #retry: RetryOptions;
 
-  constructor(pool: EndpointPool<ConsumeServiceClient>, identity: ConsumerIdentity, s3: S3Downloader, retry: RetryOptions = {}) {
+  constructor(pool: ConsumePool, identity: ConsumerIdentity, s3: S3Downloader, retry: RetryOptions = {}) {
     this.#pool = pool;
     this.#identity = identity;
     this.#s3 = s3;

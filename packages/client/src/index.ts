@@ -2,9 +2,25 @@
 export { createPublisher, ACTOR_METADATA, CHUNK_BYTES } from './publisher.ts';
 export type { ListAuditOptions, Publisher, PublisherOptions, PublishInput, PublishProgress, RegisterInput, RolloutControl, TopicInput } from './publisher.ts';
 export { createConsumer } from './consumer.ts';
-export type { Consumer, ConsumerIdentityInput, ConsumerOptions, SubscribeOptions, Subscription, UpdateEvent } from './consumer.ts';
+export type {
+  Consumer,
+  ConsumerIdentityInput,
+  ConsumerOptions,
+  EndpointHealthEvent,
+  FallbackEvent,
+  FallbackOptions,
+  RecoveredEvent,
+  SubscribeOptions,
+  Subscription,
+  UpdateEvent,
+  UpdateVia,
+} from './consumer.ts';
+export type { EndpointHealth, HealthCheckOptions } from './balancer.ts';
+export { CACHE_FORMAT, encodeCacheFile, parseCacheFile } from './disk-cache.ts';
+export type { CachedVersion } from './disk-cache.ts';
+export type { MetricsOptions } from './metrics.ts';
 export type { ListVersionsOptions } from './history.ts';
-export type { S3RegionClientOptions } from './download.ts';
+export type { RegionFailure, S3RegionClientOptions } from './download.ts';
 export { verifyPayload } from './download.ts';
 export type { AuditEntryInfo, PinInfo, RolloutPlanInfo, RolloutRunInfo, RolloutStageInfo, TopicInfo, VersionInfo } from './mapping.ts';
 export { FIELD_TRAILER, RETRYABLE_CODES, fromGrpcError, isRetryable } from './errors.ts';

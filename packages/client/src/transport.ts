@@ -5,7 +5,8 @@
  * endpoint on each attempt.
  */
 import * as grpc from '@grpc/grpc-js';
-import { QuireError } from '@quire/core';
+import { Code, QuireError } from '@quire/core';
+import type { ClientPool } from './balancer.ts';
 import { backoffDelay, fromGrpcError, isRetryable, sleep } from './errors.ts';
 
 export interface RetryOptions {
@@ -47,7 +48,7 @@ export function unary<Res>(client: grpc.Client, method: string, req: unknown, op
 }
 
 /** Several endpoints, one client each, taken in turn (client-side round-robin). */
-export class EndpointPool<C extends grpc.Client> {
+export class EndpointPool<C extends grpc.Client> implements ClientPool<C> {
   readonly #clients: C[];
   #next = 0;
 
@@ -77,17 +78,20 @@ export class EndpointPool<C extends grpc.Client> {
 
 /** Run `attempt` with a client from the pool; retry retryable failures on the next endpoint. */
 export async function withRetry<C extends grpc.Client, T>(
-  pool: EndpointPool<C>,
+  pool: ClientPool<C> & { markFailed?(client: C): void },
   attempt: (client: C) => Promise<T>,
   options: RetryOptions = {},
   signal?: AbortSignal,
 ): Promise<T> {
   const attempts = Math.max(1, options.attempts ?? 4);
   for (let i = 0; ; i++) {
+    const client = pool.pick();
     try {
-      return await attempt(pool.pick());
+      return await attempt(client);
     } catch (err) {
       const q = fromGrpcError(err);
+      // An endpoint that cannot be reached is skipped until its next health check says otherwise.
+      if (q.code === Code.UNAVAILABLE) pool.markFailed?.(client);
       if (!isRetryable(q) || i + 1 >= attempts || signal?.aborted) throw q;
       await sleep(backoffDelay(i, { baseMs: options.baseDelayMs ?? 100, maxMs: options.maxDelayMs ?? 5000 }), signal);
     }

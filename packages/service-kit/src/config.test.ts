@@ -13,6 +13,8 @@ const load = configLoader(
     QUIRE_LEASE_TTL_MS: z.coerce.number().int().default(15_000),
     QUIRE_REPLICA_ID: z.string().optional(),
     QUIRE_SNAPSHOT_EVERY_MS: z.coerce.number().int().default(60_000),
+    QUIRE_ORPHAN_SWEEP_EVERY_MS: z.coerce.number().int().default(600_000),
+    QUIRE_ORPHAN_GRACE_MS: z.coerce.number().int().default(3_600_000),
   },
   (shared, own) => ({ ...shared, httpPort: own.QUIRE_PUBLISH_HTTP_PORT }),
 );

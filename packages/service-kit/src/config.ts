@@ -8,9 +8,17 @@
  * own, ignores another app's, and refuses a `QUIRE_*` variable no Quire app knows (a typo
  * would otherwise be ignored), suggesting the closest known name. A new app adds its
  * variables to `APP_VARIABLES` and builds its loader with `configLoader`.
+ *
+ * The same keys can also come from a YAML or JSON file named by `QUIRE_CONFIG_FILE`
+ * (see `config-file.ts`); a variable set in the environment overrides the file, and an
+ * unknown key or a bad value in the file is refused naming the key and the file.
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { readConfigFile } from './config-file.ts';
+import { ConfigError, unknownMessage } from './config-error.ts';
+
+export { ConfigError } from './config-error.ts';
 
 export interface S3RegionConfig {
   name: string;
@@ -50,6 +58,8 @@ export const SHARED_VARIABLES = {
   QUIRE_LOCAL_REGION: 'region name of the local blob directory when no S3 is configured (default local)',
   QUIRE_HOST: 'address to listen on (default 127.0.0.1)',
   QUIRE_LOG_LEVEL: 'fatal | error | warn | info (default) | debug | trace | silent',
+  QUIRE_CONFIG_FILE:
+    'optional YAML or JSON file mapping these same names to values (e.g. `QUIRE_CASSANDRA_PORT: 9042`); a variable set in the environment overrides the file; an unknown key or a bad value in it stops start-up naming the key and the file',
 } as const;
 
 /**
@@ -65,14 +75,21 @@ export const APP_VARIABLES = {
     QUIRE_LEASE_TTL_MS: 'scheduler lease time to live; a dead leader is replaced within about this (default 15000)',
     QUIRE_REPLICA_ID: 'this replica\'s id, the scheduler lease owner (default <hostname>-<pid>)',
     QUIRE_SNAPSHOT_EVERY_MS: 'how often the leader rewrites every topic\'s fallback snapshot (default 60000)',
+    QUIRE_ORPHAN_SWEEP_EVERY_MS: 'how often the leader sweeps S3 for objects of publishes that never committed (default 600000)',
+    QUIRE_ORPHAN_GRACE_MS: 'an uncommitted object younger than this is left alone (an upload may still be committing; default 3600000)',
   },
+  // `quire migrate` (apps/cli): applies the schema migrations and creates the buckets, then exits; reads only the shared variables.
+  migrate: {},
   'consume-service': {
     QUIRE_CONSUME_HTTP_PORT: 'REST port (default 7081; 0 = any free port)',
     QUIRE_CONSUME_GRPC_PORT: 'gRPC port (default 7443; 0 = any free port)',
     QUIRE_CACHE_REFRESH_MS: 'full refresh period of the topic cache (default 5000)',
     QUIRE_CHANGE_POLL_MS: 'change-feed poll period (default 150)',
     QUIRE_FLEET_FLUSH_MS: 'how often aggregated fleet reports are written (default 5000)',
-    QUIRE_READY_MAX_CACHE_AGE_MS: 'readiness: the instance stays ready (store "degraded") while its last full cache refresh is younger than this, even with the metadata store down (default 300000)',
+    QUIRE_READY_MAX_CACHE_AGE_MS: 'readiness: the instance stays ready (store "degraded") while its cache was in step with the store (full refresh or change poll) less than this ago, even with the metadata store down (default 300000)',
+    QUIRE_POLL_CONCURRENCY_PER_APP: 'poll evaluations of one application at once (default 32)',
+    QUIRE_POLL_QUEUE_PER_APP: 'poll evaluations of one application waiting; more are refused with 429 / RESOURCE_EXHAUSTED (default 2000)',
+    QUIRE_HELD_POLLS_PER_APP: 'long-polls of one application held at once; more are refused (default 50000)',
   },
   // Read by apps/cli through commander's `.env()`; kept here so the services accept them.
   cli: {
@@ -89,15 +106,6 @@ export function knownVariables(): string[] {
   return [...Object.keys(SHARED_VARIABLES), ...Object.values(APP_VARIABLES).flatMap((vars) => Object.keys(vars))];
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-  }
-}
 
 /** A TCP port variable (0 = any free port). */
 export const portSchema = z.coerce.number().int().min(0).max(65535);
@@ -132,6 +140,7 @@ const sharedShape = {
   QUIRE_LOCAL_REGION: regionName.default('local'),
   QUIRE_HOST: nonEmpty.default('127.0.0.1'),
   QUIRE_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  QUIRE_CONFIG_FILE: z.string().optional(), // read before the schema applies (see configLoader)
 } satisfies Record<keyof typeof SHARED_VARIABLES, z.ZodType>;
 
 type SharedVars = z.output<z.ZodObject<typeof sharedShape>>;
@@ -156,48 +165,48 @@ export function configLoader<A extends QuireApp, S extends AppShape<A>, C>(
   const known = knownVariables();
   return (env) => {
     const given: Record<string, string> = {};
+    // Which values came from the configuration file (the environment overrides them).
+    const fromFile = new Set<string>();
+    const file = env['QUIRE_CONFIG_FILE'];
+    if (file !== undefined && file !== '') {
+      for (const [k, v] of Object.entries(readConfigFile(file, known))) {
+        if (!reads.has(k)) continue; // another Quire app's key (readConfigFile refused unknown ones)
+        given[k] = v;
+        fromFile.add(k);
+      }
+    }
     for (const [k, v] of Object.entries(env)) {
       if (!k.startsWith('QUIRE_') || v === undefined) continue;
       if (!reads.has(k)) {
         if (known.includes(k)) continue; // another Quire app's variable
         throw new ConfigError(k, unknownMessage(k, known));
       }
-      if (v !== '') given[k] = v;
+      if (v !== '') {
+        given[k] = v;
+        fromFile.delete(k);
+      }
     }
+    const fileOf = (variable: string): string | undefined => (fromFile.has(variable) ? file : undefined);
     const parsed = schema.safeParse(given);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const variable = String(issue?.path[0] ?? 'QUIRE_*');
-      throw new ConfigError(variable, `${issue?.message ?? 'invalid'} (got ${JSON.stringify(given[variable])})`);
+      const inFile = fileOf(variable);
+      const got = `got ${JSON.stringify(given[variable])}${inFile === undefined ? '' : ` in ${inFile}`}`;
+      throw new ConfigError(variable, `${issue?.message ?? 'invalid'} (${got})`, inFile);
     }
     const vars = parsed.data as SharedVars & z.output<z.ZodObject<S>>;
-    return build(sharedConfig(vars), vars);
-  };
-}
-
-function unknownMessage(name: string, known: string[]): string {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = editDistance(name, k);
-    if (d < bestDistance) [best, bestDistance] = [k, d];
-  }
-  const hint = best === undefined ? '' : `did you mean ${best}? `;
-  return `unknown variable; ${hint}Quire apps read ${known.join(', ')}`;
-}
-
-/** Levenshtein distance. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
+    try {
+      return build(sharedConfig(vars), vars);
+    } catch (err) {
+      // A value refused after the schema (e.g. QUIRE_S3_REGIONS' JSON): say which file set it.
+      const inFile = err instanceof ConfigError && err.file === undefined ? fileOf(err.variable) : undefined;
+      if (err instanceof ConfigError && inFile !== undefined) {
+        throw new ConfigError(err.variable, `${err.message.slice(err.variable.length + 2)} (set in ${inFile})`, inFile);
+      }
+      throw err;
     }
-    prev = row;
-  }
-  return prev[b.length] ?? 0;
+  };
 }
 
 function sharedConfig(c: SharedVars): ServiceConfig {

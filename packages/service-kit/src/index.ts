@@ -9,6 +9,8 @@ export { REDACTED_PATHS, fastifyLogger, installErrorHandlers } from './rest.ts';
 export { listenTransports } from './transports.ts';
 export type { ListenOptions, Transports } from './transports.ts';
 export { runService } from './main.ts';
+export { describeBlobStore, describeMetadataStore, loadMigrateConfig, migrateStores } from './migrate.ts';
+export type { MigrationReport } from './migrate.ts';
 export { configTable } from './config-doc.ts';
 export type { RunServiceOptions, RunningService } from './main.ts';
 export {

@@ -89,6 +89,11 @@ async function runScript(
   }
 }
 
+/** Runs `cassandra.sh <args>` with extra environment (a node of a test's own: see cassandra-node.ts). */
+export function runCassandraScript(args: string[], env: Record<string, string> = {}): Promise<void> {
+  return runScript(CASSANDRA_SCRIPT, args, env);
+}
+
 /** Runs a `start` and reports whether it started the server or found it already running. */
 async function runStart(script: string, args: string[], env: Record<string, string> = {}): Promise<StartResult> {
   const resultFile = join(tmpdir(), `quire-start-${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -269,6 +274,8 @@ export function uniqueBucket(prefix = 'bucket'): string {
 }
 
 export { startQuireProcess } from './processes.ts';
+export { cassandraNode, cassandraRing, freePort } from './cassandra-node.ts';
+export type { CassandraNode, CassandraNodeOptions } from './cassandra-node.ts';
 export type { QuireProcess } from './processes.ts';
 export { storeBackends } from './backends.ts';
 export type { StoreBackend, StoreBackendConfig } from './backends.ts';

@@ -195,6 +195,9 @@ class CassandraMetadataStore implements MetadataStore {
       protocolOptions: { port: options.port ?? 9042 },
       queryOptions: { prepare: true, consistency, serialConsistency },
       socketOptions: { connectTimeout: 5_000, readTimeout: 12_000 },
+      // Back within seconds of a node's return (the driver's default backs off to 10 min):
+      // the services must recover by themselves after an outage.
+      policies: { reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(250, 4_000, true) },
     });
     this.db = new Db(this.client, consistency, serialConsistency);
     this.q = statements(options.keyspace);

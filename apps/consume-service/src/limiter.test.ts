@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { Code, QuireError } from '@quire/core';
+import { AppLimits } from './limiter.ts';
+
+/** A promise with its resolve function. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open = () => {};
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+const tick = () => new Promise((r) => setImmediate(r));
+
+async function code(p: Promise<unknown>): Promise<Code | 'ok'> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return err instanceof QuireError ? err.code : Code.INTERNAL;
+  }
+}
+
+describe('AppLimits', () => {
+  it('bounds one application\'s evaluations and queue; another application is not affected', async () => {
+    const limits = new AppLimits({ concurrency: 2, queue: 1 });
+    const g = gate();
+    const running: Promise<unknown>[] = [];
+    let started = 0;
+    const work = () => {
+      started++;
+      return g.promise;
+    };
+    for (let i = 0; i < 3; i++) running.push(limits.run('noisy', work));
+    await tick();
+    expect(started).toBe(2);
+    expect(limits.load('noisy')).toEqual({ active: 2, pending: 1, held: 0 });
+    // The queue is full: refused at once, naming the field and the application.
+    const refused = limits.run('noisy', work);
+    expect(await code(refused)).toBe(Code.RESOURCE_EXHAUSTED);
+    await refused.catch((err: QuireError) => {
+      expect(err.field).toBe('identity.application');
+      expect(err.message).toContain('"noisy"');
+    });
+    expect(limits.refused.get('noisy')).toBe(1);
+    // Another application runs at once.
+    expect(await limits.run('quiet', async () => 'done')).toBe('done');
+    g.open();
+    await Promise.all(running);
+    expect(started).toBe(3);
+    expect(limits.load('noisy')).toEqual({ active: 0, pending: 0, held: 0 });
+  });
+
+  it('bounds the long-polls one application holds', () => {
+    const limits = new AppLimits({ maxHeld: 2 });
+    const a = limits.hold('a');
+    limits.hold('a');
+    expect(() => limits.hold('a')).toThrow(QuireError);
+    expect(() => limits.hold(undefined)).not.toThrow();
+    a();
+    a(); // idempotent
+    expect(limits.load('a').held).toBe(1);
+    expect(() => limits.hold('a')).not.toThrow();
+  });
+});

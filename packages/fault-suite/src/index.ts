@@ -1,0 +1,2 @@
+// The fault suite has no runtime surface: its scenarios are src/*.int.test.ts.
+export {};
