@@ -118,7 +118,8 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   installConsumeAuth(rest, guard);
   const grpcServer = createGrpcServer(core.service, { onError: onGrpcError, wrapHandlers: guardConsumeHandlers(guard, onGrpcError) });
   const maxAgeMs = config.readyMaxCacheAgeMs ?? 300_000;
-  const cacheAgeMs = (): number => core.cache.health().ageMs ?? Infinity;
+  // Time since the cache was last in step with the store (a full refresh or a change poll).
+  const cacheAgeMs = (): number => core.cache.cacheAgeMs ?? Infinity;
   const observed = observe({
     metrics,
     rest,
@@ -132,7 +133,7 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
       {
         name: 'cache',
         probe: async () => {},
-        condition: () => (cacheAgeMs() <= maxAgeMs ? undefined : `no full refresh for over ${maxAgeMs} ms`),
+        condition: () => (cacheAgeMs() <= maxAgeMs ? undefined : `not in step with the store for over ${maxAgeMs} ms`),
         details: () => ({ ageMs: Number.isFinite(cacheAgeMs()) ? cacheAgeMs() : null, topics: core.cache.size }),
       },
       ...blobChecks(stores.blobs),
