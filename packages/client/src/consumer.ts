@@ -203,6 +203,8 @@ class SubscriptionImpl<T> extends EventEmitter implements Subscription<T> {
   lastFailureCode: Code | undefined;
   /** Whether the disk cache was looked at for this subscription. */
   cacheChecked = false;
+  /** When its snapshot was last read on fallback (0 = not since the fallback began). */
+  snapshotReadAt = 0;
   /**
    * When what we hold was last confirmed: the consume service's last answer carrying this
    * topic, or the disk cache file's write time (ms since the epoch; 0 = never).
@@ -322,7 +324,6 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   const readyPromise = new Promise<void>((resolve) => (markReady = resolve));
   /** Since when the consumer runs on the snapshots (undefined: on the service). */
   let fallbackSince: number | undefined;
-  let snapshotsReadAt = 0;
 
   const reportError = (err: QuireError): void => emit('error', err);
 
@@ -500,9 +501,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
    * subscription that holds a version moves only to the snapshot's first choice (and keeps
    * what it holds when that fails); one that holds nothing walks back the candidates.
    */
-  async function applySnapshots(): Promise<void> {
+  async function applySnapshots(refreshMs: number): Promise<void> {
+    const now = Date.now();
     await Promise.all(
       [...subs.values()].map(async (sub) => {
+        // Each subscription on its own clock: one subscribed during the fallback is read at once.
+        if (now - sub.snapshotReadAt < refreshMs) return;
+        sub.snapshotReadAt = now;
         let read: Awaited<ReturnType<typeof readSnapshot>>;
         try {
           read = await readSnapshot(s3, sub.topic);
@@ -536,7 +541,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   function enterFallback(reason: QuireError): void {
     if (fallbackSince !== undefined) return;
     fallbackSince = Date.now();
-    snapshotsReadAt = 0;
+    for (const sub of subs.values()) sub.snapshotReadAt = 0;
     metrics?.fallbackActive.set(1);
     emit('fallback', { reason, since: fallbackSince } satisfies FallbackEvent);
   }
@@ -593,10 +598,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         for (const s of subs.values()) s.report(q);
         if (isRetryable(q) && fallback !== undefined && pollFailures >= fallback.afterFailures) {
           enterFallback(q);
-          if (Date.now() - snapshotsReadAt >= fallback.refreshMs) {
-            snapshotsReadAt = Date.now();
-            await applySnapshots();
-          }
+          await applySnapshots(fallback.refreshMs);
         }
         delay = isRetryable(q) ? backoffDelay(pollFailures - 1, reconnect) : jitter(waitMs !== undefined ? 1000 : pollIntervalMs);
       }
