@@ -49,7 +49,9 @@ if [ ! -f "$pkg_stamp" ] || [ ! -f "$schemas/deployment-apps-v1.json" ]; then
   mkdir -p "$dl"
   python3 -m pip download --quiet --no-deps --disable-pip-version-check --only-binary=:all: -d "$dl" "$K8S_SCHEMAS_PACKAGE" \
     || die "pip download $K8S_SCHEMAS_PACKAGE failed"
-  wheel=$(ls -t "$dl"/kubernetes_validate-*.whl | head -1)
+  wheels=("$dl"/kubernetes_validate-"${K8S_SCHEMAS_PACKAGE#*==}"-*.whl)
+  wheel="${wheels[0]}"
+  [ -f "$wheel" ] || die "pip download left no wheel of $K8S_SCHEMAS_PACKAGE in $dl"
   rm -rf "$TOOLS/k8s-schemas"
   python3 - "$wheel" "$KUBERNETES_VERSION" "$schemas" <<'PY' || die "could not extract the schemas from $wheel"
 import json, os, sys, zipfile

@@ -2,7 +2,8 @@
  * The consistency check: before a version is handed out, is it whole? Its metadata is
  * readable and not deleted, and either its inline bytes are in the store with the
  * right size and SHA-256, or its S3 object exists — in the consumer's region when the
- * version has a location there, else in any of its regions.
+ * version has a location there (or, when that region cannot be reached at all, in another
+ * of its regions: the SDK reads them in turn), else in any of its regions.
  *
  * Results are kept per (topic, version, region) for the life of the instance (a whole
  * version stays whole: versions are immutable, and deletion is seen by the cache), so
@@ -153,18 +154,36 @@ export class ConsistencyChecker {
       return { ok: true };
     }
     const configured = new Set(this.#blobs.regions);
-    const locations = pointer.locations.filter((l) => configured.has(l.region) && (region === undefined || l.region === region));
+    const reachable = pointer.locations.filter((l) => configured.has(l.region));
+    const locations = reachable.filter((l) => region === undefined || l.region === region);
     if (locations.length === 0) return { ok: false, reason: `no location in a region this instance can reach${region ? ` (${region})` : ''}` };
+    const own = await this.#headAny(locations, record.size);
+    if (own.ok || region === undefined || !own.unreachable) return own;
+    // The consumer's region is down (not: the object is missing there): the SDK reads the
+    // other regions in turn, so the version is whole when one of them holds it.
+    const others = reachable.filter((l) => l.region !== region);
+    if (others.length === 0) return own;
+    const elsewhere = await this.#headAny(others, record.size);
+    return elsewhere.ok ? { ok: true, reason: `${region} unreachable; whole in ${others.map((l) => l.region).join(', ')}` } : own;
+  }
+
+  /** Whole in one of `locations`? `unreachable` when every failure was an error, not a missing object. */
+  async #headAny(locations: readonly { region: string; key: string }[], size: number): Promise<CheckResult & { unreachable?: boolean }> {
+    let errors = 0;
     for (const l of locations) {
+      let failed = false;
       const head = await this.#blobs.head(l.key, l.region).catch((err: unknown) => {
         this.#onError(err, `head ${l.region}:${l.key}`);
+        failed = true;
         return undefined;
       });
+      if (failed) errors++;
       if (head !== undefined) {
-        if (head.size !== record.size) return { ok: false, reason: `object in ${l.region} is ${head.size} bytes, expected ${record.size}` };
+        if (head.size !== size) return { ok: false, reason: `object in ${l.region} is ${head.size} bytes, expected ${size}` };
         return { ok: true };
       }
     }
-    return { ok: false, reason: `object missing in ${locations.map((l) => l.region).join(', ')}` };
+    const where = locations.map((l) => l.region).join(', ');
+    return errors === locations.length ? { ok: false, reason: `unreachable: ${where}`, unreachable: true } : { ok: false, reason: `object missing in ${where}` };
   }
 }

@@ -7,7 +7,7 @@
 //    other replica takes over and the run completes with each stage released once.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { dropKeyspace, startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
 import { fault, ok, serviceEnv, until, type Deployment } from './harness.ts';
 
 const { cassandra, s3 } = inject('quireServers');
@@ -29,6 +29,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(replicas.map((p) => p.stop()));
+  await dropKeyspace(cassandra, deployment.keyspace).catch(() => {});
 });
 
 interface Version {

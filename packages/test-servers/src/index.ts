@@ -89,6 +89,11 @@ async function runScript(
   }
 }
 
+/** Runs `s3proxy.sh <args>` with extra environment (an instance of a test's own: see cassandra-node.ts). */
+export function runS3ProxyScript(args: string[], env: Record<string, string> = {}): Promise<void> {
+  return runScript(S3PROXY_SCRIPT, args, env);
+}
+
 /** Runs `cassandra.sh <args>` with extra environment (a node of a test's own: see cassandra-node.ts). */
 export function runCassandraScript(args: string[], env: Record<string, string> = {}): Promise<void> {
   return runScript(CASSANDRA_SCRIPT, args, env);
@@ -274,8 +279,9 @@ export function uniqueBucket(prefix = 'bucket'): string {
 }
 
 export { startQuireProcess } from './processes.ts';
-export { cassandraNode, cassandraRing, freePort } from './cassandra-node.ts';
-export type { CassandraNode, CassandraNodeOptions } from './cassandra-node.ts';
+export { cassandraNode, cassandraRing, freePort, s3proxyInstance, waitForRing } from './cassandra-node.ts';
+export type { CassandraNode, CassandraNodeOptions, S3ProxyInstance } from './cassandra-node.ts';
 export type { QuireProcess } from './processes.ts';
 export { storeBackends } from './backends.ts';
 export type { StoreBackend, StoreBackendConfig } from './backends.ts';
+export { dropKeyspace } from './keyspaces.ts';

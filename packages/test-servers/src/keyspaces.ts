@@ -22,3 +22,18 @@ export async function pruneTestKeyspaces(info: CassandraInfo, cap = 40): Promise
     await client.shutdown();
   }
 }
+
+/** Drop one keyspace (a test's own, at its end), so the shared node's heap does not fill with old schemas. */
+export async function dropKeyspace(info: CassandraInfo, keyspace: string): Promise<void> {
+  if (SYSTEM.test(keyspace)) throw new Error(`refusing to drop system keyspace ${keyspace}`);
+  const client = new cassandra.Client({
+    contactPoints: info.contactPoints,
+    localDataCenter: info.localDataCenter,
+    protocolOptions: { port: info.port },
+  });
+  try {
+    await client.execute(`DROP KEYSPACE IF EXISTS "${keyspace}"`);
+  } finally {
+    await client.shutdown();
+  }
+}

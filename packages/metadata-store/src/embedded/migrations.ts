@@ -146,6 +146,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'api tokens',
+    sql: `
+      -- One row per API token; data is the ApiToken as JSON (the secret's SHA-256, never the secret).
+      CREATE TABLE api_tokens (
+        id    TEXT PRIMARY KEY,
+        data  TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 3,
+    name: 'topic encryption setting',
+    sql: `
+      ALTER TABLE topics ADD COLUMN encryption TEXT;             -- JSON TopicEncryption
+    `,
+  },
 ];
 
 /**
