@@ -2,9 +2,17 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter } from 'react-router';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { ApiError } from './api.ts';
+import { ApiError, setToken } from './api.ts';
 import { App } from './App.tsx';
 import './styles.css';
+
+// A sign-in link (`/#token=<secret>`, as the quickstart prints it) stores the token and
+// leaves the address bar without it.
+const fromLink = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
+if (fromLink?.[1]) {
+  setToken(decodeURIComponent(fromLink[1]));
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
+}
 
 const queryClient = new QueryClient({
   defaultOptions: {

@@ -24,7 +24,7 @@ lost it? Stop, delete ${running.dataDir} and start again (or revoke and create t
 process.stdout.write(`
 Quire is running on the embedded default (data in ${running.dataDir}).
 
-  admin UI          ${running.uiUrl}    <- open this in a browser
+  admin UI          ${running.adminToken === undefined ? running.uiUrl : `${running.uiUrl}/#token=${running.adminToken}`}    <- open this in a browser${running.adminToken === undefined ? ' (API token: top right)' : ' (signs you in)'}
   publish service   REST ${api}   gRPC ${running.publishGrpc}
   consume service   REST ${running.consumeUrl}   gRPC ${running.consumeGrpc}
 

@@ -57,7 +57,10 @@ describe('quickstart (embedded default, separate processes)', () => {
     const page = await fetch(`${q.uiUrl}/topics/devices.supported`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<div id="root">');
-    const topics = await fetch(`${q.uiUrl}/api/v1/admin/topics`);
+    // The proxy passes the refusal and the token through: the UI shows the one and sends the other.
+    expect((await fetch(`${q.uiUrl}/api/v1/admin/topics`)).status).toBe(401);
+    const topics = await fetch(`${q.uiUrl}/api/v1/admin/topics`, { headers: { authorization: `Bearer ${q.adminToken ?? ''}` } });
+    expect(topics.status).toBe(200);
     expect(((await topics.json()) as { topics: { name: string; headVersion: number }[] }).topics).toEqual([
       expect.objectContaining({ name: 'devices.supported', headVersion: 1 }),
     ]);

@@ -1,16 +1,18 @@
 /** A topic: header with its pin (clearly, while it lasts), roll back, and tabs. The tab is in the URL. */
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { Suspense, lazy, useState } from 'react';
 import { Link, NavLink, useParams } from 'react-router';
 import { api, type TopicState } from '../api.ts';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { Badge, ErrorBox, Spinner } from '../components/ui.tsx';
 import { formatAgo, formatTime, scopeLabel } from '../lib/format.ts';
-import { FleetTab } from './FleetTab.tsx';
 import { PublishTab } from './PublishTab.tsx';
 import { RolloutsTab } from './RolloutsTab.tsx';
 import { SettingsTab } from './SettingsTab.tsx';
 import { VersionsTab } from './VersionsTab.tsx';
+
+// The fleet view carries the charting library: loaded when first opened.
+const FleetTab = lazy(() => import('./FleetTab.tsx').then((m) => ({ default: m.FleetTab })));
 
 const TABS = [
   { id: '', label: 'Versions' },
@@ -162,7 +164,11 @@ export function TopicPage() {
       {tab === '' ? <VersionsTab name={name} state={s} /> : null}
       {tab === 'publish' ? <PublishTab name={name} state={s} /> : null}
       {tab === 'rollouts' ? <RolloutsTab name={name} state={s} /> : null}
-      {tab === 'fleet' ? <FleetTab name={name} state={s} /> : null}
+      {tab === 'fleet' ? (
+        <Suspense fallback={<Spinner label="Loading the fleet view…" />}>
+          <FleetTab name={name} state={s} />
+        </Suspense>
+      ) : null}
       {tab === 'settings' ? <SettingsTab name={name} state={s} /> : null}
       {!TABS.some((t) => t.id === tab) ? <p>No such section. <Link to={base}>Back to versions</Link></p> : null}
     </section>

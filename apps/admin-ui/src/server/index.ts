@@ -7,7 +7,7 @@
  *   operator has one URL and the browser talks to one origin (no CORS). Unknown paths get
  *   `index.html` (the UI's URLs are shareable: /topics/:name, /topics/:name/diff?...).
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -38,16 +38,50 @@ export function uiBuildIsStale(): boolean {
   return SOURCES.some((s) => existsSync(join(UI_ROOT, s)) && newestMtime(join(UI_ROOT, s)) > built);
 }
 
-/** Build the UI into dist/ when stale. Returns whether it built. */
+const LOCK = join(UI_ROOT, '.build-lock');
+const LOCK_STALE_MS = 5 * 60_000;
+
+/**
+ * One build at a time across processes (test files run in parallel workers, and a build
+ * empties dist/ first): a lock directory, taken atomically with mkdir; a lock older than
+ * five minutes is a crashed build's and is broken.
+ */
+async function withBuildLock<T>(fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(LOCK).mtimeMs > LOCK_STALE_MS) rmSync(LOCK, { recursive: true, force: true });
+      } catch {
+        // released meanwhile
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
+/** Build the UI into dist/ when stale (or `force`). Returns whether it built. */
 export async function buildUi(options: { force?: boolean; log?: (line: string) => void } = {}): Promise<boolean> {
   if (!options.force && !uiBuildIsStale()) return false;
-  const log = options.log ?? (() => {});
-  log('admin-ui: building the UI (vite build)');
-  const started = Date.now();
-  const { build } = await import('vite');
-  await build({ configFile: join(UI_ROOT, 'vite.config.ts'), root: UI_ROOT, logLevel: 'warn' });
-  log(`admin-ui: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return true;
+  return withBuildLock(async () => {
+    // Another process may have built it while this one waited.
+    if (!options.force && !uiBuildIsStale()) return false;
+    const log = options.log ?? (() => {});
+    log('admin-ui: building the UI (vite build)');
+    const started = Date.now();
+    const { build } = await import('vite');
+    await build({ configFile: join(UI_ROOT, 'vite.config.ts'), root: UI_ROOT, logLevel: 'warn' });
+    log(`admin-ui: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return true;
+  });
 }
 
 export interface UiServerOptions {
