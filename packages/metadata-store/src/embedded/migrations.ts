@@ -146,6 +146,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // Numbered 4: 2 and 3 are the access-control steps of another branch (steps apply by
+    // number, so a gap until they land is harmless).
+    version: 4,
+    name: 'rollout runs carry the fencing epoch of the scheduler lease that last wrote them',
+    sql: `ALTER TABLE runs ADD COLUMN epoch INTEGER`,
+  },
 ];
 
 /**
