@@ -217,11 +217,9 @@ describe('fault suite: S3 region A down', () => {
   beforeAll(async () => {
     own = await s3proxyInstance(regionA);
     await own.start();
-    const keyspace = uniqueKeyspace('fault_region');
-    keyspaces.push(keyspace);
+    // The same keyspace (no more schema work on the shared node), other buckets.
     d = {
       ...deployment,
-      keyspace,
       regions: [
         { ...own.region, bucket: uniqueBucket('fault-own-a') },
         { ...(s3.regions.find((r) => r.name === regionB) as (typeof s3.regions)[number]), bucket: uniqueBucket('fault-rb') },
