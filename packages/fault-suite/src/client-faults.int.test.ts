@@ -230,7 +230,7 @@ describe('fault suite: S3 region A down', () => {
     await own?.wipe();
   });
 
-  it('region-A consumers get a new version from region B while region A is down', async () => {
+  it('region-A consumers get a new version from region B while region A is down', { timeout: 240_000 }, async () => {
     const publishB = await start('publish-service', d);
     const consume = await start('consume-service', d);
     const pubB = createPublisher({ endpoint: publishB.grpcAddress, actor: 'fault-suite', regions: [regionA, regionB] });
