@@ -12,7 +12,9 @@ import { Command, CommanderError, Option } from 'commander';
 import {
   RETRYABLE_CODES,
   createConsumer,
+  createLocalKeyring,
   createPublisher,
+  type KeyProvider,
   type AuditEntryInfo,
   type Consumer,
   type PinInfo,
@@ -43,6 +45,7 @@ import { EXIT, EXIT_CODES_HELP, errorJson, exitCodeOf, formatError } from './exi
 import { formatAttributes, formatBytes, formatDuration, formatPointer, formatScopes, formatSpan, formatTime, table, topicDetails, versionLine } from './format.ts';
 import { createProgress } from './progress.ts';
 import { listTopics } from './topic-list.ts';
+import { registerKeyCommands, registerTokenCommands } from './tokens.ts';
 
 const { version: CLI_VERSION } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -57,6 +60,10 @@ interface Globals {
   publish: string;
   consume: string[];
   actor: string | undefined;
+  /** API token (QUIRE_TOKEN / --token), sent on every call. */
+  token: string | undefined;
+  /** Keyring file of encrypted topics' keys (QUIRE_KEYRING / --keyring). */
+  keyring: string | undefined;
   json: boolean;
   s3: ReturnType<typeof parseS3Regions>;
 }
@@ -65,6 +72,8 @@ interface RawGlobals {
   publish: string;
   consume: string;
   actor?: string;
+  token?: string;
+  keyring?: string;
   json?: boolean;
   s3Regions?: string;
 }
@@ -90,10 +99,17 @@ function globals(cmd: Command): Globals {
     publish: parseEndpoint(o.publish, 'publish'),
     consume: parseEndpoints(o.consume, 'consume'),
     actor: o.actor ?? defaultActor(),
+    token: o.token === undefined || o.token.trim() === '' ? undefined : o.token.trim(),
+    keyring: o.keyring === undefined || o.keyring.trim() === '' ? undefined : resolve(o.keyring.trim()),
     json: o.json === true,
     s3: o.s3Regions === undefined || o.s3Regions.trim() === '' ? {} : parseS3Regions(o.s3Regions),
   };
 }
+
+/** The token option of the SDK's constructors (none without a token). */
+const withToken = (g: Globals): { token?: string } => (g.token === undefined ? {} : { token: g.token });
+/** The keyring option of the SDK's constructors: publish encrypts, get / watch decrypt encrypted topics. */
+const withKeyring = (g: Globals): { keyring?: KeyProvider } => (g.keyring === undefined ? {} : { keyring: createLocalKeyring(g.keyring) });
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -120,6 +136,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--publish <host:port>', 'publish service (gRPC)').env('QUIRE_PUBLISH').default('127.0.0.1:7444'))
     .addOption(new Option('--consume <host:port,...>', 'consume service(s) (gRPC), taken in turn').env('QUIRE_CONSUME').default('127.0.0.1:7443'))
     .addOption(new Option('--actor <name>', 'who you are (audit log, version publisher; default: your user name)').env('QUIRE_ACTOR'))
+    .addOption(new Option('--keyring <file>', 'keyring of encrypted topics\' keys (publish encrypts, get and watch decrypt); see `quire keys add`').env('QUIRE_KEYRING'))
+    .addOption(new Option('--token <token>', 'API token (services running with QUIRE_AUTH=on); prefer the environment variable over the command line').env('QUIRE_TOKEN'))
     .addOption(
       new Option('--s3-regions <json>', 'how get/watch read S3-stored versions: [{"name","endpoint","accessKeyId","secretAccessKey"}], as the services take it').env(
         'QUIRE_S3_REGIONS',
@@ -142,7 +160,7 @@ export function buildProgram(): Command {
     .action(async (o: { prefix?: string; limit: string }, cmd: Command) => {
       const g = globals(cmd);
       const limit = parseCount(o.limit, 'limit');
-      const page = await listTopics({ endpoint: g.publish, limit, ...(g.actor === undefined ? {} : { actor: g.actor }), ...(o.prefix === undefined ? {} : { prefix: o.prefix }) });
+      const page = await listTopics({ endpoint: g.publish, limit, ...withToken(g), ...(g.actor === undefined ? {} : { actor: g.actor }), ...(o.prefix === undefined ? {} : { prefix: o.prefix }) });
       if (g.json) return json(page.topics);
       await out(
         table(
@@ -161,13 +179,14 @@ export function buildProgram(): Command {
     .option('--inline-threshold <size>', 'payloads up to this size are stored inline (e.g. 65536, 512KiB, 1MiB; default 1MiB)')
     .option('--keep-last <n>', 'retention: keep the last n versions')
     .option('--max-age <duration>', 'retention: delete versions older than this (e.g. 12h, 7d)')
-    .action(async (name: string, o: { owner?: string; description?: string; inlineThreshold?: string; keepLast?: string; maxAge?: string }, cmd: Command) => {
+    .option('--encrypt <keyId>', 'encrypt every payload (AES-256-GCM envelope encryption) under this key of the keyring')
+    .action(async (name: string, o: { owner?: string; description?: string; inlineThreshold?: string; keepLast?: string; maxAge?: string; encrypt?: string }, cmd: Command) => {
       const g = globals(cmd);
       const retention: { keepLast?: number; maxAgeMs?: number } = {};
       if (o.keepLast !== undefined) retention.keepLast = parseCount(o.keepLast, 'keep-last');
       if (o.maxAge !== undefined) retention.maxAgeMs = parseDuration(o.maxAge, 'max-age');
       const inline = o.inlineThreshold === undefined ? undefined : parseSize(o.inlineThreshold, 'inline-threshold');
-      const pub = createPublisher({ endpoint: g.publish, ...(g.actor === undefined ? {} : { actor: g.actor }) });
+      const pub = createPublisher({ endpoint: g.publish, ...withToken(g), ...withKeyring(g), ...(g.actor === undefined ? {} : { actor: g.actor }) });
       try {
         const t = await pub.createTopic({
           name,
@@ -175,6 +194,7 @@ export function buildProgram(): Command {
           ...(o.description === undefined ? {} : { description: o.description }),
           ...(inline === undefined ? {} : { inlineThresholdBytes: inline }),
           ...(Object.keys(retention).length === 0 ? {} : { retention }),
+          ...(o.encrypt === undefined ? {} : { encryption: { keyId: o.encrypt } }),
         });
         if (g.json) return json(t);
         await out(topicDetails(t));
@@ -188,7 +208,7 @@ export function buildProgram(): Command {
     .description("show a topic's settings and head version")
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const g = globals(cmd);
-      const pub = createPublisher({ endpoint: g.publish, ...(g.actor === undefined ? {} : { actor: g.actor }) });
+      const pub = createPublisher({ endpoint: g.publish, ...withToken(g), ...withKeyring(g), ...(g.actor === undefined ? {} : { actor: g.actor }) });
       try {
         const t = await pub.getTopic(name);
         if (g.json) return json(t);
@@ -246,7 +266,7 @@ export function buildProgram(): Command {
           progress.update(p.sentBytes, total);
         };
       }
-      const pub = createPublisher({ endpoint: g.publish, ...(g.actor === undefined ? {} : { actor: g.actor }) });
+      const pub = createPublisher({ endpoint: g.publish, ...withToken(g), ...withKeyring(g), ...(g.actor === undefined ? {} : { actor: g.actor }) });
       try {
         const v = await pub.publish(topic, input);
         progress?.done();
@@ -271,7 +291,7 @@ export function buildProgram(): Command {
       let bytes: Uint8Array;
       let descriptor: VersionInfo;
       if (version !== undefined) {
-        const c = createConsumer({ endpoints: g.consume, identity, s3: g.s3 });
+        const c = createConsumer({ endpoints: g.consume, ...withToken(g), ...withKeyring(g), identity, s3: g.s3 });
         try {
           descriptor = await c.getVersion(topic, version);
           bytes = await c.download(topic, version).catch((e: unknown) => {
@@ -308,7 +328,7 @@ export function buildProgram(): Command {
     .action(async (topic: string, o: { limit: string }, cmd: Command) => {
       const g = globals(cmd);
       const limit = parseCount(o.limit, 'limit');
-      const c = createConsumer({ endpoints: g.consume, identity: CLI_IDENTITY });
+      const c = createConsumer({ endpoints: g.consume, ...withToken(g), ...withKeyring(g), identity: CLI_IDENTITY });
       try {
         const page = await c.listVersions(topic, { limit });
         if (g.json) return json(page.items);
@@ -368,13 +388,15 @@ export function buildProgram(): Command {
       await out(`migrated: ${report.metadataStore}; ${report.blobStore}\n`);
     });
 
+  registerTokenCommands(program, { globals, out, json });
+  registerKeyCommands(program, { globals, out });
   return program;
 }
 
 // ── release, pins, rollback, rollouts, audit ──────────────────────────────
 
 async function withPublisher<T>(g: Globals, fn: (pub: Publisher) => Promise<T>): Promise<T> {
-  const pub = createPublisher({ endpoint: g.publish, ...(g.actor === undefined ? {} : { actor: g.actor }) });
+  const pub = createPublisher({ endpoint: g.publish, ...withToken(g), ...withKeyring(g), ...(g.actor === undefined ? {} : { actor: g.actor }) });
   try {
     return await fn(pub);
   } finally {
@@ -624,7 +646,7 @@ function s3Hint(e: unknown, v: VersionInfo, g: Globals): unknown {
 
 /** The version the consume service hands this identity now (pins, releases, consistency), verified. */
 async function latestFor(g: Globals, topic: string, identity: Record<string, string> & { application: string }): Promise<{ bytes: Uint8Array; descriptor: VersionInfo }> {
-  const c = createConsumer({ endpoints: g.consume, identity, s3: g.s3 });
+  const c = createConsumer({ endpoints: g.consume, ...withToken(g), ...withKeyring(g), identity, s3: g.s3 });
   const sub = c.subscribe(topic);
   let failure: QuireError | undefined;
   sub.on('error', (e) => (failure ??= e));
@@ -649,7 +671,7 @@ function watchLine(v: VersionInfo): string {
 const WATCH_FATAL: ReadonlySet<Code> = new Set([Code.NOT_FOUND, Code.PERMISSION_DENIED, Code.UNAUTHENTICATED, Code.INVALID_ARGUMENT]);
 
 async function watch(g: Globals, topic: string, identity: Record<string, string> & { application: string }, once: boolean, current: boolean): Promise<void> {
-  const c: Consumer = createConsumer({ endpoints: g.consume, identity, s3: g.s3, longPoll: { waitMs: WATCH_WAIT_MS } });
+  const c: Consumer = createConsumer({ endpoints: g.consume, ...withToken(g), ...withKeyring(g), identity, s3: g.s3, longPoll: { waitMs: WATCH_WAIT_MS } });
   const sub = c.subscribe(topic);
   let started = false;
   let startFailure: QuireError | undefined;

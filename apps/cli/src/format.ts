@@ -62,6 +62,7 @@ export function topicDetails(t: TopicInfo): string {
     ['head version', t.headVersion === 0 ? 'none' : String(t.headVersion)],
     ['inline up to', `${t.inlineThresholdBytes} B (${formatBytes(t.inlineThresholdBytes)})`],
     ['retention', retention.length === 0 ? 'keep all' : retention.join(', ')],
+    ['encryption', t.encryption === undefined ? 'off' : `${t.encryption.algorithm}, key ${t.encryption.keyId}`],
     ['created', formatTime(t.createdAt)],
     ['updated', formatTime(t.updatedAt)],
     ['revision', String(t.revision)],

@@ -4,12 +4,13 @@
  * when the SDK gains the call (same request, same mapping as the SDK's `topicFromPb`).
  */
 import * as grpc from '@grpc/grpc-js';
-import { ACTOR_METADATA, fromGrpcError, type TopicInfo } from '@quire/client';
+import { ACTOR_METADATA, fromGrpcError, tokenClientOptions, type TopicInfo } from '@quire/client';
 import { loadQuireProto, type PbTopicOutput, type PublishServiceClient } from '@quire/proto';
 
 export interface ListTopicsOptions {
   endpoint: string;
   actor?: string;
+  token?: string;
   limit?: number;
   cursor?: string;
   prefix?: string;
@@ -38,7 +39,7 @@ function topicOf(t: PbTopicOutput): TopicInfo {
 
 export async function listTopics(o: ListTopicsOptions): Promise<{ topics: TopicInfo[]; next?: string }> {
   const Ctor = loadQuireProto().quire.v1.PublishService;
-  const client: PublishServiceClient = new Ctor(o.endpoint, grpc.credentials.createInsecure());
+  const client: PublishServiceClient = new Ctor(o.endpoint, grpc.credentials.createInsecure(), tokenClientOptions(o.token));
   const md = new grpc.Metadata();
   if (o.actor !== undefined && o.actor !== '') md.set(ACTOR_METADATA, o.actor);
   try {

@@ -7,7 +7,9 @@
  */
 import { systemClock } from '@quire/core';
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
+import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, type QuireMetrics } from '@quire/observability';
 import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
+import { createAccessGuard, guardConsumeHandlers, installConsumeAuth } from './auth.ts';
 import { TopicCache } from './cache.ts';
 import type { ConsumeConfig } from './config.ts';
 import { ConsistencyChecker } from './consistency.ts';
@@ -73,6 +75,7 @@ export async function createConsumeCore(store: MetadataStore, blobs: BlobStore, 
 /** The running service: where REST and gRPC listen, the service itself, and `close()`. */
 export interface ConsumeApp extends RunningService {
   service: ConsumeService;
+  metrics: QuireMetrics;
 }
 
 export interface ConsumeAppOptions {
@@ -80,7 +83,13 @@ export interface ConsumeAppOptions {
 }
 
 export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAppOptions = {}): Promise<ConsumeApp> {
-  const stores = await createStores(config);
+  const metrics = createMetrics('consume');
+  const stores = instrumentStores(await createStores(config), metrics, config);
+  // Background errors (cache refresh, checks, fleet reports): plain stderr until the REST
+  // server's logger exists, then JSON lines through it.
+  let logError = (err: unknown, what: string): void => {
+    if (config.logLevel !== 'silent') process.stderr.write(`quire consume-service: ${what}: ${err instanceof Error ? err.message : String(err)}\n`);
+  };
   let core: ConsumeCore;
   try {
     core = await createConsumeCore(stores.store, stores.blobs, {
@@ -93,26 +102,56 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
         ...(config.pollQueuePerApp === undefined ? {} : { queue: config.pollQueuePerApp }),
         ...(config.heldPollsPerApp === undefined ? {} : { maxHeld: config.heldPollsPerApp }),
       },
-      onError: (err, what) => {
-        if (config.logLevel !== 'silent') process.stderr.write(`quire consume-service: ${what}: ${err instanceof Error ? err.message : String(err)}\n`);
-      },
+      onError: (err, what) => logError(err, what),
     });
   } catch (err) {
     await stores.close();
     throw err;
   }
+  instrumentPolls(core.service, metrics);
+  instrumentConsistency(core.checker, metrics);
+  trackCache(core.cache, metrics);
   const rest = await createRestServer(core.service, core.cache, { logger: fastifyLogger(config.logLevel) });
-  const grpcServer = createGrpcServer(core.service, { onError: (err, method) => rest.log.error({ err, method }, 'grpc call failed') });
+  logError = (err, what) => rest.log.warn({ err }, what);
+  const onGrpcError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
+  const guard = createAccessGuard(config.auth, stores.store, (err, what) => rest.log.warn({ err }, what));
+  installConsumeAuth(rest, guard);
+  const grpcServer = createGrpcServer(core.service, { onError: onGrpcError, wrapHandlers: guardConsumeHandlers(guard, onGrpcError) });
+  const maxAgeMs = config.readyMaxCacheAgeMs ?? 300_000;
+  const cacheAgeMs = (): number => core.cache.health().ageMs ?? Infinity;
+  const observed = observe({
+    metrics,
+    rest,
+    grpcServer,
+    grpcServices: ['quire.v1.ConsumeService'],
+    protoFiles: ['quire/v1/consume.proto'],
+    checks: [
+      // Polls are answered from the cache: with the store down the instance stays ready
+      // (store "degraded") while the cache is young enough.
+      storeCheck(stores.store, { degradedWhile: () => cacheAgeMs() <= maxAgeMs }),
+      {
+        name: 'cache',
+        probe: async () => {},
+        condition: () => (cacheAgeMs() <= maxAgeMs ? undefined : `no full refresh for over ${maxAgeMs} ms`),
+        details: () => ({ ageMs: Number.isFinite(cacheAgeMs()) ? cacheAgeMs() : null, topics: core.cache.size }),
+      },
+      ...blobChecks(stores.blobs),
+    ],
+  });
   const transports = await listenTransports(rest, grpcServer, {
     host: config.host,
     httpPort: config.httpPort,
     grpcPort: config.grpcPort,
     // Answer held long-polls first, so the servers' graceful close does not wait on them.
-    drain: () => core.service.drain(),
+    drain: () => {
+      observed.stop();
+      core.service.drain();
+    },
     release: async () => {
       await core.close();
       await stores.close();
     },
   });
-  return { ...transports, service: core.service };
+  observed.start();
+  return { ...transports, service: core.service, metrics };
 }

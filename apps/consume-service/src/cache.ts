@@ -76,7 +76,7 @@ export class TopicCache {
     this.#refreshMs = options.refreshMs ?? 5000;
     this.#changePollMs = options.changePollMs ?? 150;
     this.#staleAfterMs = options.staleAfterMs ?? 3 * this.#refreshMs;
-    this.#concurrency = options.concurrency ?? 8;
+    this.#concurrency = options.concurrency ?? 64;
     this.#onError = options.onError ?? (() => {});
   }
 

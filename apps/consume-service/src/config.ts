@@ -25,6 +25,8 @@ export interface ConsumeConfig extends ServiceConfig {
   pollConcurrencyPerApp?: number;
   pollQueuePerApp?: number;
   heldPollsPerApp?: number;
+  /** /readyz and gRPC health stay ready while the cache is younger than this, even with the store down. */
+  readyMaxCacheAgeMs?: number;
 }
 
 /** Every variable the consume service reads, with its meaning. */
@@ -42,6 +44,7 @@ export const loadConfig: (env: Record<string, string | undefined>) => ConsumeCon
     QUIRE_POLL_CONCURRENCY_PER_APP: z.coerce.number().int().min(1).max(10_000).default(32),
     QUIRE_POLL_QUEUE_PER_APP: z.coerce.number().int().min(0).max(1_000_000).default(2000),
     QUIRE_HELD_POLLS_PER_APP: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
+    QUIRE_READY_MAX_CACHE_AGE_MS: z.coerce.number().int().min(1000).max(86_400_000).default(300_000),
   },
   (shared, c) => ({
     ...shared,
@@ -53,5 +56,6 @@ export const loadConfig: (env: Record<string, string | undefined>) => ConsumeCon
     pollConcurrencyPerApp: c.QUIRE_POLL_CONCURRENCY_PER_APP,
     pollQueuePerApp: c.QUIRE_POLL_QUEUE_PER_APP,
     heldPollsPerApp: c.QUIRE_HELD_POLLS_PER_APP,
+    readyMaxCacheAgeMs: c.QUIRE_READY_MAX_CACHE_AGE_MS,
   }),
 );

@@ -50,6 +50,12 @@ export class ConsistencyChecker {
   readonly #onError: (err: unknown, what: string) => void;
   readonly #results = new Map<string, Entry>();
   readonly #inline = new Map<string, Uint8Array>();
+  /**
+   * Keys of #results / #inline per topic, so `prune` (called on every topic change, i.e. for
+   * every topic during a cold start's first refresh) touches one topic's entries, not all of
+   * them: scanning every key made a 10,000-topic cold start quadratic (bench/REPORT.md).
+   */
+  readonly #keysByTopic = new Map<string, Set<string>>();
 
   constructor(options: ConsistencyOptions) {
     this.#store = options.store;
@@ -86,6 +92,7 @@ export class ConsistencyChecker {
       },
     );
     this.#results.set(key, entry);
+    this.#track(v.topic, key);
     return entry.result;
   }
 
@@ -123,14 +130,26 @@ export class ConsistencyChecker {
 
   /** Forget everything about versions of `topic` not in `keep` (called when the cache drops them). */
   prune(topic: string, keep: ReadonlySet<number>): void {
+    const keys = this.#keysByTopic.get(topic);
+    if (keys === undefined) return;
     const prefix = `${topic}\u0000`;
-    for (const map of [this.#results, this.#inline] as Map<string, unknown>[]) {
-      for (const k of map.keys()) {
-        if (!k.startsWith(prefix)) continue;
-        const version = Number(k.slice(prefix.length).split('\u0000')[0]);
-        if (!keep.has(version)) map.delete(k);
-      }
+    for (const k of keys) {
+      const version = Number(k.slice(prefix.length).split('\u0000')[0]);
+      if (keep.has(version)) continue;
+      this.#results.delete(k);
+      this.#inline.delete(k);
+      keys.delete(k);
     }
+    if (keys.size === 0) this.#keysByTopic.delete(topic);
+  }
+
+  #track(topic: string, key: string): void {
+    let keys = this.#keysByTopic.get(topic);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#keysByTopic.set(topic, keys);
+    }
+    keys.add(key);
   }
 
   /** The region a check is about: the consumer's when the version has a location there, else any (undefined). */
@@ -150,7 +169,11 @@ export class ConsistencyChecker {
       if (bytes.byteLength !== record.size) return { ok: false, reason: `inline data is ${bytes.byteLength} bytes, expected ${record.size}` };
       const sha = createHash('sha256').update(bytes).digest('hex');
       if (sha !== record.sha256) return { ok: false, reason: 'inline data checksum mismatch' };
-      if (bytes.byteLength <= this.#inlineMax) this.#inline.set(`${record.topic}\u0000${record.version}`, bytes);
+      if (bytes.byteLength <= this.#inlineMax) {
+        const key = `${record.topic}\u0000${record.version}`;
+        this.#inline.set(key, bytes);
+        this.#track(record.topic, key);
+      }
       return { ok: true };
     }
     const configured = new Set(this.#blobs.regions);

@@ -14,6 +14,8 @@ export interface GrpcServerOptions {
   onError?: (err: unknown, method: string) => void;
   /** Largest message (inline payloads travel in Poll answers). Default 16 MiB. */
   maxMessageBytes?: number;
+  /** Wraps the handlers before they are served (access control: `auth.ts`). */
+  wrapHandlers?: (definition: grpc.ServiceDefinition, handlers: ConsumeServiceHandlers) => ConsumeServiceHandlers;
 }
 
 /** int64 from the wire ("123") → number; INVALID_ARGUMENT naming the field when it is not a safe integer. */
@@ -122,6 +124,7 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
       })();
     },
   };
-  server.addService(loadQuireProto().quire.v1.ConsumeService.service, handlers);
+  const definition = loadQuireProto().quire.v1.ConsumeService.service;
+  server.addService(definition, options.wrapHandlers ? options.wrapHandlers(definition, handlers) : handlers);
   return server;
 }

@@ -12,7 +12,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { QuireError } from '@quire/core';
-import { installErrorHandlers } from '@quire/service-kit';
+import { REQUEST_ID_OPTIONS, installApiDocs } from '@quire/observability';
+import { bytesResponse, installErrorHandlers, objectSchema, pageSchema, versionViewSchema } from '@quire/service-kit';
 import type { TopicCache } from './cache.ts';
 import type { ConsumeService, PollResult, VersionView } from './service.ts';
 
@@ -44,6 +45,37 @@ const pollBody = {
     waitMs: { type: 'integer' },
   },
 } as const;
+// Response schemas (answers are validated against them before they are serialized).
+const nullableInt = { type: ['integer', 'null'] } as const;
+const healthSchema = objectSchema(
+  { ok: { type: 'boolean' }, stale: { type: 'boolean' }, cacheAgeMs: nullableInt, lastRefreshOkAt: nullableInt, topics: { type: 'integer' }, heldPolls: { type: 'integer' } },
+  ['ok', 'stale', 'cacheAgeMs', 'lastRefreshOkAt', 'topics', 'heldPolls'],
+);
+const pollResponse = objectSchema(
+  {
+    updates: {
+      type: 'array',
+      items: objectSchema(
+        {
+          topic: str,
+          version: versionViewSchema,
+          via: { type: 'string', enum: ['release', 'pin'] },
+          inlineData: { type: 'string', description: 'The bytes of an inline version, base64' },
+        },
+        ['topic', 'version', 'via'],
+      ),
+    },
+    errors: { type: 'array', items: objectSchema({ topic: str, code: str, message: str }, ['topic', 'code', 'message']) },
+    nextPollMs: { type: 'integer' },
+    stale: { type: 'boolean' },
+  },
+  ['updates', 'errors', 'nextPollMs', 'stale'],
+);
+/** `GET /at/:time` also says whether a release or a pin made the version apply. */
+const versionAtSchema = objectSchema(
+  { ...versionViewSchema.properties, via: { type: 'string', enum: ['release', 'pin'] } },
+  [...versionViewSchema.required, 'via'],
+);
 const topicParams = { type: 'object', required: ['topic'], properties: { topic: str } } as const;
 const versionParams = { type: 'object', required: ['topic', 'version'], properties: { topic: str, version: { type: 'string', pattern: '^[0-9]+$' } } } as const;
 
@@ -89,12 +121,14 @@ function identityFromQuery(q: Record<string, unknown>): Record<string, unknown> 
 
 export async function createRestServer(service: ConsumeService, cache: TopicCache, options: RestOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...REQUEST_ID_OPTIONS,
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   app.removeContentTypeParser('text/plain');
   installErrorHandlers(app);
+  await installApiDocs(app, { title: 'Quire consume service', description: 'Batched (long-)polls, version history, data' });
 
   // While draining, answers close their connection: a keep-alive socket would otherwise
   // hold the server's graceful close until its idle timeout.
@@ -103,12 +137,12 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
     return payload;
   });
 
-  app.get('/healthz', async () => {
+  app.get('/healthz', { schema: { summary: 'Liveness, with the cache state', response: { 200: healthSchema } } }, async () => {
     const h = cache.health();
     return { ok: true, stale: h.stale, cacheAgeMs: h.ageMs ?? null, lastRefreshOkAt: h.lastRefreshOkAt ?? null, topics: h.topics, heldPolls: service.heldPolls };
   });
 
-  app.post<{ Body: Record<string, unknown> }>('/v1/poll', { schema: { body: pollBody } }, async (req, reply) => {
+  app.post<{ Body: Record<string, unknown> }>('/v1/poll', { schema: { body: pollBody, response: { 200: pollResponse } } }, async (req, reply) => {
     // Abort a held poll when the client goes away before the answer.
     const ac = new AbortController();
     const onClose = (): void => {
@@ -132,6 +166,7 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
           additionalProperties: false,
           properties: { limit: { type: 'string', pattern: '^[0-9]+$' }, cursor: str, order: { type: 'string', enum: ['asc', 'desc'] } },
         },
+        response: { 200: pageSchema('versions', versionViewSchema, 'nextCursor') },
       },
     },
     async (req) => {
@@ -146,13 +181,13 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
 
   app.get<{ Params: { topic: string; version: string }; Querystring: Record<string, unknown> }>(
     '/v1/topics/:topic/versions/:version',
-    { schema: { params: versionParams } },
+    { schema: { params: versionParams, response: { 200: versionViewSchema } } },
     async (req) => versionJson(await service.getVersion(req.params.topic, Number(req.params.version), identityFromQuery(req.query))),
   );
 
   app.get<{ Params: { topic: string; version: string } }>(
     '/v1/topics/:topic/versions/:version/data',
-    { schema: { params: versionParams } },
+    { schema: { params: versionParams, response: { 200: bytesResponse } } },
     async (req, reply) => {
       // Any version, inline or blob, streamed; `region` (query) is read first.
       const region = (req.query as Record<string, unknown>).region;
@@ -167,7 +202,7 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
 
   app.get<{ Params: { topic: string; time: string }; Querystring: Record<string, unknown> }>(
     '/v1/topics/:topic/at/:time',
-    { schema: { params: { type: 'object', required: ['topic', 'time'], properties: { topic: str, time: str } } } },
+    { schema: { params: { type: 'object', required: ['topic', 'time'], properties: { topic: str, time: str } }, response: { 200: versionAtSchema } } },
     async (req) => {
       const v = await service.versionAt(req.params.topic, parseTime(req.params.time), identityFromQuery(req.query));
       return versionJson(v);

@@ -14,6 +14,7 @@ import {
   Code,
   QuireError,
   activePins,
+  applicationMayConsume,
   candidateVersions,
   latestPerScope,
   resolveVersion,
@@ -292,8 +293,7 @@ export class ConsumeService {
           errors.push({ topic: sub.topic, code: Code.NOT_FOUND, message: `topic ${sub.topic} not found` });
           return;
         }
-        const allowed = state.topic.allowedApplications;
-        if (allowed !== undefined && allowed.length > 0 && !allowed.includes(req.identity.application ?? '')) {
+        if (!applicationMayConsume(state.topic.allowedApplications, req.identity.application)) {
           errors.push({ topic: sub.topic, code: Code.PERMISSION_DENIED, message: `application ${JSON.stringify(req.identity.application ?? '')} may not subscribe to ${sub.topic}` });
           return;
         }

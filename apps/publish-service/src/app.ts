@@ -5,8 +5,11 @@
  */
 import { systemClock } from '@quire/core';
 import type { Clock } from '@quire/core';
+import { blobChecks, createMetrics, instrumentPublishes, instrumentStores, observe, storeCheck, trackLeadership, trackRollouts, type QuireMetrics } from '@quire/observability';
 import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
+import { createAccessGuard, guardPublishHandlers, installPublishAuth } from './auth.ts';
 import type { PublishConfig } from './config.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
 import { createGrpcServer } from './grpc.ts';
 import { rolloutGrpcHandlers } from './grpc-rollouts.ts';
 import { createRestServer } from './rest.ts';
@@ -26,6 +29,7 @@ export interface PublishApp extends RunningService {
   service: PublishService;
   rollouts: RolloutService;
   scheduler: Scheduler;
+  metrics: QuireMetrics;
 }
 
 export interface PublishAppOptions {
@@ -33,14 +37,18 @@ export interface PublishAppOptions {
 }
 
 export async function createPublishApp(config: PublishConfig, options: PublishAppOptions = {}): Promise<PublishApp> {
-  const stores = await createStores(config);
+  const metrics = createMetrics('publish');
+  const stores = instrumentStores(await createStores(config), metrics, config);
   const clock = options.clock ?? systemClock;
   const rollouts = new RolloutService({ store: stores.store, clock });
   const onPublished = (record: { topic: string; version: number }, actor: string) => rollouts.startForPublish(record.topic, record.version, actor);
   const service = new PublishService({ store: stores.store, blobs: stores.blobs, clock, onPublished });
+  instrumentPublishes(service, metrics, ['publish', 'registerExisting']);
   const rest = await createRestServer(service, { bodyLimit: config.httpBodyLimitBytes, logger: fastifyLogger(config.logLevel) });
   const onError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
-  const grpcServer = createGrpcServer(service, { onError, extraHandlers: rolloutGrpcHandlers(rollouts, onError) });
+  const guard = createAccessGuard(config.auth, stores.store, (err, what) => rest.log.warn({ err }, what));
+  const grpcServer = createGrpcServer(service, { onError, extraHandlers: rolloutGrpcHandlers(rollouts, onError), wrapHandlers: guardPublishHandlers(guard) });
+  installPublishAuth(rest, grpcServer, { store: stores.store, guard, clock, onError });
   const scheduler = new Scheduler({
     store: stores.store,
     rollouts,
@@ -60,15 +68,28 @@ export async function createPublishApp(config: PublishConfig, options: PublishAp
     onLeadership: (leader, lease) => rest.log.info({ epoch: lease?.epoch, replicaId: config.replicaId }, leader ? 'scheduler: leading' : 'scheduler: lost the lead'),
   });
   await registerRolloutRoutes(rest, { rollouts, scheduler });
+  trackLeadership(scheduler, metrics);
+  trackRollouts(stores.store, metrics);
+  const observed = observe({
+    metrics,
+    rest,
+    grpcServer,
+    grpcServices: ['quire.v1.PublishService'],
+    protoFiles: ['quire/v1/publish.proto'],
+    checks: [storeCheck(stores.store), ...blobChecks(stores.blobs)],
+  });
+  await registerAdminRoutes(rest, { store: stores.store, clock });
   const transports = await listenTransports(rest, grpcServer, {
     host: config.host,
     httpPort: config.httpPort,
     grpcPort: config.grpcPort,
     release: async () => {
+      observed.stop();
       await scheduler.stop();
       await stores.close();
     },
   });
   scheduler.start();
-  return { ...transports, service, rollouts, scheduler };
+  observed.start();
+  return { ...transports, service, rollouts, scheduler, metrics };
 }

@@ -35,6 +35,8 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** More handlers (rollouts: `rolloutGrpcHandlers`), spread over the built-in ones. */
   extraHandlers?: Partial<PublishServiceHandlers>;
+  /** Wraps the handlers before they are served (access control: `auth.ts`). */
+  wrapHandlers?: (definition: grpc.ServiceDefinition, handlers: Partial<PublishServiceHandlers>) => Partial<PublishServiceHandlers>;
 }
 
 type Unary<Req, Res> = (req: Req, actor: string) => Promise<Res>;
@@ -138,9 +140,10 @@ export function createGrpcServer(service: PublishService, options: GrpcServerOpt
   };
 
   const definition = loadQuireProto().quire.v1.PublishService.service;
+  const served = options.wrapHandlers ? options.wrapHandlers(definition, handlers) : handlers;
   const impl: grpc.UntypedServiceImplementation = {};
   for (const name of Object.keys(definition)) {
-    const handler = (handlers as Record<string, grpc.UntypedHandleCall | undefined>)[name];
+    const handler = (served as Record<string, grpc.UntypedHandleCall | undefined>)[name];
     impl[name] = handler ?? unimplemented(name);
   }
   server.addService(definition, impl);

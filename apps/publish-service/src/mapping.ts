@@ -75,6 +75,7 @@ export function topicToPb(t: TopicView): PbTopic {
     headVersion: t.headVersion,
   };
   if (t.rolloutPlan) out.rolloutPlan = planToPb(t.rolloutPlan);
+  if (t.encryption) out.encryption = { algorithm: t.encryption.algorithm, keyId: t.encryption.keyId };
   return out;
 }
 
@@ -94,6 +95,7 @@ export function topicSettingsFromPb(t: PbTopicOutput, mask: readonly string[] = 
     rolloutPlan: () => (t.rolloutPlan === null ? null : planFromPb(t.rolloutPlan)),
     jsonSchema: () => (t.jsonSchema === '' ? null : t.jsonSchema),
     allowedApplications: () => (t.allowedApplications.length === 0 ? null : t.allowedApplications),
+    encryption: () => (t.encryption === null || t.encryption.algorithm === '' || t.encryption.algorithm === 'off' ? null : { algorithm: t.encryption.algorithm, keyId: t.encryption.keyId }),
   };
   const out: TopicSettings = {};
   if (mask.length > 0) {
@@ -113,6 +115,7 @@ export function topicSettingsFromPb(t: PbTopicOutput, mask: readonly string[] = 
   if (t.rolloutPlan !== null) out.rolloutPlan = all.rolloutPlan();
   if (t.jsonSchema !== '') out.jsonSchema = t.jsonSchema;
   if (t.allowedApplications.length > 0) out.allowedApplications = t.allowedApplications;
+  if (t.encryption !== null) out.encryption = all.encryption();
   return out;
 }
 

@@ -6,7 +6,21 @@
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { QuireError } from '@quire/core';
-import { installErrorHandlers } from '@quire/service-kit';
+import { REQUEST_ID_OPTIONS, installApiDocs } from '@quire/observability';
+import {
+  auditEntrySchema,
+  blobLocationSchema,
+  bytesResponse,
+  installErrorHandlers,
+  objectSchema,
+  pageSchema,
+  pinSchema,
+  publishResultSchema,
+  releaseSchema,
+  topicSchema,
+  versionSchema,
+  wrapSchema,
+} from '@quire/service-kit';
 import type { PublishService } from './service.ts';
 
 export interface RestOptions {
@@ -40,7 +54,14 @@ const topicSettings = {
   rolloutPlan: { type: ['object', 'null'] },
   jsonSchema: { type: ['object', 'string', 'null'] },
   allowedApplications: { type: ['array', 'null'], items: str },
+  // {"algorithm": "aes-256-gcm", "keyId": "…"}, or "off" / null (validated by the service).
+  encryption: { type: ['object', 'string', 'null'] },
 } as const;
+// Response schemas (see @quire/service-kit's schemas.ts: answers are validated against them).
+const published = { 200: publishResultSchema, 201: publishResultSchema } as const;
+const releasesBody = wrapSchema('releases', { type: 'array', items: releaseSchema });
+const pinBody = wrapSchema('pin', pinSchema);
+
 const publishFields = {
   metadata: stringMap,
   contentType: str,
@@ -54,6 +75,7 @@ const publishFields = {
 
 export async function createRestServer(service: PublishService, options: RestOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...REQUEST_ID_OPTIONS,
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
@@ -63,13 +85,19 @@ export async function createRestServer(service: PublishService, options: RestOpt
   app.removeContentTypeParser('text/plain');
 
   installErrorHandlers(app);
+  await installApiDocs(app, { title: 'Quire publish service', description: 'Topics, publish, releases, pins, rollback, rollouts, audit' });
 
-  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/healthz', { schema: { summary: 'Liveness: the process answers', response: { 200: objectSchema({ ok: { type: 'boolean' } }, ['ok']) } } }, async () => ({ ok: true }));
 
   // ---- topics ---------------------------------------------------------------
   app.post<{ Body: Record<string, unknown> }>(
     '/v1/topics',
-    { schema: { body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: str, ...topicSettings } } } },
+    {
+      schema: {
+        body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: str, ...topicSettings } },
+        response: { 201: topicSchema },
+      },
+    },
     async (req, reply) => {
       const topic = await service.createTopic(req.body as { name: unknown }, actorOf(req));
       return reply.status(201).send(topic);
@@ -78,14 +106,21 @@ export async function createRestServer(service: PublishService, options: RestOpt
 
   app.get<{ Querystring: { limit?: string; cursor?: string; prefix?: string } }>(
     '/v1/topics',
-    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { limit: intLike, cursor: str, prefix: str } } } },
+    {
+      schema: {
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: intLike, cursor: str, prefix: str } },
+        response: { 200: pageSchema('topics', topicSchema) },
+      },
+    },
     async (req) => {
       const page = await service.listTopics({ limit: num(req.query.limit), cursor: req.query.cursor, prefix: req.query.prefix });
       return { topics: page.items, next: page.next };
     },
   );
 
-  app.get<{ Params: { topic: string } }>('/v1/topics/:topic', { schema: { params: topicParams } }, async (req) => service.getTopic(req.params.topic));
+  app.get<{ Params: { topic: string } }>('/v1/topics/:topic', { schema: { params: topicParams, response: { 200: topicSchema } } }, async (req) =>
+    service.getTopic(req.params.topic),
+  );
 
   app.patch<{ Params: { topic: string }; Body: Record<string, unknown> }>(
     '/v1/topics/:topic',
@@ -93,6 +128,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
       schema: {
         params: topicParams,
         body: { type: 'object', additionalProperties: false, properties: { ...topicSettings, expectedRevision: { type: 'integer' } } },
+        response: { 200: topicSchema },
       },
     },
     async (req) => {
@@ -108,6 +144,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
       schema: {
         params: topicParams,
         body: { type: 'object', additionalProperties: false, properties: { data: str, dataBase64: str, ...publishFields } },
+        response: published,
       },
     },
     async (req, reply) => {
@@ -124,6 +161,9 @@ export async function createRestServer(service: PublishService, options: RestOpt
       schema: {
         params: topicParams,
         body: { type: 'object', additionalProperties: false, properties: { regions: { type: 'array', items: str }, publishId: str } },
+        response: {
+          201: objectSchema({ publishId: str, key: str, locations: { type: 'array', items: blobLocationSchema } }, ['publishId', 'key', 'locations']),
+        },
       },
     },
     async (req, reply) => reply.status(201).send(await service.prepareUpload({ topic: req.params.topic, regions: req.body?.regions, publishId: req.body?.publishId })),
@@ -146,6 +186,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
             },
           },
         },
+        response: published,
       },
     },
     async (req, reply) => {
@@ -168,6 +209,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
             additionalProperties: false,
             properties: { metadata: str, scopes: str, regions: str, publishId: str, sha256: str },
           },
+          response: published,
         },
       },
       async (req, reply) => {
@@ -197,6 +239,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
       schema: {
         params: topicParams,
         querystring: { type: 'object', additionalProperties: false, properties: { limit: intLike, cursor: str, order: { enum: ['asc', 'desc'] } } },
+        response: { 200: pageSchema('versions', versionSchema) },
       },
     },
     async (req) => {
@@ -205,13 +248,20 @@ export async function createRestServer(service: PublishService, options: RestOpt
     },
   );
 
-  app.get<{ Params: { topic: string; version: string } }>('/v1/topics/:topic/versions/:version', { schema: { params: versionParams } }, async (req) =>
-    service.getVersion(req.params.topic, Number(req.params.version)),
+  app.get<{ Params: { topic: string; version: string } }>(
+    '/v1/topics/:topic/versions/:version',
+    {
+      schema: {
+        params: versionParams,
+        response: { 200: objectSchema({ version: versionSchema, releases: { type: 'array', items: releaseSchema } }, ['version', 'releases']) },
+      },
+    },
+    async (req) => service.getVersion(req.params.topic, Number(req.params.version)),
   );
 
   app.get<{ Params: { topic: string; version: string } }>(
     '/v1/topics/:topic/versions/:version/data',
-    { schema: { params: versionParams } },
+    { schema: { params: versionParams, response: { 200: bytesResponse } } },
     async (req, reply) => {
       const { record, body } = await service.openData(req.params.topic, Number(req.params.version));
       void reply
@@ -230,6 +280,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
       schema: {
         params: versionParams,
         body: { type: 'object', additionalProperties: false, properties: { scopes: scopeList, reason: str } },
+        response: { 201: releasesBody },
       },
     },
     async (req, reply) => {
@@ -240,7 +291,13 @@ export async function createRestServer(service: PublishService, options: RestOpt
 
   app.get<{ Params: { topic: string; version: string }; Querystring: { includeWithdrawn?: string } }>(
     '/v1/topics/:topic/versions/:version/releases',
-    { schema: { params: versionParams, querystring: { type: 'object', additionalProperties: false, properties: { includeWithdrawn: bool } } } },
+    {
+      schema: {
+        params: versionParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { includeWithdrawn: bool } },
+        response: { 200: releasesBody },
+      },
+    },
     async (req) => ({
       releases: await service.listReleases(req.params.topic, Number(req.params.version), { includeWithdrawn: req.query.includeWithdrawn }),
     }),
@@ -248,7 +305,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
 
   app.delete<{ Params: { topic: string; version: string }; Body: { reason?: string } | undefined }>(
     '/v1/topics/:topic/versions/:version',
-    { schema: { params: versionParams, body: reasonBody } },
+    { schema: { params: versionParams, body: reasonBody, response: { 200: wrapSchema('version', versionSchema) } } },
     async (req) => ({ version: await service.deleteVersion(req.params.topic, Number(req.params.version), req.body?.reason, actorOf(req)) }),
   );
 
@@ -259,6 +316,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
       schema: {
         params: topicParams,
         body: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { type: 'integer' }, scope: stringMap, reason: str } },
+        response: { 201: pinBody },
       },
     },
     async (req, reply) => {
@@ -270,25 +328,39 @@ export async function createRestServer(service: PublishService, options: RestOpt
   const unpin = async (req: FastifyRequest<{ Params: { topic: string }; Body: { scope?: unknown; reason?: string } | undefined }>) => ({
     pin: await service.unpin({ topic: req.params.topic, scope: req.body?.scope, reason: req.body?.reason }, actorOf(req)),
   });
-  app.delete('/v1/topics/:topic/pins', { schema: { params: topicParams, body: scopeReasonBody } }, unpin);
-  app.post('/v1/topics/:topic/pins::unpin', { schema: { params: topicParams, body: scopeReasonBody } }, unpin);
+  app.delete('/v1/topics/:topic/pins', { schema: { params: topicParams, body: scopeReasonBody, response: { 200: pinBody } } }, unpin);
+  app.post('/v1/topics/:topic/pins::unpin', { schema: { params: topicParams, body: scopeReasonBody, response: { 200: pinBody } } }, unpin);
 
   app.get<{ Params: { topic: string }; Querystring: { history?: string } }>(
     '/v1/topics/:topic/pins',
-    { schema: { params: topicParams, querystring: { type: 'object', additionalProperties: false, properties: { history: bool } } } },
+    {
+      schema: {
+        params: topicParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { history: bool } },
+        response: { 200: wrapSchema('pins', { type: 'array', items: pinSchema }) },
+      },
+    },
     async (req) => ({ pins: await service.listPins(req.params.topic, { history: req.query.history }) }),
   );
 
   app.post<{ Params: { topic: string }; Body: { scope?: unknown; reason?: string } | undefined }>(
     '/v1/topics/:topic/rollback',
-    { schema: { params: topicParams, body: scopeReasonBody } },
+    {
+      schema: {
+        params: topicParams,
+        body: scopeReasonBody,
+        response: { 201: objectSchema({ pin: pinSchema, from: { type: 'integer', description: 'The version applied in the scope before' } }, ['pin', 'from']) },
+      },
+    },
     async (req, reply) => {
       const res = await service.rollback({ topic: req.params.topic, scope: req.body?.scope, reason: req.body?.reason }, actorOf(req));
       return reply.status(201).send(res);
     },
   );
 
-  app.post<{ Params: { topic: string } }>('/v1/topics/:topic/retention::run', { schema: { params: topicParams } }, async (req) => {
+  const versionList = { type: 'array', items: { type: 'integer' } } as const;
+  const retentionRun = { 200: objectSchema({ deleted: versionList, orphaned: versionList }, ['deleted', 'orphaned']) };
+  app.post<{ Params: { topic: string } }>('/v1/topics/:topic/retention::run', { schema: { params: topicParams, response: retentionRun } }, async (req) => {
     const res = await service.runRetention(req.params.topic, undefined, actorOf(req));
     return { deleted: res.deleted, orphaned: res.orphaned };
   });
@@ -303,6 +375,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
           additionalProperties: false,
           properties: { topic: str, actor: str, action: str, since: intLike, until: intLike, limit: intLike, cursor: str },
         },
+        response: { 200: pageSchema('entries', auditEntrySchema) },
       },
     },
     async (req) => {

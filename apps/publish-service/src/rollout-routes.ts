@@ -11,6 +11,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { nextStageDueAt } from '@quire/core';
 import type { RolloutRun } from '@quire/core';
+import { objectSchema, rolloutRunSchema, wrapSchema } from '@quire/service-kit';
 import { ROLLOUT_CONTROLS, type RolloutService } from './rollouts.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -39,6 +40,7 @@ export async function registerRolloutRoutes(app: FastifyInstance, deps: RolloutR
       schema: {
         params: topicParams,
         body: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { type: 'integer' }, plan: { type: 'object' } } },
+        response: { 201: rolloutRunSchema },
       },
     },
     async (req, reply) => reply.status(201).send(runView(await rollouts.start(req.params.topic, req.body.version, req.body.plan, actorOf(req)))),
@@ -47,7 +49,7 @@ export async function registerRolloutRoutes(app: FastifyInstance, deps: RolloutR
   for (const action of ROLLOUT_CONTROLS) {
     app.post<{ Params: { topic: string; runId: string }; Body: { reason?: string } | undefined }>(
       `/v1/topics/:topic/rollouts/:runId/${action}`,
-      { schema: { params: runParams, body: { type: 'object', additionalProperties: false, properties: { reason: str } } } },
+      { schema: { params: runParams, body: { type: 'object', additionalProperties: false, properties: { reason: str } }, response: { 200: rolloutRunSchema } } },
       async (req) => runView(await rollouts.control(req.params.topic, req.params.runId, action, req.body?.reason, actorOf(req))),
     );
   }
@@ -58,16 +60,21 @@ export async function registerRolloutRoutes(app: FastifyInstance, deps: RolloutR
       schema: {
         params: topicParams,
         querystring: { type: 'object', additionalProperties: false, properties: { active: { enum: ['true', 'false'] } } },
+        response: { 200: wrapSchema('runs', { type: 'array', items: rolloutRunSchema }) },
       },
     },
     async (req) => ({ runs: (await rollouts.list(req.params.topic, req.query.active === 'true')).map(runView) }),
   );
 
-  app.get<{ Params: { topic: string; runId: string } }>('/v1/topics/:topic/rollouts/:runId', { schema: { params: runParams } }, async (req) =>
+  app.get<{ Params: { topic: string; runId: string } }>('/v1/topics/:topic/rollouts/:runId', { schema: { params: runParams, response: { 200: rolloutRunSchema } } }, async (req) =>
     runView(await rollouts.get(req.params.topic, req.params.runId)),
   );
 
-  app.get('/v1/scheduler', async () => (scheduler === undefined ? { leader: false, enabled: false } : { enabled: true, ...(await scheduler.status()) }));
+  const schedulerStatus = objectSchema(
+    { enabled: { type: 'boolean' }, replicaId: str, leader: { type: 'boolean' }, holder: str, epoch: { type: 'integer' }, expiresAt: { type: 'integer' } },
+    ['enabled', 'leader'],
+  );
+  app.get('/v1/scheduler', { schema: { response: { 200: schedulerStatus } } }, async () => (scheduler === undefined ? { leader: false, enabled: false } : { enabled: true, ...(await scheduler.status()) }));
 }
 
 function actorOf(req: FastifyRequest): string {

@@ -12,6 +12,8 @@ import {
   Code,
   LIMITS,
   QuireError,
+  checkPublishEncryption,
+  checkTopicEncryptionSettings,
   describeScope,
   isQuireError,
   latestPerScope,
@@ -28,6 +30,7 @@ import {
   validateRolloutPlan,
   validateScope,
   validateSha256,
+  validateTopicEncryption,
   validateTopicName,
   validateVersionNumber,
 } from '@quire/core';
@@ -82,6 +85,8 @@ export interface TopicSettings {
   /** JSON Schema as an object or as JSON text. */
   jsonSchema?: unknown;
   allowedApplications?: unknown;
+  /** `{algorithm: 'aes-256-gcm', keyId}`, or null / 'off' (see @quire/core encryption.ts). */
+  encryption?: unknown;
 }
 
 export interface CreateTopicInput extends TopicSettings {
@@ -251,6 +256,7 @@ export class PublishService {
     if (schema !== undefined) topic.jsonSchema = schema;
     const apps = validateApplications(input.allowedApplications);
     if (apps !== undefined) topic.allowedApplications = apps;
+    applyEncryptionSetting(topic, input.encryption);
     const created = await this.#store.createTopic(topic);
     await this.#audit(who, 'topic.create', name, { settings: settingsOf(created) });
     return { ...created, headVersion: 0 };
@@ -347,6 +353,7 @@ export class PublishService {
       else next.allowedApplications = apps;
       if (!sameJson(next.allowedApplications, current.allowedApplications)) changed.push('allowedApplications');
     }
+    if (applyEncryptionSetting(next, patch.encryption) && !sameJson(next.encryption, current.encryption)) changed.push('encryption');
     return { next, changed };
   }
 
@@ -853,6 +860,7 @@ export class PublishService {
     const publisher = validateActor(input.publisher);
     const topic = await this.#requireTopic(input.topic);
     const metadata = validateMetadata(input.metadata);
+    checkPublishEncryption(topic, metadata);
     const contentType =
       input.contentType === undefined || input.contentType === null || input.contentType === ''
         ? DEFAULT_CONTENT_TYPE
@@ -1152,7 +1160,19 @@ function settingsOf(t: Topic): Record<string, unknown> {
   if (t.rolloutPlan) s.rolloutPlan = t.rolloutPlan as RolloutPlan;
   if (t.jsonSchema) s.jsonSchema = t.jsonSchema;
   if (t.allowedApplications) s.allowedApplications = t.allowedApplications;
+  if (t.encryption) s.encryption = t.encryption;
   return s;
+}
+
+/** Set (or clear, with null / 'off') a topic's encryption from a setting; false when the setting is absent. */
+function applyEncryptionSetting(topic: Topic, setting: unknown): boolean {
+  if (setting !== undefined) {
+    const enc = validateTopicEncryption(setting);
+    if (enc === undefined) delete topic.encryption;
+    else topic.encryption = enc;
+  }
+  checkTopicEncryptionSettings(topic);
+  return setting !== undefined;
 }
 
 function sameJson(a: unknown, b: unknown): boolean {

@@ -11,13 +11,26 @@ const running = await startQuickstart({ dataDir }).catch((err: unknown) => {
 });
 
 const api = running.publishUrl;
+const tokenText =
+  running.adminToken !== undefined
+    ? `Access control is on. An admin API token was created for you; it is shown this once (only its hash is stored):
+
+  export QUIRE_TOKEN=${running.adminToken}
+
+Make narrower ones with \`pnpm -s quire tokens create <name> --role publisher --prefix devices.\` (roles: admin,
+operator, publisher, consumer, viewer).`
+    : `Access control is on. Use the admin token printed at the first start (export QUIRE_TOKEN=<token>);
+lost it? Stop, delete ${running.dataDir} and start again (or revoke and create tokens with \`quire tokens\`).`;
 process.stdout.write(`
 Quire is running on the embedded default (data in ${running.dataDir}).
 
+  admin UI          ${running.uiUrl}    <- open this in a browser
   publish service   REST ${api}   gRPC ${running.publishGrpc}
   consume service   REST ${running.consumeUrl}   gRPC ${running.consumeGrpc}
 
-Try it (copy-paste, from the repository root, in a second terminal):
+${tokenText}
+
+Try it (copy-paste, from the repository root, in a second terminal, after the export above):
 
   pnpm -s quire topics create devices.supported --owner me --description "supported devices"
   pnpm -s quire watch devices.supported --as application=checkout,region=local &
@@ -27,9 +40,9 @@ Try it (copy-paste, from the repository root, in a second terminal):
 
 The same over REST:
 
-  curl -s -X POST ${api}/v1/topics/devices.supported/versions -H 'content-type: application/json' \\
+  curl -s -X POST ${api}/v1/topics/devices.supported/versions -H "authorization: Bearer $QUIRE_TOKEN" -H 'content-type: application/json' \\
        -d '{"data":"[\\"tv\\",\\"phone\\",\\"watch\\"]","contentType":"application/json"}'
-  curl -s -X POST ${running.consumeUrl}/v1/poll -H 'content-type: application/json' \\
+  curl -s -X POST ${running.consumeUrl}/v1/poll -H "authorization: Bearer $QUIRE_TOKEN" -H 'content-type: application/json' \\
        -d '{"identity":{"application":"demo","instance":"i-1"},"subscriptions":[{"topic":"devices.supported","knownVersion":0}]}'
 
 Ctrl-C stops everything.

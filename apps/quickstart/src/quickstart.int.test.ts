@@ -12,7 +12,7 @@ describe('quickstart (embedded default, separate processes)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'quire-quickstart-'));
-    q = await startQuickstart({ dataDir: dir, publishHttpPort: 0, publishGrpcPort: 0, consumeHttpPort: 0, consumeGrpcPort: 0, log: (l) => lines.push(l) });
+    q = await startQuickstart({ dataDir: dir, publishHttpPort: 0, publishGrpcPort: 0, consumeHttpPort: 0, consumeGrpcPort: 0, uiPort: 0, log: (l) => lines.push(l) });
   });
   afterAll(async () => {
     await q?.stop();
@@ -23,24 +23,29 @@ describe('quickstart (embedded default, separate processes)', () => {
     expect(q.processes.map((p) => p.name)).toEqual(['publish', 'consume']);
     expect(q.processes[0]?.child.pid).not.toBe(process.pid);
     const api = q.publishUrl;
+    // Access control is on: without a token the services refuse; the admin token made at first start works.
+    expect(q.adminToken).toMatch(/^quire_[0-9a-f]{16}_/);
+    const auth = { authorization: `Bearer ${q.adminToken ?? ''}` };
+    expect((await fetch(`${api}/v1/topics`)).status).toBe(401);
+    expect((await fetch(`${q.consumeUrl}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(401);
     const created = await fetch(`${api}/v1/topics`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'devices.supported', owner: 'me', description: 'supported devices' }),
     });
     expect(created.status).toBe(201);
     const published = await fetch(`${api}/v1/topics/devices.supported/versions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({ data: '["tv","phone"]', contentType: 'application/json', metadata: { source: 'quickstart' } }),
     });
     expect(published.status).toBe(201);
-    const data = await fetch(`${api}/v1/topics/devices.supported/versions/1/data`);
+    const data = await fetch(`${api}/v1/topics/devices.supported/versions/1/data`, { headers: auth });
     expect(await data.text()).toBe('["tv","phone"]');
     // The consume process (another OS process on the same SQLite file) hands it to a poller.
     const poll = await fetch(`${q.consumeUrl}/v1/poll`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({ identity: { application: 'demo', instance: 'i-1' }, subscriptions: [{ topic: 'devices.supported', knownVersion: 0 }], waitMs: 5000 }),
     });
     expect(poll.status).toBe(200);
@@ -48,8 +53,31 @@ describe('quickstart (embedded default, separate processes)', () => {
     expect(body.updates.map((u) => [u.topic, Number(u.version.version)])).toEqual([['devices.supported', 1]]);
   });
 
+  it('serves the admin UI on one URL, with the API proxied under /api', async () => {
+    const page = await fetch(`${q.uiUrl}/topics/devices.supported`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<div id="root">');
+    const topics = await fetch(`${q.uiUrl}/api/v1/admin/topics`);
+    expect(((await topics.json()) as { topics: { name: string; headVersion: number }[] }).topics).toEqual([
+      expect.objectContaining({ name: 'devices.supported', headVersion: 1 }),
+    ]);
+  });
+
   it('stops its processes', async () => {
     await q.stop();
     for (const p of q.processes) expect(p.child.exitCode !== null || p.child.signalCode !== null).toBe(true);
+  });
+
+  it('creates the admin token only at the first start, and never prints it itself', async () => {
+    const again = await startQuickstart({ dataDir: dir, publishHttpPort: 0, publishGrpcPort: 0, consumeHttpPort: 0, consumeGrpcPort: 0, log: (l) => lines.push(l) });
+    try {
+      expect(again.adminToken).toBeUndefined();
+      const res = await fetch(`${again.publishUrl}/v1/tokens`, { headers: { authorization: `Bearer ${q.adminToken ?? ''}` } });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { tokens: Array<{ name: string }> }).tokens.map((t) => t.name)).toEqual(['quickstart-admin']);
+    } finally {
+      await again.stop();
+    }
+    expect(lines.join('\n')).not.toContain(q.adminToken ?? 'none');
   });
 });

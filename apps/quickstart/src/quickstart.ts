@@ -8,6 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { bootstrapAdminToken, createStores, loadConfig } from '@quire/publish-service';
+import { buildUi, startUiServer } from '@quire/admin-ui';
 
 export interface QuickstartOptions {
   dataDir: string;
@@ -16,8 +18,12 @@ export interface QuickstartOptions {
   publishGrpcPort?: number;
   consumeHttpPort?: number;
   consumeGrpcPort?: number;
+  /** Port of the admin UI (built when stale, served with /api proxied to the publish service); default 7070. */
+  uiPort?: number;
   /** Where child output goes (default: this process's stdout/stderr, prefixed). */
   log?: (line: string) => void;
+  /** Access control (QUIRE_AUTH=on) in both services; default true. */
+  auth?: boolean;
 }
 
 export interface ServiceProcess {
@@ -30,7 +36,11 @@ export interface RunningQuickstart {
   publishGrpc: string;
   consumeUrl: string;
   consumeGrpc: string;
+  /** The admin UI (one URL for operators). */
+  uiUrl: string;
   dataDir: string;
+  /** The admin token created at the first start with access control on (shown once); undefined later. */
+  adminToken?: string;
   processes: ServiceProcess[];
   stop(): Promise<void>;
 }
@@ -100,7 +110,11 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const processes: ServiceProcess[] = [];
+  const auth = options.auth ?? true;
+  const authEnv = { QUIRE_AUTH: auth ? 'on' : 'off' };
+  let closeUi: (() => Promise<void>) | undefined;
   const stop = async (): Promise<void> => {
+    await closeUi?.();
     await Promise.all(processes.map(stopProcess));
   };
   try {
@@ -114,11 +128,22 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
         QUIRE_PUBLISH_HTTP_PORT: String(options.publishHttpPort ?? 7080),
         QUIRE_PUBLISH_GRPC_PORT: String(options.publishGrpcPort ?? 7444),
         QUIRE_LOG_LEVEL: 'warn',
+        ...authEnv,
       },
       /listening: rest (\S+) grpc (\S+)/,
       log,
     );
     processes.push(publish.proc);
+    // The publish service has migrated the store: the first admin token goes straight into it.
+    let adminToken: string | undefined;
+    if (auth) {
+      const stores = await createStores(loadConfig({ QUIRE_METADATA_STORE: 'embedded', QUIRE_DATA_DIR: dataDir }));
+      try {
+        adminToken = await bootstrapAdminToken(stores.store, 'quickstart-admin', 'quickstart');
+      } finally {
+        await stores.close();
+      }
+    }
     const consume = await startService(
       'consume',
       resolve(appsDir, 'consume-service/src/main.ts'),
@@ -129,17 +154,23 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
         QUIRE_CONSUME_HTTP_PORT: String(options.consumeHttpPort ?? 7081),
         QUIRE_CONSUME_GRPC_PORT: String(options.consumeGrpcPort ?? 7443),
         QUIRE_LOG_LEVEL: 'warn',
+        ...authEnv,
       },
       /listening: rest (\S+) grpc (\S+)/,
       log,
     );
     processes.push(consume.proc);
+    await buildUi({ log });
+    const ui = await startUiServer({ publishUrl: publish.match[1] as string, host, port: options.uiPort ?? 7070 });
+    closeUi = ui.close;
     return {
+      uiUrl: ui.url,
       publishUrl: publish.match[1] as string,
       publishGrpc: publish.match[2] as string,
       consumeUrl: consume.match[1] as string,
       consumeGrpc: consume.match[2] as string,
       dataDir,
+      ...(adminToken === undefined ? {} : { adminToken }),
       processes,
       stop,
     };

@@ -26,6 +26,8 @@ export interface ClientPool<C> {
   pick(): C;
   readonly size: number;
   close(): void;
+  /** A call on `client` failed UNAVAILABLE (a pool with health checks skips it until the next one). */
+  markFailed?(client: C): void;
 }
 
 /** Health of one address as the last check saw it. */

@@ -219,10 +219,12 @@ describe('consumer end to end', () => {
     expect(Buffer.from(sub.current()).equals(first)).toBe(true);
     expect(errors).toEqual([]);
 
-    // Both copies of the next version bad: DATA_LOSS, the old value stays.
-    const v2 = await pub.publish('e2e.corrupt', { data: randomBytes(4096) });
+    // Both copies of the next version bad: DATA_LOSS, the old value stays. (Released to
+    // nobody until both copies are corrupted, so the consumer cannot fetch it before.)
+    const v2 = await pub.publish('e2e.corrupt', { data: randomBytes(4096), scopes: [{ cluster: 'nobody' }] });
     if (v2.pointer.kind !== 's3') throw new Error('expected an S3 version');
     for (const l of v2.pointer.locations) await putObject(l.region, l.key, randomBytes(4096));
+    await pub.release('e2e.corrupt', v2.version, [{}]);
     await until(() => errors.length > 0, 'the checksum error');
     expect(errors[0]?.code).toBe(Code.DATA_LOSS);
     expect(errors[0]?.message).toMatch(/SHA-256/);

@@ -31,6 +31,7 @@ import type { PbPollResponseOutput } from '@quire/proto';
 import type { EndpointHealth, HealthCheckOptions } from './balancer.ts';
 import { DiskCache } from './disk-cache.ts';
 import { S3Downloader, verifyPayload, type RegionFailure, type S3RegionClientOptions } from './download.ts';
+import { decryptPayload, type KeyProvider } from './encryption.ts';
 import { RETRYABLE_CODES, backoffDelay, fromGrpcError, isRetryable, jitter, sleep } from './errors.ts';
 import { History, createHealthCheckedConsumePool, identityToPb, type ListVersionsOptions } from './history.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
@@ -72,6 +73,12 @@ export interface ConsumerOptions {
   s3?: Record<string, S3RegionClientOptions>;
   /** Per-call retries (default 4 attempts, 100 ms doubling up to 5 s, jittered). */
   retry?: RetryOptions;
+  /**
+   * Deadline of one poll attempt beyond its long-poll wait (default 10 000 ms). With a
+   * service that drops packets, the first cycle (and so `ready()`) takes up to
+   * `retry.attempts` × this before the snapshots are tried.
+   */
+  pollTimeoutMs?: number;
   /** Between failed polls: jittered exponential backoff (default 200 ms doubling up to 30 s). */
   reconnect?: { baseMs?: number; maxMs?: number };
   /**
@@ -90,6 +97,16 @@ export interface ConsumerOptions {
   metrics?: true | MetricsOptions;
   /** Older versions a subscription with nothing applied tries when the newest fails (default 3). */
   maxFallbackVersions?: number;
+  /** API token (`quire tokens create`), sent as `authorization: Bearer …` on every call. */
+  token?: string;
+  /** Keys of encrypted topics: their payloads are decrypted after the checksum check. */
+  keyring?: KeyProvider;
+  /**
+   * Extra gRPC channel options. grpc-js shares one connection among every client of a process
+   * with the same target and options; `{ 'grpc.use_local_subchannel_pool': 1 }` gives this
+   * consumer its own connection (used by the benchmarks to model separate instances).
+   */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 /**
@@ -186,7 +203,10 @@ class SubscriptionImpl<T> extends EventEmitter implements Subscription<T> {
   lastFailureCode: Code | undefined;
   /** Whether the disk cache was looked at for this subscription. */
   cacheChecked = false;
-  /** When the consume service last answered a poll carrying this topic (ms since the epoch; 0 = never). */
+  /**
+   * When what we hold was last confirmed: the consume service's last answer carrying this
+   * topic, or the disk cache file's write time (ms since the epoch; 0 = never).
+   */
   confirmedAt = 0;
 
   constructor(topic: string, options: SubscribeOptions<T>) {
@@ -257,6 +277,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     maxMs: positiveMs(options.reconnect?.maxMs, 30_000, 'reconnect.maxMs'),
   };
   const rearmJitterMs = positiveMs(options.rearmJitterMs, 1000, 'rearmJitterMs');
+  const pollTimeoutMs = positiveMs(options.pollTimeoutMs, 10_000, 'pollTimeoutMs');
   const fallback =
     options.fallback === false
       ? undefined
@@ -269,7 +290,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     options.metrics === undefined ? undefined : new ConsumerMetrics(options.metrics === true ? {} : options.metrics);
   const maxFallback = options.maxFallbackVersions ?? 3;
 
-  const pool = createHealthCheckedConsumePool(options.endpoints, options.healthCheck);
+  const pool = createHealthCheckedConsumePool(options.endpoints, options.healthCheck, options.token, options.channelOptions);
   const s3 = new S3Downloader(options.s3 ?? {}, identity.region);
   const history = new History(pool, identity, s3, options.retry);
   const subs = new Map<string, SubscriptionImpl<unknown>>();
@@ -322,7 +343,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     try {
       const res = await withRetry(
         pool,
-        (client) => unary<PbPollResponseOutput>(client, 'Poll', req, { timeoutMs: wait + 15_000, onCall: (c) => (inFlight = c) }),
+        (client) => unary<PbPollResponseOutput>(client, 'Poll', req, { timeoutMs: wait + pollTimeoutMs, onCall: (c) => (inFlight = c) }),
         options.retry,
         stop.signal,
       );
@@ -360,9 +381,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     try {
       bytes = await fetch();
       verifyPayload(bytes, d);
+      const plain = await decryptPayload(options.keyring, d, bytes);
       let value: unknown;
       try {
-        value = sub.decode(bytes, d);
+        value = sub.decode(plain, d);
       } catch (err) {
         throw new QuireError(Code.FAILED_PRECONDITION, `${d.topic} version ${d.version}: decode failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
@@ -456,6 +478,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           if (hit === undefined) return;
           if (await apply(sub, hit.descriptor, () => Promise.resolve(hit.bytes), 'cache')) {
             sub.known = Math.max(sub.known, hit.descriptor.version);
+            // The file was written right after that version was confirmed (by the service or a
+            // snapshot): a snapshot older than the file must not move us back.
+            sub.confirmedAt = Math.max(sub.confirmedAt, Math.floor(hit.savedAt));
             metrics?.cacheLoads.inc({ result: 'applied' });
           }
         } catch (err) {
@@ -530,6 +555,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     let pollFailures = 0;
     /** Consecutive answers with a transient download failure. */
     let downloadFailures = 0;
+    await cache?.sweep().catch((err: unknown) => reportError(fromGrpcError(err)));
     while (!stop.signal.aborted) {
       let delay: number;
       await loadCaches();
@@ -636,7 +662,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     getVersion: (topic, version) => history.getVersion(topic, version),
     listVersions: (topic, o) => history.listVersions(topic, o),
     versionAt: (topic, at) => history.versionAt(topic, at),
-    download: (topic, version) => history.download(topic, version),
+    download: async (topic, version) => {
+      const d = await history.getVersion(topic, version);
+      return decryptPayload(options.keyring, d, await history.bytesOf(d));
+    },
   };
   return consumer;
 }

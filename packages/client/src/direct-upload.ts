@@ -19,11 +19,14 @@ import type { S3RegionClientOptions } from './download.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
 import { ACTOR_METADATA } from './publisher.ts';
 import { unary } from './transport.ts';
+import { tokenClientOptions } from './auth.ts';
 
 export interface DirectUploaderOptions {
   /** Publish service gRPC address. */
   endpoint: string;
   actor?: string;
+  /** API token, sent as `authorization: Bearer …`. */
+  token?: string;
   /** How to reach S3 in each region the payload goes to. */
   s3: Readonly<Record<string, S3RegionClientOptions>>;
   /** Multipart part size (default 8 MiB; S3's minimum is 5 MiB). */
@@ -49,7 +52,7 @@ export interface DirectUploader {
 
 export function createDirectUploader(options: DirectUploaderOptions): DirectUploader {
   const Ctor = loadQuireProto().quire.v1.PublishService;
-  const client: PublishServiceClient = new Ctor(options.endpoint, grpc.credentials.createInsecure());
+  const client: PublishServiceClient = new Ctor(options.endpoint, grpc.credentials.createInsecure(), tokenClientOptions(options.token));
   const s3 = new Map<string, S3Client>();
   for (const [name, r] of Object.entries(options.s3)) {
     s3.set(

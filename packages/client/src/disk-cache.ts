@@ -16,7 +16,7 @@
  * one, fsync of the directory; a crash leaves the old file or the new one, never half.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, QuireError } from '@quire/core';
 import { verifyPayload } from './download.ts';
@@ -29,6 +29,8 @@ const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b
 export interface CachedVersion {
   descriptor: VersionInfo;
   bytes: Uint8Array;
+  /** When the file was written (its mtime, ms since the epoch; 0 when parsed from bytes). */
+  savedAt: number;
 }
 
 /** The bytes of a cache file for `descriptor` + `bytes` (which must match the descriptor). */
@@ -72,7 +74,7 @@ export function parseCacheFile(file: Uint8Array, expectedTopic?: string): Cached
   } catch (err) {
     throw corrupt(`payload: ${(err as Error).message}`);
   }
-  return { descriptor, bytes };
+  return { descriptor, bytes, savedAt: 0 };
 }
 
 export class DiskCache {
@@ -90,18 +92,47 @@ export class DiskCache {
   /** The cached version of `topic`; undefined when there is none; DATA_LOSS when the file is corrupt. */
   async load(topic: string): Promise<CachedVersion | undefined> {
     let file: Buffer;
+    let savedAt: number;
     try {
-      file = await readFile(this.pathOf(topic));
+      [file, savedAt] = await Promise.all([readFile(this.pathOf(topic)), stat(this.pathOf(topic)).then((st) => st.mtimeMs)]);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new QuireError(Code.UNAVAILABLE, `cache file ${this.pathOf(topic)}: ${(err as Error).message}`, { field: 'cacheDir', cause: err });
     }
     try {
-      return parseCacheFile(file, topic);
+      return { ...parseCacheFile(file, topic), savedAt };
     } catch (err) {
       const q = err as QuireError;
       throw new QuireError(q.code, `${this.pathOf(topic)}: ${q.message}`, { field: 'cacheDir', cause: err });
     }
+  }
+
+  /**
+   * Remove temporary files a crash left behind (older than `olderThanMs`, default 10 min, so
+   * a write in progress in another process sharing the directory is left alone). Returns
+   * how many were removed; a missing directory is not an error.
+   */
+  async sweep(olderThanMs = 10 * 60_000): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (!name.endsWith('.tmp')) continue;
+      const path = join(this.dir, name);
+      try {
+        if (Date.now() - (await stat(path)).mtimeMs < olderThanMs) continue;
+        await rm(path, { force: true });
+        removed++;
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return removed;
   }
 
   /** Replace `topic`'s cached version atomically (temp file + fsync + rename + directory fsync). */

@@ -31,8 +31,8 @@ export interface S3RegionClientOptions {
 /** One region's S3 read that failed (the next region is tried). */
 export interface RegionFailure {
   region: string;
-  /** `checksum`: the object was read but did not match (rejected); `unavailable`: it could not be read. */
-  reason: 'checksum' | 'unavailable';
+  /** `corrupt`: the object was read but refused (checksum mismatch, an unreadable snapshot); `unavailable`: it could not be read (unreachable, missing). */
+  reason: 'corrupt' | 'unavailable';
   error: Error;
   /** `topic version N` or `snapshot of topic`. */
   what: string;
@@ -53,6 +53,12 @@ export function verifyPayload(bytes: Uint8Array, v: Pick<VersionInfo, 'topic' | 
 export function regionFirst(locations: readonly BlobLocation[], region: string | undefined): BlobLocation[] {
   if (region === undefined) return [...locations];
   return [...locations.filter((l) => l.region === region), ...locations.filter((l) => l.region !== region)];
+}
+
+async function getBytes(client: S3Client, bucket: string, key: string): Promise<Uint8Array> {
+  const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  if (res.Body === undefined) throw new QuireError(Code.DATA_LOSS, 'empty response body');
+  return res.Body.transformToByteArray();
 }
 
 export class S3Downloader {
@@ -82,6 +88,10 @@ export class S3Downloader {
           requestChecksumCalculation: 'WHEN_REQUIRED',
           responseChecksumValidation: 'WHEN_REQUIRED',
           maxAttempts: 2,
+          // An unreachable region (a partition drops packets) must fail in seconds, not minutes:
+          // the next region, the snapshot fallback or the disk cache are waiting. The request
+          // timeout is per socket inactivity, so large downloads are not cut short.
+          requestHandler: { connectionTimeout: 3000, requestTimeout: 30_000 },
         }),
       );
     }
@@ -103,9 +113,7 @@ export class S3Downloader {
         continue;
       }
       try {
-        const res = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
-        if (res.Body === undefined) throw new QuireError(Code.DATA_LOSS, 'empty response body');
-        const bytes = await res.Body.transformToByteArray();
+        const bytes = await getBytes(client, loc.bucket, loc.key);
         verifyPayload(bytes, v);
         return bytes;
       } catch (err) {
@@ -133,7 +141,7 @@ export class S3Downloader {
 
   #reportFailure(region: string, what: string, err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    const reason = err instanceof QuireError && err.code === Code.DATA_LOSS ? 'checksum' : 'unavailable';
+    const reason = err instanceof QuireError && (err.code === Code.DATA_LOSS || err.code === Code.INVALID_ARGUMENT) ? 'corrupt' : 'unavailable';
     try {
       this.onRegionFailure?.({ region, reason, error, what });
     } catch {
@@ -142,7 +150,7 @@ export class S3Downloader {
   }
 
   /** Regions whose Quire bucket is known (for snapshots), the consumer's own first. */
-  snapshotRegions(): string[] {
+  #snapshotRegions(): string[] {
     const names = [...this.#buckets.keys()];
     return this.#region === undefined ? names : [...names.filter((n) => n === this.#region), ...names.filter((n) => n !== this.#region)];
   }
@@ -153,15 +161,13 @@ export class S3Downloader {
    * UNAVAILABLE naming every region when none does; FAILED_PRECONDITION when no region has a bucket.
    */
   async readFromBuckets<T>(key: string, what: string, check: (bytes: Uint8Array, region: string) => T): Promise<{ value: T; region: string }> {
-    const regions = this.snapshotRegions();
+    const regions = this.#snapshotRegions();
     if (regions.length === 0) throw new QuireError(Code.FAILED_PRECONDITION, `${what}: no S3 region has a bucket configured (s3.<region>.bucket)`, { field: 's3' });
     const tried: string[] = [];
     for (const region of regions) {
       try {
-        const client = this.#clients.get(region) as S3Client;
-        const res = await client.send(new GetObjectCommand({ Bucket: this.#buckets.get(region), Key: key }));
-        if (res.Body === undefined) throw new QuireError(Code.DATA_LOSS, 'empty response body');
-        return { value: check(await res.Body.transformToByteArray(), region), region };
+        const bytes = await getBytes(this.#clients.get(region) as S3Client, this.#buckets.get(region) as string, key);
+        return { value: check(bytes, region), region };
       } catch (err) {
         tried.push(`${region}: ${err instanceof Error ? err.message : String(err)}`);
         this.#reportFailure(region, what, err);

@@ -4,6 +4,7 @@
  * Shared by the consumer and by the publisher (when given a consume endpoint).
  */
 import * as grpc from '@grpc/grpc-js';
+import { tokenClientOptions } from './auth.ts';
 import { Code, QuireError } from '@quire/core';
 import type { ConsumerIdentity, Page } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
@@ -27,27 +28,38 @@ export function identityToPb(identity: ConsumerIdentity): PbConsumerIdentity {
   return { region: region ?? '', application: application ?? '', cluster: cluster ?? '', instance: instance ?? '', attributes };
 }
 
-function makeConsumeClient(address: string): ConsumeServiceClient {
+function makeConsumeClient(address: string, token?: string, channelOptions: grpc.ChannelOptions = {}): ConsumeServiceClient {
   const Ctor = loadQuireProto().quire.v1.ConsumeService;
   const max = 64 * 1024 * 1024;
   return new Ctor(address, grpc.credentials.createInsecure(), {
     ...CHANNEL_OPTIONS,
     'grpc.max_receive_message_length': max,
     'grpc.max_send_message_length': max,
+    ...tokenClientOptions(token),
+    ...channelOptions,
   });
 }
 
 /** Plain round-robin over the endpoints as given (the publisher's history reads). */
-export function createConsumePool(endpoints: readonly string[]): EndpointPool<ConsumeServiceClient> {
-  return new EndpointPool<ConsumeServiceClient>(endpoints, makeConsumeClient);
+export function createConsumePool(
+  endpoints: readonly string[],
+  token?: string,
+  channelOptions?: grpc.ChannelOptions,
+): EndpointPool<ConsumeServiceClient> {
+  return new EndpointPool<ConsumeServiceClient>(endpoints, (address) => makeConsumeClient(address, token, channelOptions));
 }
 
 /** The consumer's pool: every resolved address, health-checked, healthy ones round-robin. */
-export function createHealthCheckedConsumePool(endpoints: readonly string[], options?: HealthCheckOptions): HealthCheckedPool<ConsumeServiceClient> {
-  return new HealthCheckedPool<ConsumeServiceClient>(endpoints, makeConsumeClient, options);
+export function createHealthCheckedConsumePool(
+  endpoints: readonly string[],
+  options?: HealthCheckOptions,
+  token?: string,
+  channelOptions?: grpc.ChannelOptions,
+): HealthCheckedPool<ConsumeServiceClient> {
+  return new HealthCheckedPool<ConsumeServiceClient>(endpoints, (address) => makeConsumeClient(address, token, channelOptions), options);
 }
 
-type ConsumePool = ClientPool<ConsumeServiceClient> & { markFailed?(client: ConsumeServiceClient): void };
+type ConsumePool = ClientPool<ConsumeServiceClient>;
 
 export class History {
   readonly #pool: ConsumePool;

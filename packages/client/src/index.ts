@@ -27,3 +27,8 @@ export { FIELD_TRAILER, RETRYABLE_CODES, fromGrpcError, isRetryable } from './er
 export type { RetryOptions } from './transport.ts';
 export { createDirectUploader } from './direct-upload.ts';
 export type { DirectPublishInput, DirectUploader, DirectUploaderOptions } from './direct-upload.ts';
+export { createTokenAdmin } from './admin.ts';
+export type { NewToken, TokenAdmin, TokenAdminOptions, TokenInfo } from './admin.ts';
+export { AUTHORIZATION_METADATA, tokenClientOptions } from './auth.ts';
+export { addKeyringKey, createLocalKeyring, decryptPayload, encryptPayload, encryptStream } from './encryption.ts';
+export type { KeyProvider } from './encryption.ts';

@@ -35,6 +35,8 @@ export interface TopicInfo {
   revision: number;
   /** Newest version number (0 = none). */
   headVersion: number;
+  /** Payload encryption, when on. */
+  encryption?: { algorithm: string; keyId: string };
 }
 
 export function versionFromPb(v: PbVersionDescriptorOutput): VersionInfo {
@@ -72,6 +74,7 @@ export function topicFromPb(t: PbTopicOutput): TopicInfo {
     updatedAt: toNumber(t.updatedAt),
     revision: toNumber(t.revision),
     headVersion: toNumber(t.headVersion),
+    ...(t.encryption === null || t.encryption === undefined || t.encryption.algorithm === '' ? {} : { encryption: { algorithm: t.encryption.algorithm, keyId: t.encryption.keyId } }),
   };
 }
 

@@ -11,10 +11,21 @@
  * | `quire_client_fallback_active` | gauge | | 1 while the consumer runs on the S3 fallback snapshots, else 0 |
  * | `quire_client_applied_version` | gauge | `topic` | version `current()` holds (0 = none) |
  * | `quire_client_apply_failures_total` | counter | `topic` | updates refused (download, checksum, decode) |
- * | `quire_client_download_failures_total` | counter | `region`, `reason` | S3 reads that failed in one region (`reason`: `checksum` or `unavailable`), whatever the next region did |
+ * | `quire_client_download_failures_total` | counter | `region`, `reason` | S3 reads that failed in one region (`reason`: `corrupt` or `unavailable`), whatever the next region did |
  * | `quire_client_cache_loads_total` | counter | `result` | disk cache reads at start: `applied`, `corrupt` |
  */
 import { Counter, Gauge, Registry } from 'prom-client';
+
+/** The metric names (fixed: one consumer per registry). */
+export const NAMES = {
+  pollFailures: 'quire_client_poll_failures_total',
+  staleness: 'quire_client_staleness_seconds',
+  fallbackActive: 'quire_client_fallback_active',
+  appliedVersion: 'quire_client_applied_version',
+  applyFailures: 'quire_client_apply_failures_total',
+  downloadFailures: 'quire_client_download_failures_total',
+  cacheLoads: 'quire_client_cache_loads_total',
+} as const;
 
 export interface MetricsOptions {
   /** Register in this registry (default: a new one, at `consumer.metrics`). */
@@ -38,7 +49,7 @@ export class ConsumerMetrics {
     this.registry = options.registry ?? new Registry();
     const registers = [this.registry];
     this.pollFailures = new Counter({
-      name: 'quire_client_poll_failures_total',
+      name: NAMES.pollFailures,
       help: 'Polls of the consume service that failed after their retries',
       labelNames: ['code'],
       registers,
@@ -46,7 +57,7 @@ export class ConsumerMetrics {
     const confirmedAt = this.#confirmedAt;
     const startedAt = this.#startedAt;
     this.staleness = new Gauge({
-      name: 'quire_client_staleness_seconds',
+      name: NAMES.staleness,
       help: 'Seconds since the consume service last confirmed the topic',
       labelNames: ['topic'],
       registers,
@@ -56,30 +67,30 @@ export class ConsumerMetrics {
       },
     });
     this.fallbackActive = new Gauge({
-      name: 'quire_client_fallback_active',
+      name: NAMES.fallbackActive,
       help: '1 while the consumer runs on the S3 fallback snapshots',
       registers,
     });
     this.appliedVersion = new Gauge({
-      name: 'quire_client_applied_version',
+      name: NAMES.appliedVersion,
       help: 'Version each subscription holds (0 = none)',
       labelNames: ['topic'],
       registers,
     });
     this.applyFailures = new Counter({
-      name: 'quire_client_apply_failures_total',
+      name: NAMES.applyFailures,
       help: 'Updates refused (download, checksum or decode failed); the old value stayed',
       labelNames: ['topic'],
       registers,
     });
     this.downloadFailures = new Counter({
-      name: 'quire_client_download_failures_total',
-      help: 'S3 reads that failed in one region (reason checksum or unavailable)',
+      name: NAMES.downloadFailures,
+      help: 'S3 reads that failed in one region (reason corrupt or unavailable)',
       labelNames: ['region', 'reason'],
       registers,
     });
     this.cacheLoads = new Counter({
-      name: 'quire_client_cache_loads_total',
+      name: NAMES.cacheLoads,
       help: 'Disk cache reads at start by result (applied, corrupt)',
       labelNames: ['result'],
       registers,
@@ -98,16 +109,6 @@ export class ConsumerMetrics {
   }
 
   close(): void {
-    for (const name of [
-      'quire_client_poll_failures_total',
-      'quire_client_staleness_seconds',
-      'quire_client_fallback_active',
-      'quire_client_applied_version',
-      'quire_client_apply_failures_total',
-      'quire_client_download_failures_total',
-      'quire_client_cache_loads_total',
-    ]) {
-      this.registry.removeSingleMetric(name);
-    }
+    for (const name of Object.values(NAMES)) this.registry.removeSingleMetric(name);
   }
 }

@@ -11,8 +11,10 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
+import { tokenClientOptions } from './auth.ts';
+import { publishEncryption, type KeyProvider } from './encryption.ts';
 import { Code, QuireError } from '@quire/core';
-import type { BlobLocation, Metadata, Page, Scope } from '@quire/core';
+import type { BlobLocation, Metadata, Page, Scope, TopicEncryption } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import type {
   ConsumeServiceClient,
@@ -65,6 +67,10 @@ export interface PublisherOptions {
    * service's gRPC contract has no version reads).
    */
   consumeEndpoint?: string;
+  /** API token (`quire tokens create`), sent as `authorization: Bearer …` on every call. */
+  token?: string;
+  /** Keys of encrypted topics (`createLocalKeyring(path)` or a KMS): payloads to them are encrypted before upload. */
+  keyring?: KeyProvider;
 }
 
 export interface PublishProgress {
@@ -110,6 +116,8 @@ export interface TopicInput {
   retention?: { keepLast?: number; maxAgeMs?: number };
   jsonSchema?: string;
   allowedApplications?: string[];
+  /** Encrypt every payload (envelope encryption, AES-256-GCM) under this key id of the publishers' and consumers' keyrings. */
+  encryption?: { algorithm?: 'aes-256-gcm'; keyId: string };
 }
 
 /** Operator controls of a rollout run (a reason is required for pause and abort). */
@@ -170,6 +178,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     new Ctor(address, grpc.credentials.createInsecure(), {
       'grpc.max_send_message_length': max,
       'grpc.max_receive_message_length': max,
+      ...tokenClientOptions(options.token),
     }),
   );
   let history: { pool: EndpointPool<ConsumeServiceClient>; reader: History } | undefined;
@@ -178,7 +187,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
       throw new QuireError(Code.FAILED_PRECONDITION, 'consumeEndpoint: version reads go to a consume service; set consumeEndpoint', { field: 'consumeEndpoint' });
     }
     if (history === undefined) {
-      const hp = createConsumePool([options.consumeEndpoint]);
+      const hp = createConsumePool([options.consumeEndpoint], options.token);
       history = { pool: hp, reader: new History(hp, {}, new S3Downloader(), options.retry) };
     }
     return history.reader;
@@ -256,10 +265,13 @@ export function createPublisher(options: PublisherOptions): Publisher {
   }
 
 
+  const encrypt = publishEncryption(options.keyring, async (name) => (await call<{ encryption: TopicEncryption | null }>('GetTopic', { name })).encryption ?? undefined);
+
   return {
-    async publish(topic, input) {
-      const sources = [input.data, input.file, input.stream].filter((s) => s !== undefined).length;
+    async publish(topic, plainInput) {
+      const sources = [plainInput.data, plainInput.file, plainInput.stream].filter((s) => s !== undefined).length;
       if (sources !== 1) throw QuireError.invalid('data', 'give exactly one of data, file or stream');
+      const input = await encrypt(topic, plainInput);
       const publishId = input.publishId ?? randomUUID();
       if (input.data !== undefined) {
         const bytes = typeof input.data === 'string' ? Buffer.from(input.data, 'utf8') : Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength);
@@ -315,6 +327,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         jsonSchema: t.jsonSchema ?? '',
         allowedApplications: t.allowedApplications ?? [],
         ...(t.retention === undefined ? {} : { retention: { keepLast: t.retention.keepLast ?? 0, maxAgeMs: t.retention.maxAgeMs ?? 0 } }),
+        ...(t.encryption === undefined ? {} : { encryption: { algorithm: t.encryption.algorithm ?? 'aes-256-gcm', keyId: t.encryption.keyId } }),
       };
       return topicFromPb(await call<PbTopicOutput>('CreateTopic', { topic }));
     },

@@ -3,7 +3,7 @@
 // regions. Several consume instances with one killed, the only one killed (S3 snapshot
 // fallback and return), everything down (disk cache), corrupt S3 objects (region failover).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,10 @@ import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Code, type QuireError } from '@quire/core';
 import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { snapshotKey } from '@quire/core';
+import { S3Downloader } from './download.ts';
+import { readSnapshot } from './snapshot-fallback.ts';
 import { createConsumer, createPublisher, type Consumer, type ConsumerOptions, type Publisher, type RegionFailure, type UpdateEvent } from './index.ts';
 
 const { cassandra, s3 } = inject('quireServers');
@@ -224,6 +228,11 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     await until(() => s1.version() === 2, 'v2 applied (and cached)');
     await first.close();
 
+    // A temporary file a crash left behind an hour ago is swept at the next start.
+    const stale = join(cacheDir, `${topic}.quire.1234.deadbeef.tmp`);
+    writeFileSync(stale, 'half a write');
+    utimesSync(stale, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+
     // Everything down: no consume service, no S3 (closed ports).
     const dead = `127.0.0.1:${await freePort()}`;
     const deadS3 = `http://127.0.0.1:${await freePort()}`;
@@ -243,6 +252,7 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     expect(s2.current()).toEqual({ devices: ['tv', 'phone'] });
     expect(second.usingFallback()).toBe(true);
     expect(await metric(second.metrics, 'quire_client_cache_loads_total', { result: 'applied' })).toBe(1);
+    expect(existsSync(stale)).toBe(false);
     await second.close();
 
     // One flipped payload byte: the file is refused, the subscription starts from its default.
@@ -281,10 +291,10 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     await c.ready();
     await until(() => sub.version() === v2.version, 'v2 from region B');
     expect(Buffer.from(sub.current()).equals(v2data)).toBe(true);
-    expect(failures.map((f) => [f.region, f.reason])).toEqual([[regionA, 'checksum']]);
+    expect(failures.map((f) => [f.region, f.reason])).toEqual([[regionA, 'corrupt']]);
     // (The instance's topic cache may not know the just-created topic on the first poll: NOT_FOUND then.)
     expect(errors.filter((e) => e.code !== Code.NOT_FOUND)).toEqual([]);
-    expect(await metric(c.metrics, 'quire_client_download_failures_total', { region: regionA, reason: 'checksum' })).toBe(1);
+    expect(await metric(c.metrics, 'quire_client_download_failures_total', { region: regionA, reason: 'corrupt' })).toBe(1);
     expect(v1.version).toBeLessThan(v2.version);
 
     // v3 goes to nobody first, both copies are corrupted, then it is released to everyone.
@@ -296,9 +306,58 @@ describe('consumer resilience (services as processes, Cassandra + two S3 regions
     expect(sub.version()).toBe(v2.version);
     expect(Buffer.from(sub.current()).equals(v2data)).toBe(true);
     expect(failures.filter((f) => f.what === `${topic} version ${v3.version}`).map((f) => [f.region, f.reason])).toEqual([
-      [regionA, 'checksum'],
-      [regionB, 'checksum'],
+      [regionA, 'corrupt'],
+      [regionB, 'corrupt'],
     ]);
     expect(await metric(c.metrics, 'quire_client_apply_failures_total', { topic })).toBe(1);
+  });
+
+  it('a corrupt snapshot in the own region is refused and reported; the next region is read; a consumer starts from it', async () => {
+    const topic = 'res.snapshot';
+    await pub.createTopic({ name: topic, owner: 'res' });
+    const v1 = await pub.publish(topic, { data: 'snap' });
+    // Wait for the scheduler to write v1's snapshot in both regions.
+    const key = snapshotKey(topic);
+    const holds = async (region: string): Promise<boolean> => {
+      try {
+        const res = await (admin[region] as S3Client).send(new GetObjectCommand({ Bucket: buckets[region], Key: key }));
+        const body = JSON.parse(await (res.Body as { transformToString(): Promise<string> }).transformToString()) as { versions: { version: number }[] };
+        return body.versions.some((v) => v.version === v1.version);
+      } catch {
+        return false;
+      }
+    };
+    const end = Date.now() + 30_000;
+    while (!((await holds(regionA)) && (await holds(regionB)))) {
+      if (Date.now() > end) throw new Error('no snapshot of v1 in both regions');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await overwrite(regionA, key, Buffer.from('{"format":"quire.snapshot/1","topic":"res.snap'));
+    const reader = new S3Downloader(s3Options, regionA);
+    const failures: RegionFailure[] = [];
+    reader.onRegionFailure = (f) => failures.push(f);
+    try {
+      const read = await readSnapshot(reader, topic);
+      expect(read.region).toBe(regionB);
+      expect(read.snapshot.versions.map((v) => v.version)).toContain(v1.version);
+      expect(failures.map((f) => [f.region, f.reason, f.what])).toEqual([[regionA, 'corrupt', `snapshot of ${topic}`]]);
+    } finally {
+      reader.close();
+    }
+
+    // A consumer starting while no consume instance answers starts from that snapshot.
+    const fresh = consumer({
+      endpoints: [`127.0.0.1:${await freePort()}`],
+      identity: { application: 'snap', region: regionA, instance: 'snap-1' },
+      retry: { attempts: 2, baseDelayMs: 10 },
+    });
+    fresh.on('error', () => {});
+    const regionFailures: RegionFailure[] = [];
+    fresh.on('region-failure', (f) => regionFailures.push(f));
+    const sub = fresh.subscribe(topic, { decode: text });
+    await fresh.ready();
+    expect(fresh.usingFallback()).toBe(true);
+    expect([sub.version(), sub.via(), sub.current()]).toEqual([v1.version, 'snapshot', 'snap']);
+    expect(regionFailures.map((f) => [f.region, f.reason])).toEqual([[regionA, 'corrupt']]);
   });
 });

@@ -78,7 +78,7 @@ export class EndpointPool<C extends grpc.Client> implements ClientPool<C> {
 
 /** Run `attempt` with a client from the pool; retry retryable failures on the next endpoint. */
 export async function withRetry<C extends grpc.Client, T>(
-  pool: ClientPool<C> & { markFailed?(client: C): void },
+  pool: ClientPool<C>,
   attempt: (client: C) => Promise<T>,
   options: RetryOptions = {},
   signal?: AbortSignal,

@@ -22,6 +22,7 @@ export type {
   RunStatus,
   Scope,
   Topic,
+  TopicEncryption,
   VersionRecord,
 } from './model.ts';
 export {
@@ -72,3 +73,18 @@ export type {
 } from './ports.ts';
 export { SNAPSHOT_FORMAT, SNAPSHOT_INLINE_MAX_BYTES, resolutionStateFromSnapshot, snapshotKey } from './snapshot.ts';
 export type { SnapshotTopicSettings, TopicSnapshot } from './snapshot.ts';
+export {
+  ACTIONS,
+  ROLES,
+  applicationMayConsume,
+  authorize,
+  bearerToken,
+  formatTokenString,
+  parseTokenString,
+  prefixesCover,
+  roleAllows,
+  tokenView,
+  validateTokenInput,
+} from './access.ts';
+export type { AccessDecision, AccessRequest, Action, ApiToken, ApiTokenView, NewTokenInput, Principal, Role } from './access.ts';
+export { ENCRYPTION_ALGORITHMS, ENCRYPTION_METADATA, checkPublishEncryption, checkTopicEncryptionSettings, encryptionAad, encryptionOf, validateTopicEncryption } from './encryption.ts';

@@ -55,10 +55,19 @@ export interface Topic {
   jsonSchema?: string;
   /** When set, only these applications may subscribe. */
   allowedApplications?: string[];
+  /** Payload encryption: publishers encrypt before upload, consumers with the key decrypt (see core/encryption.ts). */
+  encryption?: TopicEncryption;
   createdAt: number;
   updatedAt: number;
   /** Bumped on every update; used for compare-and-set updates. */
   revision: number;
+}
+
+/** Envelope encryption of a topic's payloads: a data key per version, wrapped under `keyId`. */
+export interface TopicEncryption {
+  algorithm: 'aes-256-gcm';
+  /** The key-encryption key's id in the key provider (local keyring, KMS). */
+  keyId: string;
 }
 
 export interface BlobLocation {

@@ -9,6 +9,7 @@
  * DEADLINE_EXCEEDED, INTERNAL.
  */
 import type { Readable } from 'node:stream';
+import type { ApiToken } from './access.ts';
 import type {
   AuditEntry,
   BlobLocation,
@@ -140,6 +141,18 @@ export interface MetadataStore {
   appendAudit(entry: AuditEntry): Promise<void>;
   /** Newest first, paged; filtered by topic and time range when given. */
   listAudit(query?: AuditQuery): Promise<Page<AuditEntry>>;
+
+  // ---- API tokens (access control; the secret is never stored, only its hash) ----
+  /** Store a new token. ALREADY_EXISTS when the id is taken. */
+  createToken(token: ApiToken): Promise<void>;
+  getToken(id: string): Promise<ApiToken | undefined>;
+  /** Every token, revoked ones included, ordered by id. */
+  listTokens(): Promise<ApiToken[]>;
+  /**
+   * Mark a token revoked; repeating keeps the first time and revoker. Returns the stored
+   * token; NOT_FOUND for an unknown id.
+   */
+  revokeToken(id: string, at: number, by: string): Promise<ApiToken>;
 
   // ---- fleet reports (aggregated by consume instances, written periodically) --
   /** Upsert on (topic, instance). */

@@ -35,6 +35,7 @@ import type { MakeMetadataStore } from './contract/harness.ts';
 import { leasesContract } from './contract/leases.ts';
 import { releasesAndPinsContract } from './contract/releases-pins.ts';
 import { runsContract } from './contract/runs.ts';
+import { tokensContract } from './contract/tokens.ts';
 import { topicsContract } from './contract/topics.ts';
 import { validationContract } from './contract/validation.ts';
 import { versionsContract } from './contract/versions.ts';
@@ -68,6 +69,7 @@ export function describeMetadataStoreContract(adapterName: string, make: MakeMet
     runsContract(ctx);
     leasesContract(ctx);
     auditAndFleetContract(ctx);
+    tokensContract(ctx);
     validationContract(ctx);
   });
 }

@@ -20,6 +20,7 @@ import {
   validateRolloutPlan,
   validateScope,
   validateSha256,
+  validateTopicEncryption,
   validateTopicName,
   validateVersionNumber,
 } from '@quire/core';
@@ -212,6 +213,8 @@ export function guardTopic(topic: Topic): Topic {
     }
     out.allowedApplications = topic.allowedApplications.map((a, i) => guardId(a, `allowedApplications[${i}]`));
   }
+  const encryption = validateTopicEncryption(topic.encryption);
+  if (encryption !== undefined) out.encryption = encryption;
   return out;
 }
 

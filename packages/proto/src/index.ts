@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType as AdminProto } from './gen/admin.ts';
 import type { ProtoGrpcType as ConsumeProto } from './gen/consume.ts';
 import type { ProtoGrpcType as PublishProto } from './gen/publish.ts';
 
@@ -16,19 +17,23 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_ROOT],
 };
 
-let cached: (PublishProto & ConsumeProto) | undefined;
+let cached: (PublishProto & ConsumeProto & AdminProto) | undefined;
 
-/** The loaded contract: `quire.v1.PublishService`, `quire.v1.ConsumeService` and messages. */
-export function loadQuireProto(): PublishProto & ConsumeProto {
+/** The loaded contract: `quire.v1.PublishService`, `quire.v1.ConsumeService`, `quire.v1.AdminService` and messages. */
+export function loadQuireProto(): PublishProto & ConsumeProto & AdminProto {
   if (!cached) {
-    const def = protoLoader.loadSync(['quire/v1/publish.proto', 'quire/v1/consume.proto'], LOADER_OPTIONS);
-    cached = grpc.loadPackageDefinition(def) as unknown as PublishProto & ConsumeProto;
+    const def = protoLoader.loadSync(['quire/v1/publish.proto', 'quire/v1/consume.proto', 'quire/v1/admin.proto'], LOADER_OPTIONS);
+    cached = grpc.loadPackageDefinition(def) as unknown as PublishProto & ConsumeProto & AdminProto;
   }
   return cached;
 }
 
 export type { ProtoGrpcType as ConsumeProto } from './gen/consume.ts';
 export type { ProtoGrpcType as PublishProto } from './gen/publish.ts';
+export type { ProtoGrpcType as AdminProto } from './gen/admin.ts';
+// Access control (admin.proto).
+export type { AdminServiceHandlers, AdminServiceClient } from './gen/quire/v1/AdminService.ts';
+export type { ApiToken as PbApiToken, ApiToken__Output as PbApiTokenOutput } from './gen/quire/v1/ApiToken.ts';
 
 // Generated message and service types the services map to and from.
 export type { PublishServiceHandlers, PublishServiceClient } from './gen/quire/v1/PublishService.ts';

@@ -28,6 +28,7 @@ const load = configLoader(
     QUIRE_POLL_CONCURRENCY_PER_APP: z.coerce.number().int().default(32),
     QUIRE_POLL_QUEUE_PER_APP: z.coerce.number().int().default(2000),
     QUIRE_HELD_POLLS_PER_APP: z.coerce.number().int().default(50000),
+    QUIRE_READY_MAX_CACHE_AGE_MS: z.coerce.number().int().default(300_000),
   },
   (shared, own) => ({ ...shared, httpPort: own.QUIRE_CONSUME_HTTP_PORT, cacheRefreshMs: own.QUIRE_CACHE_REFRESH_MS }),
 );

@@ -36,8 +36,14 @@ describe('configLoader', () => {
       blobStore: { kind: 'fs', regions: [{ name: 'local', dir: '/tmp/q/blobs/local' }] },
       host: '127.0.0.1',
       logLevel: 'info',
+      auth: { enabled: false, cacheMs: 2000 },
       httpPort: 7080,
     });
+  });
+
+  it('reads the access-control switch', () => {
+    expect(load({ QUIRE_AUTH: 'on', QUIRE_AUTH_CACHE_MS: '0' })).toMatchObject({ auth: { enabled: true, cacheMs: 0 } });
+    expect(() => load({ QUIRE_AUTH: 'yes' })).toThrow(/QUIRE_AUTH/);
   });
 
   it('treats an empty value as unset', () => {

@@ -43,6 +43,15 @@ export interface ServiceConfig {
   blobStore: BlobStoreConfig;
   host: string;
   logLevel: LogLevel;
+  /** Access control (QUIRE_AUTH); absent = off. */
+  auth?: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** Every request needs an API token, checked against the roles (`@quire/core` authorize). */
+  enabled: boolean;
+  /** How long a verified token is trusted before the store is read again (revocation delay). */
+  cacheMs: number;
 }
 
 /** The variables every service reads, with their meaning. */
@@ -60,6 +69,8 @@ export const SHARED_VARIABLES = {
   QUIRE_LOG_LEVEL: 'fatal | error | warn | info (default) | debug | trace | silent',
   QUIRE_CONFIG_FILE:
     'optional YAML or JSON file mapping these same names to values (e.g. `QUIRE_CASSANDRA_PORT: 9042`); a variable set in the environment overrides the file; an unknown key or a bad value in it stops start-up naming the key and the file',
+  QUIRE_AUTH: 'on | off (default): require an API token (Authorization: Bearer) on every REST and gRPC call, checked against its role and topic prefixes',
+  QUIRE_AUTH_CACHE_MS: 'how long a checked token is trusted before the store is read again; a revocation takes effect within this (default 2000)',
 } as const;
 
 /**
@@ -89,12 +100,15 @@ export const APP_VARIABLES = {
     QUIRE_POLL_CONCURRENCY_PER_APP: 'poll evaluations of one application at once (default 32)',
     QUIRE_POLL_QUEUE_PER_APP: 'poll evaluations of one application waiting; more are refused with 429 / RESOURCE_EXHAUSTED (default 2000)',
     QUIRE_HELD_POLLS_PER_APP: 'long-polls of one application held at once; more are refused (default 50000)',
+    QUIRE_READY_MAX_CACHE_AGE_MS: 'readiness: the instance stays ready (store "degraded") while its last full cache refresh is younger than this, even with the metadata store down (default 300000)',
   },
   // Read by apps/cli through commander's `.env()`; kept here so the services accept them.
   cli: {
     QUIRE_PUBLISH: 'quire CLI: gRPC address of the publish service (default 127.0.0.1:7444)',
     QUIRE_CONSUME: 'quire CLI: gRPC address(es) of the consume service, comma-separated (default 127.0.0.1:7443)',
     QUIRE_ACTOR: 'quire CLI: who you are, for the audit log and as version publisher (default: your user name)',
+    QUIRE_TOKEN: 'quire CLI and SDK examples: the API token to send (Authorization: Bearer); needed when the services run with QUIRE_AUTH=on',
+    QUIRE_KEYRING: 'quire CLI: keyring file of the data-encryption keys of encrypted topics (publish encrypts, get decrypts)',
   },
 } as const;
 
@@ -140,6 +154,8 @@ const sharedShape = {
   QUIRE_HOST: nonEmpty.default('127.0.0.1'),
   QUIRE_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   QUIRE_CONFIG_FILE: z.string().optional(), // read before the schema applies (see configLoader)
+  QUIRE_AUTH: z.enum(['on', 'off']).default('off'),
+  QUIRE_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
 } satisfies Record<keyof typeof SHARED_VARIABLES, z.ZodType>;
 
 type SharedVars = z.output<z.ZodObject<typeof sharedShape>>;
@@ -246,5 +262,11 @@ function sharedConfig(c: SharedVars): ServiceConfig {
     blobStore = { kind: 'fs', regions: [{ name: c.QUIRE_LOCAL_REGION, dir: resolve(dataDir, 'blobs', c.QUIRE_LOCAL_REGION) }] };
   }
 
-  return { metadataStore, blobStore, host: c.QUIRE_HOST, logLevel: c.QUIRE_LOG_LEVEL };
+  return {
+    metadataStore,
+    blobStore,
+    host: c.QUIRE_HOST,
+    logLevel: c.QUIRE_LOG_LEVEL,
+    auth: { enabled: c.QUIRE_AUTH === 'on', cacheMs: c.QUIRE_AUTH_CACHE_MS },
+  };
 }

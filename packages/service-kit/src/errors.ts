@@ -52,6 +52,9 @@ interface FastifyLikeError {
 export function toQuireError(err: unknown): QuireError {
   if (err instanceof QuireError) return err;
   const e = (typeof err === 'object' && err !== null ? err : {}) as FastifyLikeError;
+  // An answer that does not match its route's response schema (@fastify/response-validation):
+  // the server's fault, not the request's.
+  if (e.code === 'FST_RESPONSE_VALIDATION_FAILED_VALIDATION') return new QuireError(Code.INTERNAL, INTERNAL_MESSAGE, { cause: err });
   if (Array.isArray(e.validation)) {
     const first = e.validation[0];
     const field = validationField(e.validationContext, first);

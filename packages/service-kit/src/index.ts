@@ -5,7 +5,7 @@ export { createStores } from './stores.ts';
 export type { Stores } from './stores.ts';
 export { CODE_TRAILER, FIELD_TRAILER, grpcErrorOf, grpcFailure, httpErrorOf, toQuireError } from './errors.ts';
 export type { ErrorBody, HttpError } from './errors.ts';
-export { fastifyLogger, installErrorHandlers } from './rest.ts';
+export { REDACTED_PATHS, fastifyLogger, installErrorHandlers } from './rest.ts';
 export { listenTransports } from './transports.ts';
 export type { ListenOptions, Transports } from './transports.ts';
 export { runService } from './main.ts';
@@ -13,3 +13,36 @@ export { describeBlobStore, describeMetadataStore, loadMigrateConfig, migrateSto
 export type { MigrationReport } from './migrate.ts';
 export { configTable } from './config-doc.ts';
 export type { RunServiceOptions, RunningService } from './main.ts';
+export {
+  auditEntrySchema,
+  blobLocationSchema,
+  bytesResponse,
+  objectSchema,
+  pageSchema,
+  pinSchema,
+  pointerSchema,
+  publishResultSchema,
+  releaseSchema,
+  retentionSchema,
+  rolloutPlanSchema,
+  rolloutRunSchema,
+  scopeSchema,
+  topicSchema,
+  versionSchema,
+  versionViewSchema,
+  wrapSchema,
+} from './schemas.ts';
+export {
+  AccessGuard,
+  guardGrpcHandlers,
+  grpcPrincipal,
+  hashSecret,
+  installRestAuth,
+  issueToken,
+  listTokenViews,
+  restPrincipal,
+  revokeToken,
+  topicOrAll,
+} from './auth.ts';
+export type { AccessGuardOptions, CallInfo, GrpcRule, GrpcRules, RestRule, RestRules } from './auth.ts';
+export type { AuthConfig } from './config.ts';

@@ -8,9 +8,35 @@ import { Code } from '@quire/core';
 import type { LogLevel } from './config.ts';
 import { httpErrorOf, type ErrorBody } from './errors.ts';
 
-/** Fastify's `logger` option for the configured log level (`silent`: no logger). */
-export function fastifyLogger(level: LogLevel): false | { level: LogLevel } {
-  return level === 'silent' ? false : { level };
+/**
+ * Where secrets could appear in a log line: credential headers of a logged request (or
+ * of a logged error's request), and credential fields of logged objects. pino replaces
+ * them with `[redacted]`.
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-quire-token"]',
+  'req.headers["x-api-key"]',
+  'headers.authorization',
+  'headers.cookie',
+  'headers["x-quire-token"]',
+  'headers["x-api-key"]',
+  '*.headers.authorization',
+  '*.headers["x-quire-token"]',
+  '*.headers.cookie',
+  '*.headers["x-api-key"]',
+  'authorization',
+  'token',
+  '*.token',
+  'secretAccessKey',
+  '*.secretAccessKey',
+  '*.*.secretAccessKey',
+];
+
+/** Fastify's `logger` option (pino: JSON lines) for the configured log level (`silent`: no logger). */
+export function fastifyLogger(level: LogLevel): false | { level: LogLevel; redact: { paths: string[]; censor: string } } {
+  return level === 'silent' ? false : { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {

@@ -13,7 +13,7 @@
 #   CASSANDRA_LISTEN (127.0.0.1)  CASSANDRA_SEEDS (= listen)  CASSANDRA_INITIAL_TOKEN (0)
 #   CASSANDRA_PORT (9042)  CASSANDRA_STORAGE_PORT (7000)  CASSANDRA_JMX_PORT (7199)
 #   CASSANDRA_DC (datacenter1)  CASSANDRA_RACK (rack1)  CASSANDRA_CLUSTER (quire-test)
-#   MAX_HEAP_SIZE (1G)  HEAP_NEWSIZE (128M, only used with CASSANDRA_GC=parallel)
+#   MAX_HEAP_SIZE (2G)  HEAP_NEWSIZE (128M, only used with CASSANDRA_GC=parallel)
 #   CASSANDRA_START_TIMEOUT (120 s)  CASSANDRA_SKIP_SYNC (true: no fsync, test data only)
 set -euo pipefail
 LOG_TAG=cassandra
@@ -167,7 +167,7 @@ XML
 }
 
 java_opts() {
-  local home="$1" heap="${MAX_HEAP_SIZE:-1G}" newsize="${HEAP_NEWSIZE:-128M}"
+  local home="$1" heap="${MAX_HEAP_SIZE:-2G}" newsize="${HEAP_NEWSIZE:-128M}"
   JOPTS=(
     "$MARKER"
     -ea
@@ -310,7 +310,7 @@ cmd_start() {
   {
     echo "===== $(date -Is) starting node $NODE ($(cat "$home/.installed")) on $LISTEN:$PORT ====="
   } >>"$LOGFILE"
-  log "starting Cassandra $(cat "$home/.installed") node $NODE: CQL $LISTEN:$PORT, storage $STORAGE_PORT, JMX $JMX_PORT, heap ${MAX_HEAP_SIZE:-1G}, dir $NODE_DIR"
+  log "starting Cassandra $(cat "$home/.installed") node $NODE: CQL $LISTEN:$PORT, storage $STORAGE_PORT, JMX $JMX_PORT, heap ${MAX_HEAP_SIZE:-2G}, dir $NODE_DIR"
   # Its own session, so it outlives the caller (tests reuse it); stdin closed, output to the log.
   MALLOC_ARENA_MAX=4 setsid "$java" "${JOPTS[@]}" -cp "$NODE_DIR/conf:$home/lib/*" \
     org.apache.cassandra.service.CassandraDaemon </dev/null >>"$LOGFILE" 2>&1 8>&- 9>&- &

@@ -86,6 +86,12 @@ export function statements(ks: string) {
     auditByTopic: `SELECT topic, ${AUDIT_COLS} FROM ${ks}.audit_by_topic WHERE topic = ? AND (at, id) < (?, ?) AND (at) >= (?) LIMIT ?`,
     auditByDay: `SELECT topic, ${AUDIT_COLS} FROM ${ks}.audit_by_day WHERE day = ? AND (at, id) < (?, ?) AND (at) >= (?) LIMIT ?`,
 
+    // ---- API tokens (LWT only)
+    insertToken: `INSERT INTO ${ks}.api_tokens (bucket, id, data) VALUES (0, ?, ?) IF NOT EXISTS`,
+    getToken: `SELECT data FROM ${ks}.api_tokens WHERE bucket = 0 AND id = ?`,
+    listTokens: `SELECT data FROM ${ks}.api_tokens WHERE bucket = 0`,
+    updateToken: `UPDATE ${ks}.api_tokens SET data = ? WHERE bucket = 0 AND id = ? IF data = ?`,
+
     // ---- fleet reports
     upsertFleetReport: `INSERT INTO ${ks}.fleet_reports (${FLEET_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
     listFleetReports: `SELECT ${FLEET_COLS} FROM ${ks}.fleet_reports WHERE topic = ?`,

@@ -186,4 +186,18 @@ export const MIGRATIONS: readonly Migration[] = [
        WITH default_time_to_live = 3600`,
     ],
   },
+  {
+    id: 5,
+    name: 'api tokens',
+    statements: [
+      // Every API token in one partition (a few hundred at most), ordered by id; `data` is
+      // the ApiToken as JSON (the secret's SHA-256, never the secret). Written only with
+      // LWTs: IF NOT EXISTS to create, IF data = <read> to revoke.
+      `CREATE TABLE IF NOT EXISTS {ks}.api_tokens (
+         bucket int,
+         id text,
+         data text,
+         PRIMARY KEY ((bucket), id))`,
+    ],
+  },
 ];

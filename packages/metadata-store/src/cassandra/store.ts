@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import { Code, QuireError, systemClock } from '@quire/core';
 import type {
+  ApiToken,
   AuditEntry,
   AuditQuery,
   Change,
@@ -32,6 +33,7 @@ import type {
   VersionRecord,
 } from '@quire/core';
 import type { MetadataStoreFaults } from '../faults.ts';
+import { guardToken, guardTokenId, revoked, tokenFromJson, tokenToJson } from '../tokens.ts';
 import {
   decodeCursor,
   encodeCursor,
@@ -878,6 +880,52 @@ class CassandraMetadataStore implements MetadataStore {
         }
       }
       return pageOf(items, q.limit, (e) => encodeCursor({ a: e.at, i: e.id }));
+    });
+  }
+
+  // ---- API tokens ---------------------------------------------------------------------------------
+
+  createToken(token: ApiToken): Promise<void> {
+    return this.call('createToken', async () => {
+      const t = guardToken(token);
+      const data = tokenToJson(t);
+      const { applied } = await this.db.casResolved(this.q.insertToken, [t.id, data], async () =>
+        (await this.db.resolveRead(this.q.getToken, [t.id], 'createToken'))?.['data'] === data,
+      );
+      if (!applied) throw new QuireError(Code.ALREADY_EXISTS, `token ${t.id} already exists`, { field: 'id' });
+    });
+  }
+
+  getToken(id: string): Promise<ApiToken | undefined> {
+    return this.call('getToken', async () => {
+      const row = await this.db.readOne(this.q.getToken, [guardTokenId(id)]);
+      return row === undefined ? undefined : tokenFromJson(String(row['data']));
+    });
+  }
+
+  listTokens(): Promise<ApiToken[]> {
+    return this.call('listTokens', async () => (await this.db.readAll(this.q.listTokens)).map((r) => tokenFromJson(String(r['data']))));
+  }
+
+  /** Compare-and-set on the whole record: a concurrent revocation makes us re-read, and the first one stands. */
+  revokeToken(id: string, at: number, by: string): Promise<ApiToken> {
+    return this.call('revokeToken', async () => {
+      const i = guardTokenId(id);
+      const when = guardTime(at, 'at');
+      const who = guardId(by, 'by');
+      for (;;) {
+        const row = (await this.db.serialRead(this.q.getToken, [i])).first() ?? undefined;
+        if (row === undefined) throw QuireError.notFound(`token ${i}`, 'id');
+        const before = String(row['data']);
+        const current = tokenFromJson(before);
+        if (current.revokedAt !== undefined) return current;
+        const next = revoked(current, when, who);
+        const data = tokenToJson(next);
+        const { applied } = await this.db.casResolved(this.q.updateToken, [data, i, before], async () =>
+          (await this.db.resolveRead(this.q.getToken, [i], 'revokeToken'))?.['data'] === data,
+        );
+        if (applied) return next;
+      }
     });
   }
 

@@ -27,6 +27,7 @@ export function topicsContract(ctx: ContractContext): void {
         },
         jsonSchema: '{"type":"object","required":["id"]}',
         allowedApplications: ['checkout', 'payments'],
+        encryption: { algorithm: 'aes-256-gcm', keyId: 'payments/2026' },
       });
       const created = await ctx.store.createTopic(topic);
       expect(created).toEqual({ ...topic, revision: 1 });
@@ -42,6 +43,7 @@ export function topicsContract(ctx: ContractContext): void {
       expect(got.rolloutPlan ?? null).toBeNull();
       expect(got.jsonSchema ?? null).toBeNull();
       expect(got.allowedApplications ?? null).toBeNull();
+      expect(got.encryption ?? null).toBeNull();
     });
 
     it('getTopic of an unknown name is undefined', async () => {
@@ -83,6 +85,7 @@ export function topicsContract(ctx: ContractContext): void {
         description: 'changed',
         retention: { maxAgeMs: 3_600_000 },
         allowedApplications: ['checkout'],
+        encryption: { algorithm: 'aes-256-gcm', keyId: 'k1' },
         updatedAt: T0 + 1000,
       };
       const updated = await ctx.store.updateTopic(changed, 1);
@@ -94,10 +97,11 @@ export function topicsContract(ctx: ContractContext): void {
       expect(await ctx.store.getTopic(name)).toEqual({ ...changed, revision: 2 });
 
       // Optional settings left out of an update are cleared.
-      const { allowedApplications: _a, ...withoutApps } = updated;
+      const { allowedApplications: _a, encryption: _e, ...withoutApps } = updated;
       const cleared = await ctx.store.updateTopic({ ...withoutApps, updatedAt: T0 + 3000 }, 2);
       expect(cleared.revision).toBe(3);
       expect((await ctx.store.getTopic(name))?.allowedApplications ?? null).toBeNull();
+      expect((await ctx.store.getTopic(name))?.encryption ?? null).toBeNull();
     });
 
     it('updateTopic of an unknown topic is NOT_FOUND and creates nothing', async () => {

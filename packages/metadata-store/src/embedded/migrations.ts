@@ -147,8 +147,24 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    // Numbered 4: 2 and 3 are the access-control steps of another branch (steps apply by
-    // number, so a gap until they land is harmless).
+    version: 2,
+    name: 'api tokens',
+    sql: `
+      -- One row per API token; data is the ApiToken as JSON (the secret's SHA-256, never the secret).
+      CREATE TABLE api_tokens (
+        id    TEXT PRIMARY KEY,
+        data  TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 3,
+    name: 'topic encryption setting',
+    sql: `
+      ALTER TABLE topics ADD COLUMN encryption TEXT;             -- JSON TopicEncryption
+    `,
+  },
+  {
     version: 4,
     name: 'rollout runs carry the fencing epoch of the scheduler lease that last wrote them',
     sql: `ALTER TABLE runs ADD COLUMN epoch INTEGER`,

@@ -24,6 +24,7 @@ export interface TopicRow {
   rollout_plan: string | null;
   json_schema: string | null;
   allowed_applications: string | null;
+  encryption: string | null;
   created_at: number;
   updated_at: number;
   revision: number;
@@ -39,6 +40,7 @@ export function topicToRow(t: Topic): TopicRow {
     rollout_plan: t.rolloutPlan === undefined ? null : JSON.stringify(t.rolloutPlan),
     json_schema: t.jsonSchema ?? null,
     allowed_applications: t.allowedApplications === undefined ? null : JSON.stringify(t.allowedApplications),
+    encryption: t.encryption === undefined ? null : JSON.stringify(t.encryption),
     created_at: t.createdAt,
     updated_at: t.updatedAt,
     revision: t.revision,
@@ -59,6 +61,7 @@ export function topicFromRow(r: TopicRow): Topic {
   if (r.rollout_plan !== null) t.rolloutPlan = JSON.parse(r.rollout_plan) as NonNullable<Topic['rolloutPlan']>;
   if (r.json_schema !== null) t.jsonSchema = r.json_schema;
   if (r.allowed_applications !== null) t.allowedApplications = JSON.parse(r.allowed_applications) as string[];
+  if (r.encryption !== null && r.encryption !== undefined) t.encryption = JSON.parse(r.encryption) as NonNullable<Topic['encryption']>;
   return t;
 }
 

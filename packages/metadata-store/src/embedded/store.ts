@@ -18,6 +18,7 @@
 import Database from 'better-sqlite3';
 import { Code, QuireError, systemClock } from '@quire/core';
 import type {
+  ApiToken,
   AuditEntry,
   AuditQuery,
   Change,
@@ -77,6 +78,7 @@ import {
 } from './rows.ts';
 import type { AuditRow, FleetRow, LeaseRow, PinRow, ReleaseRow, RunRow, TopicRow, VersionRow } from './rows.ts';
 import { fromSqliteError } from './sqlite-errors.ts';
+import { guardToken, guardTokenId, revoked, tokenFromJson, tokenToJson } from '../tokens.ts';
 
 export interface EmbeddedMetadataStoreOptions {
   /**
@@ -291,9 +293,9 @@ class EmbeddedMetadataStore implements MetadataStore {
         }
         this.q(
           `INSERT INTO topics (name, owner, description, retention, inline_threshold, rollout_plan, json_schema,
-             allowed_applications, created_at, updated_at, revision)
+             allowed_applications, encryption, created_at, updated_at, revision)
            VALUES (:name, :owner, :description, :retention, :inline_threshold, :rollout_plan, :json_schema,
-             :allowed_applications, :created_at, :updated_at, :revision)`,
+             :allowed_applications, :encryption, :created_at, :updated_at, :revision)`,
         ).run(topicToRow(t));
         this.recordChange(t.name);
       });
@@ -342,7 +344,7 @@ class EmbeddedMetadataStore implements MetadataStore {
         this.q(
           `UPDATE topics SET owner = :owner, description = :description, retention = :retention,
              inline_threshold = :inline_threshold, rollout_plan = :rollout_plan, json_schema = :json_schema,
-             allowed_applications = :allowed_applications, updated_at = :updated_at, revision = :revision
+             allowed_applications = :allowed_applications, encryption = :encryption, updated_at = :updated_at, revision = :revision
            WHERE name = :name`,
         ).run(topicToRow(next));
         this.recordChange(t.name);
@@ -767,6 +769,42 @@ class EmbeddedMetadataStore implements MetadataStore {
         ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY at DESC, id DESC LIMIT ?`;
       const rows = this.q(sql).all(...params) as AuditRow[];
       return pageOf(rows.map(auditFromRow), q.limit, (e) => encodeCursor({ a: e.at, i: e.id }));
+    });
+  }
+
+  // ---- API tokens ------------------------------------------------------------------------------------------
+
+  createToken(token: ApiToken): Promise<void> {
+    return this.call(() => {
+      const t = guardToken(token);
+      const res = this.q('INSERT INTO api_tokens (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING').run(t.id, tokenToJson(t));
+      if (res.changes === 0) throw new QuireError(Code.ALREADY_EXISTS, `token ${t.id} already exists`, { field: 'id' });
+    });
+  }
+
+  getToken(id: string): Promise<ApiToken | undefined> {
+    return this.call(() => {
+      const row = this.q('SELECT data FROM api_tokens WHERE id = ?').get(guardTokenId(id)) as { data: string } | undefined;
+      return row === undefined ? undefined : tokenFromJson(row.data);
+    });
+  }
+
+  listTokens(): Promise<ApiToken[]> {
+    return this.call(() => (this.q('SELECT data FROM api_tokens ORDER BY id').all() as { data: string }[]).map((r) => tokenFromJson(r.data)));
+  }
+
+  revokeToken(id: string, at: number, by: string): Promise<ApiToken> {
+    return this.call(() => {
+      const i = guardTokenId(id);
+      const when = guardTime(at, 'at');
+      const who = guardId(by, 'by');
+      return this.write(() => {
+        const row = this.q('SELECT data FROM api_tokens WHERE id = ?').get(i) as { data: string } | undefined;
+        if (row === undefined) throw QuireError.notFound(`token ${i}`, 'id');
+        const t = revoked(tokenFromJson(row.data), when, who);
+        this.q('UPDATE api_tokens SET data = ? WHERE id = ?').run(tokenToJson(t), i);
+        return t;
+      });
     });
   }
 

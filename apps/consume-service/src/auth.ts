@@ -1,0 +1,155 @@
+/**
+ * Access control of the consume service: which action each REST route and gRPC method is
+ * (the decision is `@quire/core`'s `authorize`, applied by `@quire/service-kit`'s guards).
+ *
+ * A poll is a batch: each subscription is decided on its own (`consume` on its topic, as
+ * the poll's application). Refused topics are answered like unknown ones, in the poll's
+ * `errors` (PERMISSION_DENIED, with the reason) while the others are served; a poll whose
+ * every topic is refused fails with PERMISSION_DENIED. A token bound to an application
+ * polls as that application (an identity without one gets it; another one is refused).
+ * The topic's own `allowedApplications` is checked by the service with the same core
+ * function (`applicationMayConsume`).
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Code, QuireError } from '@quire/core';
+import type { AccessRequest, Action, MetadataStore, Principal } from '@quire/core';
+import type { ConsumeServiceHandlers } from '@quire/proto';
+import {
+  AccessGuard,
+  grpcFailure,
+  grpcPrincipal,
+  guardGrpcHandlers,
+  installRestAuth,
+  restPrincipal,
+  type AuthConfig,
+  type CallInfo,
+  type GrpcRules,
+  type RestRules,
+} from '@quire/service-kit';
+
+const onTopic =
+  (action: Action) =>
+  (req: FastifyRequest): AccessRequest => ({ action, topic: (req.params as Record<string, string>).topic ?? '' });
+
+/** Every route of the consume service's REST API, by `METHOD url`. A route missing here is for admins only. */
+export const REST_RULES: RestRules = {
+  'GET /healthz': 'public',
+  'GET /metrics': 'public',
+  'GET /readyz': 'public',
+  'GET /docs': 'public',
+  'GET /docs/': 'public',
+  'GET /docs/json': 'public',
+  'GET /docs/yaml': 'public',
+  'GET /docs/static/*': 'public',
+  'GET /docs/*': 'public',
+  'GET /openapi.json': 'public',
+  // Authenticated here; each subscription is decided by the poll filter below.
+  'POST /v1/poll': () => [],
+  'GET /v1/topics/:topic/versions': onTopic('read'),
+  'GET /v1/topics/:topic/versions/:version': onTopic('read'),
+  'GET /v1/topics/:topic/versions/:version/data': onTopic('consume'),
+  'GET /v1/topics/:topic/at/:time': onTopic('read'),
+};
+
+const byTopic =
+  (action: Action) =>
+  (m: unknown): AccessRequest => ({ action, topic: String((m as { topic?: unknown }).topic ?? '') });
+
+/** Every method of `quire.v1.ConsumeService`. */
+export const GRPC_RULES: GrpcRules = {
+  Poll: () => [],
+  GetVersion: byTopic('read'),
+  ListVersions: byTopic('read'),
+  VersionAt: byTopic('read'),
+  ReadInline: byTopic('consume'),
+  ReadData: byTopic('consume'),
+};
+
+export function createAccessGuard(auth: AuthConfig | undefined, store: MetadataStore, onError?: (err: unknown, what: string) => void): AccessGuard {
+  return new AccessGuard({ store, enabled: auth?.enabled ?? false, cacheMs: auth?.cacheMs ?? 2000, ...(onError ? { onError } : {}) });
+}
+
+interface Denied {
+  topic: string;
+  message: string;
+}
+
+/**
+ * Decide each subscription of a poll: the allowed ones (in order) and the refused ones.
+ * Sets the identity's application to the token's when it has none. All refused: PERMISSION_DENIED.
+ */
+async function filterPoll(
+  guard: AccessGuard,
+  who: { principal: Principal; tokenId: string },
+  identity: { application?: string } | null | undefined,
+  subs: readonly { topic?: unknown }[],
+  call: CallInfo,
+): Promise<{ allowed: number[]; denied: Denied[] }> {
+  let application = identity?.application === '' ? undefined : identity?.application;
+  if (application === undefined && who.principal.application !== undefined && identity) {
+    identity.application = who.principal.application;
+    application = who.principal.application;
+  }
+  const allowed: number[] = [];
+  const denied: Denied[] = [];
+  for (const [i, s] of subs.entries()) {
+    const topic = String(s.topic ?? '');
+    const d = await guard.allows(who, { action: 'consume', topic, ...(application === undefined ? {} : { application }) }, call);
+    if (d.allowed) allowed.push(i);
+    else denied.push({ topic, message: d.reason });
+  }
+  if (allowed.length === 0 && denied.length > 0) {
+    throw new QuireError(Code.PERMISSION_DENIED, denied.map((d) => d.message).join('; '));
+  }
+  return { allowed, denied };
+}
+
+/** The consume service's handlers, guarded (for `createGrpcServer`'s `wrapHandlers`). */
+export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown, method: string) => void) {
+  const fail = grpcFailure(onError);
+  return (definition: grpc.ServiceDefinition, handlers: ConsumeServiceHandlers): ConsumeServiceHandlers => {
+    const poll = handlers.Poll;
+    const Poll: ConsumeServiceHandlers['Poll'] = (call, callback) => {
+      const who = grpcPrincipal(call);
+      if (who === undefined) return poll(call, callback);
+      const req = call.request;
+      filterPoll(guard, who, req.identity, req.subscriptions, { via: 'grpc', method: 'quire.v1.ConsumeService/Poll' }).then(
+        ({ allowed, denied }) => {
+          req.subscriptions = allowed.map((i) => req.subscriptions[i]!);
+          poll(call, (err, res) => {
+            if (res) res.errors = [...(res.errors ?? []), ...denied.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }))];
+            callback(err, res);
+          });
+        },
+        (err: unknown) => callback(fail('Poll', err)),
+      );
+    };
+    return guardGrpcHandlers(definition, { ...handlers, Poll }, guard, GRPC_RULES, 'quire.v1.ConsumeService');
+  };
+}
+
+const deniedOf = new WeakMap<FastifyRequest, Denied[]>();
+
+/** Guard the REST API; a poll's refused topics join its `errors`. */
+export function installConsumeAuth(rest: FastifyInstance, guard: AccessGuard): void {
+  installRestAuth(rest, guard, REST_RULES);
+  if (!guard.enabled) return;
+  rest.addHook('preHandler', async (req) => {
+    if (req.routeOptions.url !== '/v1/poll' || req.method !== 'POST') return;
+    const who = restPrincipal(req);
+    const body = req.body as { identity?: { application?: string }; subscriptions?: { topic?: unknown }[] } | undefined;
+    if (who === undefined || body === undefined || body === null) return;
+    if (body.identity === undefined && who.principal.application !== undefined) body.identity = {};
+    const subs = body.subscriptions ?? [];
+    const { allowed, denied } = await filterPoll(guard, who, body.identity, subs, { via: 'rest', method: 'POST /v1/poll' });
+    body.subscriptions = allowed.map((i) => subs[i]!);
+    if (denied.length > 0) deniedOf.set(req, denied);
+  });
+  rest.addHook('preSerialization', async (req, _reply, payload) => {
+    const denied = deniedOf.get(req);
+    if (denied === undefined || typeof payload !== 'object' || payload === null) return payload;
+    const p = payload as { errors?: unknown[] };
+    return { ...p, errors: [...(p.errors ?? []), ...denied.map((d) => ({ topic: d.topic, code: Code.PERMISSION_DENIED, message: d.message }))] };
+  });
+}

@@ -1,0 +1,101 @@
+// 6. Capacity model: from the measured per-process figures, how many consume instances and
+// what Cassandra read load a fleet needs, at 30 s polling and with long-poll. Pure: the
+// report shows its inputs next to its outputs so every number can be traced.
+import type { PollCostResult } from './poll-cost.ts';
+import type { ScaleResult } from './scale.ts';
+
+export interface CapacityInputs {
+  /** Best measured no-change polls/s of one consume process (gRPC), per topics-per-poll. */
+  pollsPerSecond: Record<number, number>;
+  /** Topics-per-poll the figure for 7 / 200 topics was taken from. */
+  measuredTopics: { small: number; large: number };
+  /** Memory per held long-poll (KiB) and held polls measured on one process. */
+  heldKiB: number;
+  heldMeasured: number;
+  /** Time to answer every held poll after a change (ms), at `heldMeasured`. */
+  releaseMs: number;
+  /** Full refresh of `topics` topics (ms). */
+  refreshMs: number;
+  topics: number;
+  /** Service settings the read load follows from. */
+  refreshPeriodMs: number;
+  changePollMs: number;
+  longPollWaitMs: number;
+  pollIntervalMs: number;
+  /** Target CPU utilisation of an instance (headroom for bursts and failover). */
+  utilisation: number;
+}
+
+export interface CapacityRow {
+  fleet: number;
+  topicsPerInstance: number;
+  mode: '30 s polling' | 'long-poll';
+  pollsPerSecond: number;
+  instances: number;
+  /** What sets the instance count. */
+  boundBy: 'CPU (poll rate)' | 'held connections' | 'minimum of 2';
+  cassandraReadsPerSecond: number;
+  /** Long-poll: after a change every consumer re-polls at once; time to absorb that burst. */
+  burstSeconds?: number;
+}
+
+export interface CapacityResult {
+  inputs: CapacityInputs;
+  rows: CapacityRow[];
+}
+
+export function capacityInputs(poll: PollCostResult | undefined, scale: ScaleResult | undefined, settings: { refreshPeriodMs: number; changePollMs: number; longPollWaitMs: number; pollIntervalMs: number }): CapacityInputs | undefined {
+  if (!poll || !scale) return undefined;
+  const grpc = poll.rows.filter((r) => r.transport === 'grpc');
+  const best = (topics: number): number => Math.max(...grpc.filter((r) => r.topics === topics).map((r) => r.quire.rps.median));
+  const topicsMeasured = [...new Set(grpc.map((r) => r.topics))].sort((a, b) => a - b);
+  const small = topicsMeasured[0] as number;
+  const large = topicsMeasured.at(-1) as number;
+  const heldKiB = ((scale.held.quire.rssHeld.median - scale.held.quire.rssIdle.median) * 1024) / scale.held.polls;
+  return {
+    pollsPerSecond: Object.fromEntries(topicsMeasured.map((t) => [t, best(t)])),
+    measuredTopics: { small, large },
+    heldKiB,
+    heldMeasured: scale.held.polls,
+    releaseMs: scale.held.quire.allAnsweredMs.median,
+    refreshMs: scale.fullRefresh.median,
+    topics: scale.topics,
+    ...settings,
+    utilisation: 0.5,
+  };
+}
+
+/** Reads one consume instance makes per second: change feed + full refresh (3 reads per topic + list pages). */
+export function readsPerInstance(i: CapacityInputs): number {
+  const refreshReads = 3 * i.topics + Math.ceil(i.topics / 500);
+  return 1000 / i.changePollMs + refreshReads / ((i.refreshPeriodMs + Math.max(0, i.refreshMs)) / 1000);
+}
+
+export function capacityModel(i: CapacityInputs, fleets = [10_000, 100_000, 1_000_000], topicsPerInstance = [7, 200]): CapacityResult {
+  const rows: CapacityRow[] = [];
+  const reads = readsPerInstance(i);
+  for (const fleet of fleets) {
+    for (const k of topicsPerInstance) {
+      const cap = (i.pollsPerSecond[k <= i.measuredTopics.small ? i.measuredTopics.small : i.measuredTopics.large] ?? Number.NaN) * i.utilisation;
+      // 30 s polling: each consumer polls once per interval.
+      {
+        const pps = fleet / (i.pollIntervalMs / 1000);
+        const cpu = Math.ceil(pps / cap);
+        const instances = Math.max(2, cpu);
+        rows.push({ fleet, topicsPerInstance: k, mode: '30 s polling', pollsPerSecond: pps, instances, boundBy: instances === cpu ? 'CPU (poll rate)' : 'minimum of 2', cassandraReadsPerSecond: instances * reads });
+      }
+      // Long-poll: each consumer holds one poll, re-armed every waitMs when nothing changes.
+      {
+        const pps = fleet / (i.longPollWaitMs / 1000);
+        const cpu = Math.ceil(pps / cap);
+        const held = Math.ceil(fleet / i.heldMeasured);
+        const instances = Math.max(2, cpu, held);
+        const boundBy = instances === held ? 'held connections' : instances === cpu ? 'CPU (poll rate)' : 'minimum of 2';
+        // After a change to a topic everyone watches: every held poll answers and re-polls at once.
+        const burstSeconds = fleet / instances / (cap / i.utilisation) + i.releaseMs / 1000;
+        rows.push({ fleet, topicsPerInstance: k, mode: 'long-poll', pollsPerSecond: pps, instances, boundBy, cassandraReadsPerSecond: instances * reads, burstSeconds });
+      }
+    }
+  }
+  return { inputs: i, rows };
+}

@@ -1,0 +1,73 @@
+// `pnpm bench`: every benchmark against the real servers, with progress on stderr; writes
+// bench/results/<date>.json and bench/REPORT.md (+ bench/report/*.svg). `--quick` runs every
+// code path with tiny sizes and writes under .cache/bench-quick/ instead (not the committed report).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BENCHMARKS, runBench, type BenchResults, type BenchmarkName } from './harness.ts';
+import { writeReport } from './report.ts';
+import { log, profileConsumeInto } from './env.ts';
+
+const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const REPO = resolve(BENCH_DIR, '..');
+
+function benchList(value: string): BenchmarkName[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(BENCHMARKS as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown benchmark "${n}" (one of ${BENCHMARKS.join(', ')})`);
+  }
+  return names as BenchmarkName[];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+const program = new Command('bench')
+  .description('Quire benchmarks: propagation, poll cost, large payloads, scale, publish throughput (and the capacity model), side by side with their references')
+  .option('--quick', 'tiny sizes: every code path in a couple of minutes; writes under .cache/bench-quick/', false)
+  .addOption(new Option('--only <list>', `comma-separated subset of: ${BENCHMARKS.join(', ')}`).argParser(benchList))
+  .option('--reps <n>', 'repetitions of each comparison', positiveInt)
+  .option('--scale-topics <n>', 'topics in the scale benchmark (default 10000)', positiveInt)
+  .option('--held-polls <n>', 'held long-polls in the scale benchmark (default 10000)', positiveInt)
+  .option('--profile-consume <dir>', 'consume-service processes write V8 CPU profiles (.cpuprofile) into <dir> when they stop')
+  .option('--report-from <json>', 'do not run anything: rewrite REPORT.md and its charts from an earlier results file')
+  .option('--out <dir>', 'where to write results/<date>.json, REPORT.md and report/ (default: bench/, or .cache/bench-quick/ with --quick)')
+  .showHelpAfterError();
+
+program.parse(process.argv.filter((a) => a !== '--'));
+const opts = program.opts<{ quick: boolean; only?: BenchmarkName[]; reps?: number; scaleTopics?: number; heldPolls?: number; out?: string; profileConsume?: string; reportFrom?: string }>();
+if (opts.profileConsume) {
+  mkdirSync(resolve(opts.profileConsume), { recursive: true });
+  profileConsumeInto(resolve(opts.profileConsume));
+}
+const out = resolve(opts.out ?? (opts.quick ? join(REPO, '.cache', 'bench-quick') : BENCH_DIR));
+
+const sizes: Record<string, number> = {};
+if (opts.reps) sizes['reps'] = opts.reps;
+if (opts.scaleTopics) sizes['scaleTopics'] = opts.scaleTopics;
+if (opts.heldPolls) sizes['heldPolls'] = opts.heldPolls;
+
+if (opts.reportFrom) {
+  const from = resolve(opts.reportFrom);
+  const earlier = JSON.parse(readFileSync(from, 'utf8')) as BenchResults;
+  const report = writeReport(earlier, join(out, 'REPORT.md'), from, join(BENCH_DIR, 'analysis.md'));
+  log(`${join(out, 'REPORT.md')} rewritten from ${from} (${report.charts.length} charts)`);
+  process.exit(0);
+}
+
+const t0 = Date.now();
+const results = await runBench({ quick: opts.quick, only: opts.only ?? [...BENCHMARKS], sizes });
+const date = results.startedAt.slice(0, 10);
+const resultsPath = join(out, 'results', `${date}${opts.quick ? '-quick' : ''}.json`);
+mkdirSync(dirname(resultsPath), { recursive: true });
+writeFileSync(resultsPath, JSON.stringify(results, null, 2) + '\n');
+const report = writeReport(results, join(out, 'REPORT.md'), resultsPath, join(BENCH_DIR, 'analysis.md'));
+log(`done in ${Math.round((Date.now() - t0) / 1000)} s: ${resultsPath}, ${join(out, 'REPORT.md')} (${report.charts.length} charts)`);
+if (results.errors.length) {
+  log(`${results.errors.length} benchmark(s) failed: ${results.errors.map((e) => e.benchmark).join(', ')}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,154 @@
+// 1. Propagation: from the start of the publish call to each subscriber's handler, for
+// Quire long-poll consumers, Quire 30 s polling consumers and etcd watchers (the peer),
+// alternating in the same run; plus an S3-backed version to long-poll consumers.
+import { randomBytes } from 'node:crypto';
+import { Etcd3 } from 'etcd3';
+import { createPublisher, type Publisher } from '@quire/client';
+import type { Context } from './context.ts';
+import { nowNs, dropQuireEnv, quireEnv, startConsume, startPublish, startWorker, type Worker } from './env.ts';
+import { latency, spread, type Latency, type Spread } from './stats.ts';
+
+export interface PropagationRow {
+  system: 'quire long-poll' | 'quire polling' | 'etcd watch' | 'quire long-poll, S3 payload';
+  consumers: number;
+  payloadBytes: number;
+  /** One entry per repetition (a publish / put). */
+  reps: Array<Latency & { missing: number }>;
+  p50: Spread;
+  p99: Spread;
+  max: Spread;
+  /** Duration of the publish / put call itself (ms): the part of the latency before any fan-out. */
+  callMs: Spread;
+}
+
+export interface PropagationResult {
+  changePollMs: number;
+  pollIntervalMs: number;
+  rows: PropagationRow[];
+}
+
+const WORKERS = 2;
+
+function row(system: PropagationRow['system'], consumers: number, payloadBytes: number, reps: PropagationRow['reps'], calls: number[]): PropagationRow {
+  return {
+    callMs: spread(calls),
+    system,
+    consumers,
+    payloadBytes,
+    reps,
+    p50: spread(reps.map((r) => r.p50)),
+    p99: spread(reps.map((r) => r.p99)),
+    max: spread(reps.map((r) => r.max)),
+  };
+}
+
+async function collect(workers: Worker[], version: number, t0: number, timeoutMs: number): Promise<Latency & { missing: number }> {
+  const parts = await Promise.all(workers.map((w) => w.call<{ ns: number[]; missing: number }>({ op: 'waitVersion', version, timeoutMs })));
+  const ms = parts.flatMap((p) => p.ns.map((t) => (t - t0) / 1e6));
+  return { ...latency(ms), missing: parts.reduce((a, p) => a + p.missing, 0) };
+}
+
+async function subscribers(n: number, start: (w: Worker, share: number) => Promise<unknown>, name: string): Promise<Worker[]> {
+  const workers = await Promise.all(Array.from({ length: WORKERS }, (_, i) => startWorker(`${name}-${i}`)));
+  await Promise.all(workers.map((w, i) => start(w, Math.floor(n / WORKERS) + (i < n % WORKERS ? 1 : 0))));
+  return workers;
+}
+
+export async function propagation(ctx: Context): Promise<PropagationResult> {
+  const { sizes } = ctx;
+  const changePollMs = 150;
+  const q = quireEnv(ctx.servers, 'prop', { QUIRE_CHANGE_POLL_MS: String(changePollMs) });
+  const publishProc = await startPublish(q);
+  const consumeProc = await startConsume(q);
+  const pub: Publisher = createPublisher({ endpoint: publishProc.grpcAddress, actor: 'bench', regions: ['region-a'] });
+  const etcd = new Etcd3({ hosts: ctx.etcd.endpoint });
+  const rows: PropagationRow[] = [];
+  const payload = randomBytes(1024);
+  try {
+    for (const n of sizes.consumers) {
+      const topic = `bench.prop.n${n}`;
+      await pub.createTopic({ name: topic, owner: 'bench' });
+      let version = (await pub.publish(topic, { data: payload })).version;
+      const key = `bench/prop/n${n}`;
+      ctx.progress(`propagation N=${n}: starting ${n} long-poll consumers and ${n} etcd watchers (${WORKERS} processes each)`);
+      const quire = await subscribers(n, (w, share) => w.call({ op: 'quireConsumers', endpoint: consumeProc.grpcAddress, topic, n: share, longPollWaitMs: 20_000 }), 'lp');
+      const watchers = await subscribers(n, (w, share) => w.call({ op: 'etcdWatchers', endpoint: ctx.etcd.endpoint, key, n: share }), 'etcd');
+      const lp: PropagationRow['reps'] = [];
+      const et: PropagationRow['reps'] = [];
+      const lpCall: number[] = [];
+      const etCall: number[] = [];
+      try {
+        for (let rep = 1; rep <= sizes.reps; rep++) {
+          // Quire: publish a 1 KiB inline version.
+          await new Promise((r) => setTimeout(r, 500));
+          let t0 = nowNs();
+          version = (await pub.publish(topic, { data: payload })).version;
+          lpCall.push((nowNs() - t0) / 1e6);
+          lp.push(await collect(quire, version, t0, 30_000));
+          // etcd: put 1 KiB whose first 12 bytes name the put.
+          await new Promise((r) => setTimeout(r, 500));
+          const value = Buffer.concat([Buffer.from(String(rep).padEnd(12)), payload.subarray(12)]);
+          t0 = nowNs();
+          await etcd.put(key).value(value);
+          etCall.push((nowNs() - t0) / 1e6);
+          et.push(await collect(watchers, rep, t0, 30_000));
+          ctx.progress(`propagation N=${n} rep ${rep}/${sizes.reps}: quire p99 ${lp.at(-1)?.p99.toFixed(1)} ms, etcd p99 ${et.at(-1)?.p99.toFixed(1)} ms`);
+        }
+      } finally {
+        await Promise.all([...quire, ...watchers].map((w) => w.stop()));
+      }
+      rows.push(row('quire long-poll', n, payload.length, lp, lpCall), row('etcd watch', n, payload.length, et, etCall));
+
+      // Periodic polling: each rep waits up to one interval (+10% jitter).
+      const pollReps = Math.min(sizes.reps, 2);
+      ctx.progress(`propagation N=${n}: ${n} consumers polling every ${sizes.pollIntervalMs} ms, ${pollReps} publishes (up to ${Math.round((pollReps * sizes.pollIntervalMs * 1.1) / 1000)} s)`);
+      const polling = await subscribers(n, (w, share) => w.call({ op: 'quireConsumers', endpoint: consumeProc.grpcAddress, topic, n: share, pollIntervalMs: sizes.pollIntervalMs }), 'poll');
+      const pl: PropagationRow['reps'] = [];
+      const plCall: number[] = [];
+      try {
+        for (let rep = 1; rep <= pollReps; rep++) {
+          const t0 = nowNs();
+          version = (await pub.publish(topic, { data: payload })).version;
+          plCall.push((nowNs() - t0) / 1e6);
+          pl.push(await collect(polling, version, t0, sizes.pollIntervalMs * 1.2 + 10_000));
+          ctx.progress(`propagation N=${n} polling rep ${rep}/${pollReps}: p50 ${pl.at(-1)?.p50.toFixed(0)} ms`);
+        }
+      } finally {
+        await Promise.all(polling.map((w) => w.stop()));
+      }
+      rows.push(row('quire polling', n, payload.length, pl, plCall));
+    }
+
+    // An S3-backed version (above the inline threshold): every consumer downloads it from S3.
+    const n = sizes.s3Consumers;
+    const topic = 'bench.prop.s3';
+    await pub.createTopic({ name: topic, owner: 'bench', inlineThresholdBytes: 1024 });
+    const big = randomBytes(sizes.s3PayloadBytes);
+    let version = (await pub.publish(topic, { data: big })).version;
+    ctx.progress(`propagation S3: ${n} long-poll consumers, ${sizes.s3PayloadBytes / 1024 / 1024} MiB version`);
+    const s3 = Object.fromEntries(Object.entries(q.s3Options).map(([k, v]) => [k, v]));
+    const consumers = await subscribers(n, (w, share) => w.call({ op: 'quireConsumers', endpoint: consumeProc.grpcAddress, topic, n: share, longPollWaitMs: 20_000, s3 }), 's3');
+    const reps: PropagationRow['reps'] = [];
+    const calls: number[] = [];
+    try {
+      for (let rep = 1; rep <= sizes.reps; rep++) {
+        big.writeUInt32BE(rep, 0);
+        await new Promise((r) => setTimeout(r, 500));
+        const t0 = nowNs();
+        version = (await pub.publish(topic, { data: big })).version;
+        calls.push((nowNs() - t0) / 1e6);
+        reps.push(await collect(consumers, version, t0, 120_000));
+        ctx.progress(`propagation S3 rep ${rep}/${sizes.reps}: p99 ${reps.at(-1)?.p99.toFixed(0)} ms`);
+      }
+    } finally {
+      await Promise.all(consumers.map((w) => w.stop()));
+    }
+    rows.push(row('quire long-poll, S3 payload', n, sizes.s3PayloadBytes, reps, calls));
+  } finally {
+    pub.close();
+    etcd.close();
+    await Promise.all([publishProc.stop(), consumeProc.stop()]);
+    await dropQuireEnv(ctx.servers, q);
+  }
+  return { changePollMs, pollIntervalMs: sizes.pollIntervalMs, rows };
+}

@@ -1,0 +1,93 @@
+// The instrumentation's pure parts: which failures count, the bounded reason labels,
+// and that wrapping keeps behaviour (results, errors, `this`) while counting.
+import { describe, expect, it } from 'vitest';
+import { Code, QuireError } from '@quire/core';
+import { countFailures, failureCode, instrumentPublishes, reasonLabel } from './instrument.ts';
+import { createMetrics } from './metrics.ts';
+import { metricValue, parseMetrics } from './testing.ts';
+
+describe('failureCode', () => {
+  it('counts unreachable, timeout, internal and unknown errors; not the answers of a working store', () => {
+    expect(failureCode(new QuireError(Code.UNAVAILABLE, 'down'))).toBe('UNAVAILABLE');
+    expect(failureCode(new QuireError(Code.DEADLINE_EXCEEDED, 'slow'))).toBe('DEADLINE_EXCEEDED');
+    expect(failureCode(new QuireError(Code.INTERNAL, 'bug'))).toBe('INTERNAL');
+    expect(failureCode(new Error('boom'))).toBe('UNKNOWN');
+    for (const code of [Code.NOT_FOUND, Code.ALREADY_EXISTS, Code.ABORTED, Code.FAILED_PRECONDITION, Code.INVALID_ARGUMENT]) {
+      expect(failureCode(new QuireError(code, 'answer'))).toBeUndefined();
+    }
+  });
+});
+
+describe('reasonLabel', () => {
+  it.each([
+    ['metadata missing', 'metadata_missing'],
+    ['inline data missing', 'inline_missing'],
+    ['inline data is 3 bytes, expected 4', 'size_mismatch'],
+    ['object in region-a is 3 bytes, expected 4', 'size_mismatch'],
+    ['inline data checksum mismatch', 'checksum_mismatch'],
+    ['no location in a region this instance can reach (eu)', 'no_location'],
+    ['object missing in region-a, region-b', 'object_missing'],
+    ['check failed: socket hang up', 'check_error'],
+    [undefined, 'other'],
+  ])('%s → %s', (reason, label) => {
+    expect(reasonLabel(reason)).toBe(label);
+  });
+});
+
+class Store {
+  readonly #rows = new Map<string, number>([['a', 1]]);
+  calls = 0;
+  async get(k: string): Promise<number> {
+    this.calls++;
+    const v = this.#rows.get(k);
+    if (v === undefined) throw new QuireError(Code.NOT_FOUND, `${k} not found`);
+    return v;
+  }
+  async down(): Promise<never> {
+    throw new QuireError(Code.UNAVAILABLE, 'cassandra: no host');
+  }
+  sync(): string {
+    throw new Error('sync failure');
+  }
+}
+
+describe('countFailures', () => {
+  it('passes results and errors through (private fields work) and counts only failures', async () => {
+    const m = createMetrics('publish');
+    const store = countFailures(new Store(), 'cassandra', m.storeErrors);
+    expect(await store.get('a')).toBe(1);
+    await expect(store.get('b')).rejects.toMatchObject({ code: Code.NOT_FOUND });
+    await expect(store.down()).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    await expect(store.down()).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    expect(() => store.sync()).toThrow('sync failure');
+    expect(store.calls).toBe(2);
+    const samples = parseMetrics((await m.scrape()).body);
+    expect(metricValue(samples, 'quire_metadata_store_errors_total', { adapter: 'cassandra', operation: 'down', code: 'UNAVAILABLE' })).toBe(2);
+    expect(metricValue(samples, 'quire_metadata_store_errors_total', { operation: 'sync', code: 'UNKNOWN' })).toBe(1);
+    expect(metricValue(samples, 'quire_metadata_store_errors_total', { operation: 'get' })).toBeUndefined();
+  });
+});
+
+describe('instrumentPublishes', () => {
+  it('counts created, replayed and failed publishes and the bytes of created versions', async () => {
+    const m = createMetrics('publish');
+    let n = 0;
+    const service = {
+      async publish(input: { id?: string; size: number }) {
+        if (input.size < 0) throw new QuireError(Code.INVALID_ARGUMENT, 'size');
+        return { replayed: input.id === 'seen', version: { version: ++n, size: input.size } };
+      },
+    };
+    instrumentPublishes(service, m, ['publish']);
+    await service.publish({ size: 10 });
+    await service.publish({ size: 5 });
+    await service.publish({ id: 'seen', size: 10 });
+    await expect(service.publish({ size: -1 })).rejects.toThrow('size');
+    const s = parseMetrics((await m.scrape()).body);
+    expect(metricValue(s, 'quire_publishes_total', { outcome: 'created' })).toBe(2);
+    expect(metricValue(s, 'quire_publishes_total', { outcome: 'replayed' })).toBe(1);
+    expect(metricValue(s, 'quire_publishes_total', { outcome: 'failed' })).toBe(1);
+    expect(metricValue(s, 'quire_publish_bytes_total')).toBe(15);
+    expect(metricValue(s, 'quire_publish_duration_seconds_count')).toBe(4);
+  });
+});

@@ -1,0 +1,149 @@
+/**
+ * The REST side of observability, in two steps because fastify needs them in that order:
+ *
+ * 1. `installApiDocs(app, info)`, right after `Fastify()` and before any route: response
+ *    validation (@fastify/response-validation: every answer is checked against its
+ *    route's response schema before it is serialized, so a field the schema does not
+ *    list is a 500 naming it, never silently dropped by the serializer), the OpenAPI
+ *    document built from the route schemas (@fastify/swagger) and its UI on `/docs`
+ *    (@fastify/swagger-ui; the JSON at `/docs/json`), and the `x-request-id` echo.
+ * 2. `mountObservability(app, …)`, once the routes are there: `GET /metrics`,
+ *    `GET /readyz`, and the request counters.
+ *
+ * `REQUEST_ID_OPTIONS` go into `Fastify({...})`: a request's id is its `x-request-id`
+ * header when the caller sent one, else a UUID; every log line of the request carries it
+ * as `requestId`, and the answer carries it back in `x-request-id`.
+ */
+import { randomUUID } from 'node:crypto';
+import responseValidation from '@fastify/response-validation';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { LogController, type FastifyInstance } from 'fastify';
+import type { QuireMetrics } from './metrics.ts';
+import type { Readiness } from './readiness.ts';
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/** Fastify options: request ids from `x-request-id` (else a UUID), logged as `requestId`. */
+export const REQUEST_ID_OPTIONS: { requestIdHeader: string; logController: LogController; genReqId: () => string } = {
+  requestIdHeader: REQUEST_ID_HEADER,
+  logController: new LogController({ requestIdLogLabel: 'requestId' }),
+  genReqId: (): string => randomUUID(),
+};
+
+export interface ApiInfo {
+  title: string;
+  description: string;
+  version?: string;
+}
+
+/** The error body every route may answer (`@quire/service-kit`'s `ErrorBody`). */
+export const errorBodySchema = {
+  type: 'object',
+  description: 'An error: its code (google.rpc.Code name), a message, and the request field it is about, when there is one',
+  additionalProperties: false,
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+    },
+  },
+} as const;
+
+/** Register response validation, the OpenAPI document and `/docs`. Call before any route. */
+export async function installApiDocs(app: FastifyInstance, info: ApiInfo): Promise<void> {
+  await app.register(responseValidation, {
+    ajv: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, allowUnionTypes: true, formats: { binary: true } },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: info.title, description: info.description, version: info.version ?? '1.0.0' },
+    },
+    // Every route shares the error answer; a route's own 4xx/5xx schema wins.
+    transform: ({ schema, url }) => {
+      const s = (schema ?? {}) as Record<string, unknown>;
+      const response = { ...((s.response as Record<string, unknown> | undefined) ?? {}) };
+      if (response['4xx'] === undefined && response.default === undefined) response['4xx'] = { ...errorBodySchema, description: 'Bad request, unknown resource, conflict…' };
+      if (response['5xx'] === undefined && response.default === undefined) response['5xx'] = { ...errorBodySchema, description: 'The service or a dependency failed' };
+      return { schema: { ...s, response } as never, url };
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.addHook('onSend', async (req, reply, payload) => {
+    void reply.header(REQUEST_ID_HEADER, req.id);
+    return payload;
+  });
+}
+
+const checkSchema = {
+  type: 'object',
+  required: ['status'],
+  additionalProperties: true,
+  properties: {
+    status: { type: 'string', enum: ['up', 'degraded', 'down'] },
+    error: { type: 'string' },
+    latencyMs: { type: 'number' },
+  },
+} as const;
+
+const readySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ready', 'status', 'checks'],
+  properties: {
+    ready: { type: 'boolean' },
+    status: { type: 'string', enum: ['ready', 'degraded', 'not_ready'] },
+    checks: { type: 'object', additionalProperties: checkSchema },
+  },
+} as const;
+
+export interface MountOptions {
+  metrics: QuireMetrics;
+  readiness: Readiness;
+}
+
+/** `GET /metrics`, `GET /readyz` and the request counters. */
+export function mountObservability(app: FastifyInstance, options: MountOptions): void {
+  const { metrics, readiness } = options;
+
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics (text exposition format)',
+        tags: ['operations'],
+        response: { 200: { description: 'The metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+    async (_req, reply) => {
+      const { contentType, body } = await metrics.scrape();
+      return reply.header('content-type', contentType).send(body);
+    },
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness: 200 when this instance can serve (its dependencies answer), 503 when not; the body has each check',
+        tags: ['operations'],
+        response: { 200: readySchema, 503: readySchema },
+      },
+    },
+    async (_req, reply) => {
+      const report = await readiness.check();
+      return reply.status(report.ready ? 200 : 503).send(report);
+    },
+  );
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const labels = { method: req.method, route };
+    metrics.httpRequests.inc({ ...labels, status: String(reply.statusCode) });
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+}

@@ -1,0 +1,337 @@
+/**
+ * Access control at the transport edge, shared by both services: who is calling (an API
+ * token from `Authorization: Bearer …`, the same header on REST and as gRPC metadata), and
+ * whether `@quire/core`'s `authorize` lets them. A service describes each route / method
+ * once (`RestRules`, `GrpcRules`: which action, on which topic of the request) and installs
+ * the guards with `installRestAuth` / `guardGrpcHandlers`; the handlers stay unaware.
+ *
+ * - No token, a malformed or unknown one, or a revoked one: UNAUTHENTICATED (401).
+ * - A token whose role or prefixes do not allow the call: PERMISSION_DENIED (403).
+ * - Every refusal is written to the audit log (`access.denied`, with the token's id and
+ *   name but never the token itself), and the call's actor becomes the token's name
+ *   (the self-declared `x-quire-actor` header is overwritten).
+ *
+ * Tokens: `quire_<id>_<secret>` with 256 random bits of secret; the store keeps only the
+ * SHA-256 of the secret. A plain hash is enough because the secret is random and long: a
+ * slow password hash (bcrypt, scrypt) protects guessable passwords from a stolen table,
+ * and no table helps guess 256 random bits; a fast hash keeps the check per request cheap.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  Code,
+  QuireError,
+  authorize,
+  bearerToken,
+  formatTokenString,
+  parseTokenString,
+  tokenView,
+  validateTokenInput,
+} from '@quire/core';
+import type { AccessRequest, ApiToken, ApiTokenView, Clock, MetadataStore, NewTokenInput, Principal } from '@quire/core';
+import { grpcErrorOf } from './errors.ts';
+
+export const ACTOR_HEADER = 'x-quire-actor';
+export const AUTH_HEADER = 'authorization';
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** Create a token: a fresh id and secret, the hash stored, the creation audited. The token string is returned once. */
+export async function issueToken(
+  store: MetadataStore,
+  input: NewTokenInput,
+  createdBy: string,
+  clock: Clock = { now: () => Date.now() },
+): Promise<{ token: ApiTokenView; secret: string }> {
+  const settings = validateTokenInput(input);
+  const id = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  const record: ApiToken = { id, ...settings, secretHash: hashSecret(secret), createdAt: clock.now(), createdBy };
+  await store.createToken(record);
+  await store.appendAudit({
+    id: randomUUID(),
+    at: record.createdAt,
+    actor: createdBy,
+    action: 'token.create',
+    details: { tokenId: id, name: record.name, role: record.role, prefixes: record.prefixes, ...(record.application ? { application: record.application } : {}) },
+  });
+  return { token: tokenView(record), secret: formatTokenString(id, secret) };
+}
+
+export async function revokeToken(store: MetadataStore, id: unknown, by: string, clock: Clock = { now: () => Date.now() }): Promise<ApiTokenView> {
+  if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id)) throw QuireError.invalid('id', 'must be a token id (16 lowercase hex digits)');
+  const before = await store.getToken(id);
+  if (before === undefined) throw QuireError.notFound(`token ${id}`, 'id');
+  const t = await store.revokeToken(id, clock.now(), by);
+  if (before.revokedAt === undefined) {
+    await store.appendAudit({ id: randomUUID(), at: t.revokedAt ?? clock.now(), actor: by, action: 'token.revoke', details: { tokenId: id, name: t.name } });
+  }
+  return tokenView(t);
+}
+
+export async function listTokenViews(store: MetadataStore): Promise<ApiTokenView[]> {
+  return (await store.listTokens()).map(tokenView);
+}
+
+export interface AccessGuardOptions {
+  store: MetadataStore;
+  enabled: boolean;
+  /** How long a verified token is trusted before the store is read again. */
+  cacheMs: number;
+  clock?: Clock;
+  /** Store errors while auditing a refusal (the refusal itself still goes out). */
+  onError?: (err: unknown, what: string) => void;
+}
+
+export interface CallInfo {
+  via: 'rest' | 'grpc';
+  /** Route (`POST /v1/topics/:topic/pins`) or gRPC method (`PublishService/Pin`). */
+  method: string;
+}
+
+/** The authenticated caller of a request when access control is on. */
+export class AccessGuard {
+  readonly enabled: boolean;
+  readonly #store: MetadataStore;
+  readonly #cacheMs: number;
+  readonly #clock: Clock;
+  readonly #onError: (err: unknown, what: string) => void;
+  readonly #cache = new Map<string, { token: ApiToken; until: number }>();
+
+  constructor(options: AccessGuardOptions) {
+    this.enabled = options.enabled;
+    this.#store = options.store;
+    this.#cacheMs = options.cacheMs;
+    this.#clock = options.clock ?? { now: () => Date.now() };
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  /** The principal of an `Authorization` header value; undefined when absent, malformed, unknown or revoked. */
+  async principalOf(authorization: string | undefined): Promise<{ principal?: Principal; tokenId?: string; why: string }> {
+    const raw = bearerToken(authorization);
+    if (raw === undefined) return { why: authorization === undefined ? 'no token' : 'not a Bearer token' };
+    const parsed = parseTokenString(raw);
+    if (parsed === undefined) return { why: 'malformed token' };
+    const token = await this.#tokenById(parsed.id);
+    if (token === undefined) return { tokenId: parsed.id, why: 'unknown token' };
+    const presented = Buffer.from(hashSecret(parsed.secret), 'hex');
+    const stored = Buffer.from(token.secretHash, 'hex');
+    if (presented.length !== stored.length || !timingSafeEqual(presented, stored)) return { tokenId: parsed.id, why: 'unknown token' };
+    if (token.revokedAt !== undefined) return { tokenId: parsed.id, why: 'revoked token' };
+    const principal: Principal = { name: token.name, role: token.role, prefixes: token.prefixes };
+    if (token.application !== undefined) principal.application = token.application;
+    return { principal, tokenId: token.id, why: '' };
+  }
+
+  async #tokenById(id: string): Promise<ApiToken | undefined> {
+    const now = this.#clock.now();
+    const hit = this.#cache.get(id);
+    if (hit !== undefined && hit.until > now) return hit.token;
+    const token = await this.#store.getToken(id);
+    if (token === undefined) {
+      this.#cache.delete(id);
+      return undefined;
+    }
+    if (this.#cacheMs > 0) {
+      if (this.#cache.size > 10_000) this.#cache.clear();
+      this.#cache.set(id, { token, until: now + this.#cacheMs });
+    }
+    return token;
+  }
+
+  /** Forget a token at once (this process revoked it). */
+  forget(id: string): void {
+    this.#cache.delete(id);
+  }
+
+  /**
+   * Authenticate: the principal, or UNAUTHENTICATED (audited). Access control off: undefined,
+   * and the call goes on as before.
+   */
+  async authenticate(authorization: string | undefined, call: CallInfo): Promise<{ principal: Principal; tokenId: string } | undefined> {
+    if (!this.enabled) return undefined;
+    const who = await this.principalOf(authorization);
+    if (who.principal === undefined || who.tokenId === undefined) {
+      const message = `${who.why}: send Authorization: Bearer <API token>`;
+      await this.#audit(undefined, who.tokenId, undefined, message, Code.UNAUTHENTICATED, call);
+      throw new QuireError(Code.UNAUTHENTICATED, message);
+    }
+    return { principal: who.principal, tokenId: who.tokenId };
+  }
+
+  /** Check one request of an authenticated caller; PERMISSION_DENIED (audited) when refused. */
+  async check(who: { principal: Principal; tokenId: string }, req: AccessRequest, call: CallInfo): Promise<void> {
+    const decision = authorize(who.principal, req);
+    if (decision.allowed) return;
+    await this.#audit(who.principal, who.tokenId, req, decision.reason, decision.code, call);
+    throw new QuireError(decision.code === 'UNAUTHENTICATED' ? Code.UNAUTHENTICATED : Code.PERMISSION_DENIED, decision.reason);
+  }
+
+  /** Like `check`, but answers the decision (audited when refused) instead of throwing. */
+  async allows(who: { principal: Principal; tokenId: string }, req: AccessRequest, call: CallInfo): Promise<{ allowed: true } | { allowed: false; reason: string }> {
+    try {
+      await this.check(who, req, call);
+      return { allowed: true };
+    } catch (err) {
+      if (err instanceof QuireError) return { allowed: false, reason: err.message };
+      throw err;
+    }
+  }
+
+  /** One `access.denied` entry; `req` is undefined when the caller was not even authenticated (the request is not decided yet). */
+  async #audit(principal: Principal | undefined, tokenId: string | undefined, req: AccessRequest | undefined, reason: string, code: string, call: CallInfo): Promise<void> {
+    try {
+      await this.#store.appendAudit({
+        id: randomUUID(),
+        at: this.#clock.now(),
+        actor: principal?.name ?? 'anonymous',
+        action: 'access.denied',
+        ...(req?.topic === undefined || req.topic === '' ? {} : { topic: req.topic }),
+        reason,
+        details: { code, ...(req === undefined ? {} : { action: req.action }), via: call.via, method: call.method, ...(tokenId === undefined ? {} : { tokenId }), ...(principal ? { role: principal.role } : {}) },
+      });
+    } catch (err) {
+      this.#onError(err, 'audit of a refused request');
+    }
+  }
+}
+
+// ---- REST ---------------------------------------------------------------------------------------
+
+/** What a route needs: `public` (no token), or the access requests a call makes (several for a batch). */
+export type RestRule = 'public' | ((req: FastifyRequest) => AccessRequest | AccessRequest[]);
+/** Rules by `METHOD url-as-registered`, e.g. `GET /v1/topics/:topic`. */
+export type RestRules = Record<string, RestRule>;
+
+const principals = new WeakMap<FastifyRequest, { principal: Principal; tokenId: string }>();
+
+/** The authenticated caller of a REST request (access control on). */
+export function restPrincipal(req: FastifyRequest): { principal: Principal; tokenId: string } | undefined {
+  return principals.get(req);
+}
+
+/**
+ * Guard every route of `app`: authenticate in `onRequest` (before the body is read),
+ * authorize in `preHandler` (params, query and body parsed). A route without a rule is
+ * for admins only (a route added without thinking about access is not left open).
+ */
+export function installRestAuth(app: FastifyInstance, guard: AccessGuard, rules: RestRules): void {
+  if (!guard.enabled) return;
+  const ruleOf = (req: FastifyRequest): RestRule | undefined => {
+    const url = req.routeOptions.url;
+    if (url === undefined) return 'public'; // no route: the 404 handler answers
+    return rules[`${req.method} ${url}`];
+  };
+  app.addHook('onRequest', async (req) => {
+    const rule = ruleOf(req);
+    if (rule === 'public') return;
+    const who = await guard.authenticate(header(req, AUTH_HEADER), { via: 'rest', method: `${req.method} ${req.routeOptions.url ?? req.url}` });
+    if (who === undefined) return;
+    principals.set(req, who);
+    req.headers[ACTOR_HEADER] = who.principal.name;
+  });
+  app.addHook('preHandler', async (req) => {
+    const who = principals.get(req);
+    if (who === undefined) return;
+    const rule = ruleOf(req);
+    const requests = rule === undefined ? [{ action: 'manage' as const }] : rule === 'public' ? [] : [rule(req)].flat();
+    for (const r of requests) await guard.check(who, r, { via: 'rest', method: `${req.method} ${req.routeOptions.url ?? req.url}` });
+  });
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+// ---- gRPC ---------------------------------------------------------------------------------------
+
+type AnyCall = {
+  metadata: grpc.Metadata;
+  request?: unknown;
+  emit(event: 'error', status: unknown): boolean;
+  [Symbol.asyncIterator]?: () => AsyncIterator<unknown>;
+};
+
+export interface GrpcRule {
+  /** The access requests of a call, from its request message (the first message of a client stream). */
+  requests(message: unknown): AccessRequest | AccessRequest[];
+}
+const grpcPrincipals = new WeakMap<object, { principal: Principal; tokenId: string }>();
+
+/** The authenticated caller of a gRPC call (access control on). */
+export function grpcPrincipal(call: object): { principal: Principal; tokenId: string } | undefined {
+  return grpcPrincipals.get(call);
+}
+
+export type GrpcRules = Record<string, GrpcRule | ((message: unknown) => AccessRequest | AccessRequest[])>;
+
+/**
+ * Wrap a service's handlers (every method of `definition`): authenticate from the
+ * `authorization` metadata, authorize with the method's rule (a method without a rule is
+ * for admins only), set the actor, then call the handler. Client streams are checked on
+ * their first message. Access control off: the handlers unchanged.
+ */
+export function guardGrpcHandlers<H extends object>(definition: grpc.ServiceDefinition, handlers: H, guard: AccessGuard, rules: GrpcRules, serviceName: string): H {
+  if (!guard.enabled) return handlers;
+  const out: Record<string, grpc.UntypedHandleCall> = {};
+  for (const [name, handler] of Object.entries(handlers as Record<string, grpc.UntypedHandleCall>)) {
+    const def = definition[name];
+    if (def === undefined) {
+      out[name] = handler;
+      continue;
+    }
+    const rule = rules[name];
+    const requestsOf = (message: unknown): AccessRequest[] =>
+      rule === undefined ? [{ action: 'manage' }] : [typeof rule === 'function' ? rule(message) : rule.requests(message)].flat();
+    const info: CallInfo = { via: 'grpc', method: `${serviceName}/${name}` };
+    out[name] = ((call: AnyCall, callback?: grpc.sendUnaryData<unknown>) => {
+      const refuse = (err: unknown): void => {
+        const s = grpcErrorOf(err);
+        const status = { code: s.code, details: s.details, metadata: s.metadata };
+        if (callback !== undefined) callback(status);
+        else call.emit('error', status);
+      };
+      const auth = call.metadata.get(AUTH_HEADER)[0];
+      void guard.authenticate(typeof auth === 'string' ? auth : undefined, info).then(async (who) => {
+        if (who === undefined) return (handler as (c: unknown, cb?: unknown) => void)(call, callback);
+        call.metadata.set(ACTOR_HEADER, who.principal.name);
+        grpcPrincipals.set(call, who);
+        if (def.requestStream) {
+          // Check the first message when the handler reads it.
+          const iterate = call[Symbol.asyncIterator]?.bind(call);
+          if (iterate !== undefined) {
+            call[Symbol.asyncIterator] = async function* () {
+              let first = true;
+              const it = iterate();
+              for (;;) {
+                const r = await it.next();
+                if (r.done) return;
+                if (first) {
+                  first = false;
+                  for (const req of requestsOf(r.value)) await guard.check(who, req, info);
+                }
+                yield r.value;
+              }
+            } as () => AsyncIterator<unknown>;
+          }
+        } else {
+          for (const req of requestsOf(call.request)) await guard.check(who, req, info);
+        }
+        return (handler as (c: unknown, cb?: unknown) => void)(call, callback);
+      }).catch(refuse);
+    }) as grpc.UntypedHandleCall;
+  }
+  return out as H;
+}
+
+/** gRPC's empty-string "unset" → undefined. */
+export function topicOrAll(topic: unknown): string | undefined {
+  return typeof topic === 'string' && topic !== '' ? topic : undefined;
+}
+
+/** The token API's JSON for a token (REST): the view as is. */
+export type { ApiTokenView };
