@@ -162,13 +162,18 @@ export class RolloutService {
 
   async #execute(run: RolloutRun, action: RolloutAction, now: number, ctx: StepContext): Promise<RolloutRun | undefined> {
     const fencing = ctx.epoch === undefined ? {} : { epoch: ctx.epoch };
+    // Fencing: a scheduler whose lease was taken over (a newer epoch wrote this run) does
+    // nothing; the one that acts stamps its epoch, and the compare-and-set on the revision
+    // makes the check and the write one step (a newer leader's write changes the revision).
+    if (ctx.epoch !== undefined && action.kind !== 'none' && action.kind !== 'wait' && (run.epoch ?? 0) > ctx.epoch) return undefined;
+    const stamp = (r: RolloutRun): RolloutRun => (ctx.epoch === undefined ? r : { ...r, epoch: ctx.epoch });
     switch (action.kind) {
       case 'none':
       case 'wait':
         return undefined;
       case 'release': {
         await this.#releaseStage(run, action.stage, ctx.actor, now);
-        const next = applyAction(run, action, now);
+        const next = stamp(applyAction(run, action, now));
         if (!(await this.#store.updateRun(next, run.revision))) {
           // Someone changed the run while we released. If it was aborted or rolled back,
           // their withdrawal may have run before our release landed: withdraw again, so an
@@ -182,7 +187,7 @@ export class RolloutService {
       }
       case 'complete':
       case 'pause': {
-        const next = applyAction(run, action, now);
+        const next = stamp(applyAction(run, action, now));
         if (!(await this.#store.updateRun(next, run.revision))) return undefined;
         await this.#audit(ctx.actor, `rollout.${action.kind}`, next, fencing, action.kind === 'pause' ? action.reason : undefined);
         return next;
@@ -190,7 +195,7 @@ export class RolloutService {
       case 'rollback': {
         // Withdraw first: a crash after it leaves a running run that the gate rolls back again.
         await this.#withdrawAll(run, now);
-        const next = applyAction(run, action, now);
+        const next = stamp(applyAction(run, action, now));
         if (!(await this.#store.updateRun(next, run.revision))) return undefined;
         await this.#withdrawAll(next, now); // a stage released concurrently
         await this.#audit(ctx.actor, 'rollout.rollback', next, fencing, action.reason);

@@ -148,6 +148,13 @@ export interface RolloutRun {
   createdAt: number;
   updatedAt: number;
   startedBy: string;
+  /**
+   * Fencing epoch of the scheduler lease under which the run was last written by the
+   * scheduler (absent before). A scheduler step writes only a run whose epoch is not above
+   * its own, and stamps its own: with the compare-and-set on `revision`, a leader that lost
+   * its lease (a newer one wrote since) can no longer change the run.
+   */
+  epoch?: number;
   /** Bumped on every change; stores update runs with compare-and-set on it. */
   revision: number;
 }

@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 describe('fault suite: Cassandra outage (own node)', () => {
-  it('Cassandra stopped, then started: polls answer from the cache, publish is refused and writes nothing, both recover', async () => {
+  it('Cassandra stopped, then started: polls answer from the cache, publish is refused and writes nothing, both recover', { timeout: 300_000 }, async () => {
     const publish = await start('publish-service');
     const consume = await start('consume-service');
     const topic = 'fault.outage';

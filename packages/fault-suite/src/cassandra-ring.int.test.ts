@@ -24,7 +24,7 @@ beforeAll(async () => {
     replicationFactor: 3,
     regions: s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`fault-ring-${r.name}`) })),
   };
-});
+}, 480_000);
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
@@ -32,7 +32,8 @@ afterAll(async () => {
 });
 
 describe('fault suite: 3-node Cassandra ring (RF 3, LOCAL_QUORUM)', () => {
-  it('one node stopped: publish and poll keep working; nothing lost when it returns', async () => {
+  // Node starts take 10-50 s each on a loaded 2-core machine: a generous limit (not a timing goal).
+  it('one node stopped: publish and poll keep working; nothing lost when it returns', { timeout: 480_000 }, async () => {
     const publish = await startQuireProcess('publish-service', serviceEnv(deployment));
     procs.push(publish);
     const consume = await startQuireProcess('consume-service', serviceEnv(deployment));

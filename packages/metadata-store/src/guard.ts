@@ -342,6 +342,7 @@ export function guardRun(run: RolloutRun): RolloutRun {
   if (pausedAt !== undefined) out.pausedAt = pausedAt;
   const reason = guardOptionalText(run.reason, 'reason', { allowEmpty: true });
   if (reason !== undefined) out.reason = reason;
+  if (run.epoch !== undefined) out.epoch = guardInteger(run.epoch, 'epoch', 0);
   return out;
 }
 

@@ -109,6 +109,7 @@ export const rolloutRunSchema = obj(
     createdAt: int,
     updatedAt: int,
     startedBy: str,
+    epoch: { type: 'integer', description: 'Lease epoch of the scheduler that last moved the run (fencing)' },
     revision: int,
     nextStageAt: { type: 'integer', description: 'When the next stage is due (running runs)' },
   },

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createFsBlobStore, createS3BlobStore } from '@quire/blob-store';
-import type { BlobStore, MetadataStore } from '@quire/core';
+import { Code, QuireError, type BlobStore, type MetadataStore } from '@quire/core';
 import { createCassandraMetadataStore, createEmbeddedMetadataStore } from '@quire/metadata-store';
 import type { ServiceConfig } from './config.ts';
 
@@ -16,8 +16,22 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-/** Build and initialise the metadata store (migrated) and the blob store (buckets made). */
-export async function createStores(config: Pick<ServiceConfig, 'metadataStore' | 'blobStore'>): Promise<Stores> {
+export interface CreateStoresOptions {
+  /**
+   * A blob region that cannot be reached at start (UNAVAILABLE) does not stop the service:
+   * this is called, and the buckets are made in the background every `blobInitRetryMs`
+   * (default 5000) until it works. Default: a warning on stderr.
+   */
+  onBlobInitUnavailable?: (err: QuireError) => void;
+  blobInitRetryMs?: number;
+}
+
+/**
+ * Build and initialise the metadata store (migrated) and the blob store (buckets made). An
+ * S3 region down at start is not fatal (a service starting matters more: the other regions
+ * work, and the SDK reads them in turn); any other failure is.
+ */
+export async function createStores(config: Pick<ServiceConfig, 'metadataStore' | 'blobStore'>, options: CreateStoresOptions = {}): Promise<Stores> {
   let store: MetadataStore;
   const ms = config.metadataStore;
   if (ms.kind === 'embedded') {
@@ -41,9 +55,28 @@ export async function createStores(config: Pick<ServiceConfig, 'metadataStore' |
     blobs = s3;
     destroyBlobs = () => s3.destroy();
   }
+  let retry: NodeJS.Timeout | undefined;
+  let closed = false;
+  const initLater = (): void => {
+    retry = setTimeout(() => {
+      blobs.init().then(
+        () => (retry = undefined),
+        () => {
+          if (!closed) initLater();
+        },
+      );
+    }, options.blobInitRetryMs ?? 5000);
+    retry.unref();
+  };
   try {
     await store.migrate();
-    await blobs.init();
+    try {
+      await blobs.init();
+    } catch (err) {
+      if (!(err instanceof QuireError) || err.code !== Code.UNAVAILABLE) throw err;
+      (options.onBlobInitUnavailable ?? ((e) => process.stderr.write(`quire: blob store: ${e.message}; starting anyway, buckets made when it is back\n`)))(err);
+      initLater();
+    }
   } catch (err) {
     await store.close().catch(() => {});
     destroyBlobs();
@@ -53,6 +86,8 @@ export async function createStores(config: Pick<ServiceConfig, 'metadataStore' |
     store,
     blobs,
     async close() {
+      closed = true;
+      clearTimeout(retry);
       destroyBlobs();
       await store.close();
     },

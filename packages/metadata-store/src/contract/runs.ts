@@ -72,6 +72,18 @@ export function runsContract(ctx: ContractContext): void {
       expect(active.find((r) => r.runId === paused.runId)).toEqual(paused);
     });
 
+    it('keeps the fencing epoch of the scheduler that last wrote a run', async () => {
+      const topic = await topicWithVersion('run-epoch');
+      const run = runFixture(topic, 1);
+      await ctx.store.createRun(run);
+      expect((await ctx.store.getRun(topic, run.runId))?.epoch ?? null).toBeNull();
+      const stamped = next(run, { stageIndex: 0, epoch: 7 });
+      expect(await ctx.store.updateRun(stamped, 0)).toBe(true);
+      expect(await ctx.store.getRun(topic, run.runId)).toEqual(stamped);
+      expect((await ctx.store.listActiveRuns()).find((r) => r.runId === run.runId)?.epoch).toBe(7);
+      await expectQuireError(ctx.store.updateRun(next(stamped, { epoch: -1 }), 1), Code.INVALID_ARGUMENT, 'epoch');
+    });
+
     it('updateRun is a compare-and-set on the revision', async () => {
       const topic = await topicWithVersion('run-cas');
       const run = runFixture(topic, 1);

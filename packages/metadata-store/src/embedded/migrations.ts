@@ -164,6 +164,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE topics ADD COLUMN encryption TEXT;             -- JSON TopicEncryption
     `,
   },
+  {
+    version: 4,
+    name: 'rollout runs carry the fencing epoch of the scheduler lease that last wrote them',
+    sql: `ALTER TABLE runs ADD COLUMN epoch INTEGER`,
+  },
 ];
 
 /**

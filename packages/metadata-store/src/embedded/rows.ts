@@ -163,6 +163,8 @@ export interface RunRow {
   created_at: number;
   updated_at: number;
   started_by: string;
+  /** Added by migration 3 (absent in rows read by an older SELECT list: undefined). */
+  epoch?: number | null;
   revision: number;
 }
 
@@ -180,6 +182,7 @@ export function runToRow(run: RolloutRun): RunRow {
     created_at: run.createdAt,
     updated_at: run.updatedAt,
     started_by: run.startedBy,
+    epoch: run.epoch ?? null,
     revision: run.revision,
   };
 }
@@ -200,6 +203,7 @@ export function runFromRow(r: RunRow): RolloutRun {
   };
   if (r.paused_at !== null) out.pausedAt = r.paused_at;
   if (r.reason !== null) out.reason = r.reason;
+  if (r.epoch !== null && r.epoch !== undefined) out.epoch = r.epoch;
   return out;
 }
 

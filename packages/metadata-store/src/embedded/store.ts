@@ -622,9 +622,9 @@ class EmbeddedMetadataStore implements MetadataStore {
         }
         this.q(
           `INSERT INTO runs (topic, run_id, version, plan, status, stage_index, stage_released_at, paused_at, reason,
-             created_at, updated_at, started_by, revision)
+             created_at, updated_at, started_by, epoch, revision)
            VALUES (:topic, :run_id, :version, :plan, :status, :stage_index, :stage_released_at, :paused_at, :reason,
-             :created_at, :updated_at, :started_by, :revision)`,
+             :created_at, :updated_at, :started_by, :epoch, :revision)`,
         ).run(runToRow(r));
       });
     });
@@ -661,7 +661,7 @@ class EmbeddedMetadataStore implements MetadataStore {
         const res = this.q(
           `UPDATE runs SET version = :version, plan = :plan, status = :status, stage_index = :stage_index,
              stage_released_at = :stage_released_at, paused_at = :paused_at, reason = :reason, created_at = :created_at,
-             updated_at = :updated_at, started_by = :started_by, revision = :revision
+             updated_at = :updated_at, started_by = :started_by, epoch = :epoch, revision = :revision
            WHERE topic = :topic AND run_id = :run_id AND revision = :expected`,
         ).run({ ...runToRow(r), expected });
         if (res.changes === 1) return true;
