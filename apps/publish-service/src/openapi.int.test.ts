@@ -256,15 +256,25 @@ describe('OpenAPI: consume service', () => {
     expect(res.errors).toBeUndefined();
     expect(res.valid).toBe(true);
 
+    // A topic of its own (not the publish walk's: this test must not depend on that one
+    // passing): version 1 inline, version 2 in S3 (above the 16-byte threshold), both global.
+    const topic = 'openapi.consume';
     const t = { topic };
+    const publish = async (path: string, body: unknown): Promise<void> => {
+      const r = await fetch(`${pub.httpUrl}${path}`, { method: 'POST', headers: { ...HEADERS, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(r.status, `POST ${path}: ${await r.text()}`).toBe(201);
+    };
+    await publish('/v1/topics', { name: topic, owner: 'walkers', inlineThresholdBytes: 16, allowedApplications: ['walker'] });
+    await publish(`/v1/topics/${topic}/versions`, { data: 'hello', metadata: { source: 'walk' }, contentType: 'text/plain' });
+    await publish(`/v1/topics/${topic}/versions`, { data: 'b'.repeat(100), contentType: 'application/octet-stream' });
     const identity = { application: 'walker', cluster: 'c1', region: 'region-a', instance: 'i1' };
-    // The consume cache follows the store: wait until it serves the topic (published above).
+    // The consume cache follows the store: wait until it serves version 2.
     const end = Date.now() + 20_000;
     for (;;) {
       const r = await fetch(`${con.httpUrl}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ identity, subscriptions: [{ topic }] }) });
-      const body = (await r.json()) as { updates: unknown[] };
-      if (body.updates.length > 0) break;
-      if (Date.now() > end) throw new Error('the consume service never served the topic');
+      const body = (await r.json()) as { updates: Array<{ version: { version: number } }> };
+      if (body.updates[0]?.version.version === 2) break;
+      if (Date.now() > end) throw new Error(`the consume service never served version 2 of the topic (last answer: ${JSON.stringify(body)})`);
       await new Promise((r2) => setTimeout(r2, 100));
     }
     const steps: WalkStep[] = [
