@@ -13,6 +13,7 @@
 import type { FastifyInstance } from 'fastify';
 import { QuireError, describeScope, isActiveRun, rollbackTarget } from '@quire/core';
 import type { Clock, MetadataStore, Pin, RolloutRun, Topic } from '@quire/core';
+import { fleetReportSchema, objectSchema, pinSchema, releaseSchema, rolloutRunSchema, topicSchema, wrapSchema } from '@quire/service-kit';
 import { runView } from './rollout-routes.ts';
 
 export interface AdminRouteDeps {
@@ -37,7 +38,47 @@ export interface TopicSummary {
 
 const str = { type: 'string' } as const;
 const intLike = { type: 'string', pattern: '^[0-9]+$' } as const;
+const int = { type: 'integer' } as const;
 const topicParams = { type: 'object', required: ['topic'], properties: { topic: str } } as const;
+const pins = { type: 'array', items: pinSchema } as const;
+
+// Response schemas (answers are validated against them: see @quire/service-kit's schemas.ts).
+const topicSummarySchema = objectSchema(
+  {
+    name: str,
+    owner: str,
+    description: str,
+    headVersion: { type: 'integer', description: 'The newest version (0 = none yet)' },
+    lastPublishAt: { type: 'integer', description: 'When the newest version was published' },
+    pins: { ...pins, description: 'Active pins' },
+    activeRun: { ...rolloutRunSchema, description: 'The running or paused rollout run' },
+    hasRolloutPlan: { type: 'boolean' },
+    updatedAt: int,
+  },
+  ['name', 'owner', 'description', 'headVersion', 'pins', 'hasRolloutPlan', 'updatedAt'],
+);
+const topicDetailSchema = objectSchema(
+  {
+    topic: topicSchema,
+    pins: { ...pins, description: 'Active pins' },
+    pinHistory: { ...pins, description: 'Every pin, unpinned ones included' },
+    releases: { type: 'array', items: releaseSchema, description: 'Every release, withdrawn ones included' },
+    runs: { type: 'array', items: rolloutRunSchema },
+    rollback: {
+      description: 'What a global roll back would pin now, or why there is nothing to roll back to',
+      anyOf: [objectSchema({ current: int, target: int }, ['current', 'target']), objectSchema({ refused: str }, ['refused'])],
+    },
+  },
+  ['topic', 'pins', 'pinHistory', 'releases', 'runs', 'rollback'],
+);
+const fleetSchema = objectSchema(
+  {
+    now: { type: 'integer', description: "The server's time" },
+    since: { type: 'integer', description: 'Reports received at or after this time' },
+    reports: { type: 'array', items: fleetReportSchema },
+  },
+  ['now', 'since', 'reports'],
+);
 
 export async function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps): Promise<void> {
   const { store, clock } = deps;
@@ -67,7 +108,13 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: AdminRoute
 
   app.get<{ Querystring: { prefix?: string } }>(
     '/v1/admin/topics',
-    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { prefix: str } } } },
+    {
+      schema: {
+        summary: "Every topic with its head version, last publish, active pins and active rollout (the admin UI's list)",
+        querystring: { type: 'object', additionalProperties: false, properties: { prefix: str } },
+        response: { 200: wrapSchema('topics', { type: 'array', items: topicSummarySchema }) },
+      },
+    },
     async (req) => {
       const topics: Topic[] = [];
       let cursor: string | undefined;
@@ -82,7 +129,8 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: AdminRoute
     },
   );
 
-  app.get<{ Params: { topic: string } }>('/v1/admin/topics/:topic', { schema: { params: topicParams } }, async (req) => {
+  const detail = { summary: "A topic with its pins, releases, rollout runs and roll-back target (the admin UI's topic page)", params: topicParams, response: { 200: topicDetailSchema } };
+  app.get<{ Params: { topic: string } }>('/v1/admin/topics/:topic', { schema: detail }, async (req) => {
     const topic = await requireTopic(req.params.topic);
     const [head, releases, pins, runs] = await Promise.all([
       store.headVersion(topic.name),
@@ -119,7 +167,14 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: AdminRoute
 
   app.get<{ Params: { topic: string }; Querystring: { since?: string } }>(
     '/v1/admin/topics/:topic/fleet',
-    { schema: { params: topicParams, querystring: { type: 'object', additionalProperties: false, properties: { since: intLike } } } },
+    {
+      schema: {
+        summary: "The topic's fleet reports received since a time (default: the last 10 minutes)",
+        params: topicParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { since: intLike } },
+        response: { 200: fleetSchema },
+      },
+    },
     async (req) => {
       const topic = await requireTopic(req.params.topic);
       const now = clock.now();

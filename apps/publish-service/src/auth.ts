@@ -17,15 +17,18 @@ import { loadQuireProto } from '@quire/proto';
 import type { AdminServiceHandlers, PbApiToken, PublishServiceHandlers } from '@quire/proto';
 import {
   AccessGuard,
+  apiTokenSchema,
   grpcFailure,
   grpcPrincipal,
   guardGrpcHandlers,
   installRestAuth,
   issueToken,
   listTokenViews,
+  objectSchema,
   restPrincipal,
   revokeToken,
   topicOrAll,
+  wrapSchema,
   type AuthConfig,
   type GrpcRules,
   type RestRules,
@@ -189,11 +192,18 @@ export function registerTokenRoutes(app: FastifyInstance, deps: TokenApiDeps): v
     '/v1/tokens',
     {
       schema: {
+        summary: 'Create an API token (admins); its string is shown only in this answer',
         body: {
           type: 'object',
           additionalProperties: false,
           required: ['name', 'role'],
           properties: { name: str, role: str, prefixes: { type: 'array', items: str }, application: str },
+        },
+        response: {
+          201: objectSchema(
+            { token: apiTokenSchema, tokenString: { type: 'string', description: 'The bearer token (quire_<id>_<secret>); never shown again' } },
+            ['token', 'tokenString'],
+          ),
         },
       },
     },
@@ -202,10 +212,20 @@ export function registerTokenRoutes(app: FastifyInstance, deps: TokenApiDeps): v
       return reply.status(201).send({ token, tokenString: secret });
     },
   );
-  app.get('/v1/tokens', async () => ({ tokens: await listTokenViews(deps.store) }));
+  app.get(
+    '/v1/tokens',
+    { schema: { summary: 'Every API token, revoked ones included (never their secrets)', response: { 200: wrapSchema('tokens', { type: 'array', items: apiTokenSchema }) } } },
+    async () => ({ tokens: await listTokenViews(deps.store) }),
+  );
   app.post<{ Params: { id: string } }>(
     '/v1/tokens/:id/revoke',
-    { schema: { params: { type: 'object', required: ['id'], properties: { id: str } } } },
+    {
+      schema: {
+        summary: 'Revoke a token (the first revocation stands); answers the token',
+        params: { type: 'object', required: ['id'], properties: { id: str } },
+        response: { 200: apiTokenSchema },
+      },
+    },
     async (req) => {
       const t = await revokeToken(deps.store, req.params.id, actorOf(req), deps.clock);
       deps.guard.forget(t.id);

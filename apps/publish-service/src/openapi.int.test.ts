@@ -48,7 +48,7 @@ async function docOf(url: string): Promise<OpenApiDoc> {
   return (await res.json()) as OpenApiDoc;
 }
 
-/** Every operation of `doc` has exactly one step, and every step is an operation of `doc`. */
+/** Every operation of `doc` has a step, and every step is an operation of `doc`. */
 function expectCoverage(doc: OpenApiDoc, steps: readonly WalkStep[]): void {
   const ops = operationsOf(doc).sort();
   const walked = [...new Set(steps.map((s) => s.op))].sort();
@@ -72,6 +72,7 @@ describe('OpenAPI: publish service', () => {
     const blob = 'b'.repeat(100);
     let blobVersion: { pointer: { kind: string; locations?: Array<{ key: string }> } } | undefined;
     let runId = '';
+    let tokenId = '';
     const plan = { stages: [{ scope: { region: 'region-a' } }, { scope: { region: 'region-b' }, bakeMs: 3_600_000 }, { scope: {}, bakeMs: 3_600_000 }] };
     const pin = (): Promise<Response> =>
       fetch(`${pub.httpUrl}/v1/topics/${topic}/pins`, {
@@ -87,6 +88,13 @@ describe('OpenAPI: publish service', () => {
         op: 'POST /v1/topics',
         body: { name: topic, owner: 'walkers', description: 'walked', inlineThresholdBytes: 16, rolloutPlan: plan, allowedApplications: ['walker', 'other'] },
         status: 201,
+      },
+      // An encrypted topic: its `encryption` setting is part of the documented answer.
+      {
+        op: 'POST /v1/topics',
+        body: { name: 'openapi.sealed', owner: 'walkers', encryption: { keyId: 'walk-key' } },
+        status: 201,
+        then: (b) => void expect(b).toMatchObject({ name: 'openapi.sealed', encryption: { algorithm: 'aes-256-gcm', keyId: 'walk-key' } }),
       },
       { op: 'GET /v1/topics', query: { prefix: 'openapi.', limit: '10' }, status: 200 },
       { op: 'PATCH /v1/topics/{topic}', params: t, body: { retention: { keepLast: 50, maxAgeMs: 86_400_000 }, jsonSchema: null }, status: 200 },
@@ -155,8 +163,85 @@ describe('OpenAPI: publish service', () => {
         body: { reason: 'walk' },
         status: 200,
       },
+      // The admin UI's read views.
+      {
+        op: 'GET /v1/admin/topics',
+        query: { prefix: topic },
+        status: 200,
+        then: (b) => {
+          const { topics } = b as { topics: Array<{ name: string; headVersion: number; lastPublishAt?: number; hasRolloutPlan: boolean }> };
+          expect(topics.map((x) => x.name)).toEqual([topic]);
+          expect(topics[0]).toMatchObject({ headVersion: 5, hasRolloutPlan: true, lastPublishAt: expect.any(Number) });
+        },
+      },
+      {
+        op: 'GET /v1/admin/topics/{topic}',
+        params: t,
+        status: 200,
+        then: (b) => {
+          const d = b as { topic: { name: string; headVersion: number }; pinHistory: unknown[]; releases: unknown[]; runs: Array<{ runId: string; status: string }>; rollback: unknown };
+          expect(d.topic).toMatchObject({ name: topic, headVersion: 5 });
+          expect(d.pinHistory.length).toBeGreaterThanOrEqual(3);
+          expect(d.releases.length).toBeGreaterThan(0);
+          expect(d.runs).toEqual([expect.objectContaining({ runId, status: 'aborted' })]);
+          // Several versions went to the whole fleet: a global roll back would pin one before the current one.
+          expect(d.rollback).toEqual({ current: expect.any(Number), target: expect.any(Number) });
+          const { current, target } = d.rollback as { current: number; target: number };
+          expect(target).toBeLessThan(current);
+        },
+      },
+      {
+        op: 'GET /v1/admin/topics/{topic}/fleet',
+        params: t,
+        // A consumer instance reports (through the consume service) that version 2 failed to apply.
+        before: async () => {
+          const subscriptions = [{ topic, appliedVersion: 1, failedVersion: 2, error: 'walk' }];
+          const r = await fetch(`${con.httpUrl}/v1/poll`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ identity: { application: 'walker', instance: 'walk-1' }, subscriptions }),
+          });
+          expect(r.status).toBe(200);
+          await con.service.flushFleetReports();
+        },
+        status: 200,
+        then: (b) => {
+          const f = b as { now: number; since: number; reports: unknown[] };
+          expect(f.since).toBeLessThan(f.now);
+          expect(f.reports).toEqual([expect.objectContaining({ topic, instance: 'walk-1', version: 1, failedVersion: 2, error: 'walk' })]);
+        },
+      },
       { op: 'GET /v1/audit', query: { topic, limit: '100' }, status: 200 },
       { op: 'GET /v1/scheduler', status: 200 },
+      // Tokens (access control is off here: the token API still answers, for the first admin token's successors).
+      {
+        op: 'POST /v1/tokens',
+        body: { name: 'walk-consumer', role: 'consumer', prefixes: ['openapi.'], application: 'walker' },
+        status: 201,
+        then: (b) => {
+          const { token: tk, tokenString } = b as { token: { id: string }; tokenString: string };
+          expect(tk).toMatchObject({ name: 'walk-consumer', role: 'consumer', prefixes: ['openapi.'], application: 'walker', createdBy: 'walker' });
+          expect(tokenString).toContain(tk.id);
+          tokenId = tk.id;
+        },
+      },
+      {
+        op: 'POST /v1/tokens/{id}/revoke',
+        get params() {
+          return { id: tokenId };
+        },
+        status: 200,
+        then: (b) => void expect(b).toMatchObject({ id: tokenId, revokedAt: expect.any(Number), revokedBy: 'walker' }),
+      },
+      {
+        op: 'GET /v1/tokens',
+        status: 200,
+        then: (b) => {
+          const { tokens } = b as { tokens: Array<{ id: string }> };
+          expect(tokens.find((x) => x.id === tokenId)).toMatchObject({ name: 'walk-consumer', revokedBy: 'walker' });
+          expect(JSON.stringify(tokens)).not.toMatch(/secret/i);
+        },
+      },
     ];
     expectCoverage(doc, steps);
     const results = await walkOpenApi(pub.httpUrl, doc, steps, HEADERS);
@@ -171,15 +256,25 @@ describe('OpenAPI: consume service', () => {
     expect(res.errors).toBeUndefined();
     expect(res.valid).toBe(true);
 
+    // A topic of its own (not the publish walk's: this test must not depend on that one
+    // passing): version 1 inline, version 2 in S3 (above the 16-byte threshold), both global.
+    const topic = 'openapi.consume';
     const t = { topic };
+    const publish = async (path: string, body: unknown): Promise<void> => {
+      const r = await fetch(`${pub.httpUrl}${path}`, { method: 'POST', headers: { ...HEADERS, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(r.status, `POST ${path}: ${await r.text()}`).toBe(201);
+    };
+    await publish('/v1/topics', { name: topic, owner: 'walkers', inlineThresholdBytes: 16, allowedApplications: ['walker'] });
+    await publish(`/v1/topics/${topic}/versions`, { data: 'hello', metadata: { source: 'walk' }, contentType: 'text/plain' });
+    await publish(`/v1/topics/${topic}/versions`, { data: 'b'.repeat(100), contentType: 'application/octet-stream' });
     const identity = { application: 'walker', cluster: 'c1', region: 'region-a', instance: 'i1' };
-    // The consume cache follows the store: wait until it serves the topic (published above).
+    // The consume cache follows the store: wait until it serves version 2.
     const end = Date.now() + 20_000;
     for (;;) {
       const r = await fetch(`${con.httpUrl}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ identity, subscriptions: [{ topic }] }) });
-      const body = (await r.json()) as { updates: unknown[] };
-      if (body.updates.length > 0) break;
-      if (Date.now() > end) throw new Error('the consume service never served the topic');
+      const body = (await r.json()) as { updates: Array<{ version: { version: number } }> };
+      if (body.updates[0]?.version.version === 2) break;
+      if (Date.now() > end) throw new Error(`the consume service never served version 2 of the topic (last answer: ${JSON.stringify(body)})`);
       await new Promise((r2) => setTimeout(r2, 100));
     }
     const steps: WalkStep[] = [

@@ -14,9 +14,11 @@ export type { MigrationReport } from './migrate.ts';
 export { configTable } from './config-doc.ts';
 export type { RunServiceOptions, RunningService } from './main.ts';
 export {
+  apiTokenSchema,
   auditEntrySchema,
   blobLocationSchema,
   bytesResponse,
+  fleetReportSchema,
   objectSchema,
   pageSchema,
   pinSchema,

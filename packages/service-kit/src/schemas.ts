@@ -9,6 +9,7 @@
  * Keep them in step with `packages/core/src/model.ts`: the route-walk tests of both
  * services (`openapi.int.test.ts`) fail on any field a schema does not list.
  */
+import { ENCRYPTION_ALGORITHMS, ROLES } from '@quire/core';
 
 const str = { type: 'string' } as const;
 const int = { type: 'integer' } as const;
@@ -45,6 +46,7 @@ const topicProperties = {
   rolloutPlan: rolloutPlanSchema,
   jsonSchema: { type: 'string', description: 'JSON Schema (as JSON text) JSON payloads must satisfy' },
   allowedApplications: { type: 'array', items: str },
+  encryption: obj({ algorithm: { type: 'string', enum: [...ENCRYPTION_ALGORITHMS] }, keyId: str }, ['algorithm', 'keyId'], 'Payload encryption (envelope, a data key per version)'),
   createdAt: int,
   updatedAt: int,
   revision: int,
@@ -125,6 +127,37 @@ export const publishResultSchema = obj(
   { version: versionSchema, releases: { type: 'array', items: releaseSchema }, replayed: bool, rollout: rolloutRunSchema },
   ['version', 'releases', 'replayed'],
   'The version published (or, for a publishId already committed, the one it made) and its releases',
+);
+
+/** A consumer instance's report of the version it runs (or failed to apply) of a topic. */
+export const fleetReportSchema = obj(
+  {
+    topic: str,
+    instance: str,
+    identity: { ...stringMap, description: "The instance's identity (region, application, cluster, instance, attributes)" },
+    version: { type: 'integer', description: 'The version it runs (0 = none yet)' },
+    failedVersion: { type: 'integer', description: 'The version it last failed to apply' },
+    error: str,
+    reportedAt: int,
+  },
+  ['topic', 'instance', 'identity', 'version', 'reportedAt'],
+);
+
+/** An API token as the token API shows it: never its secret or the secret's hash. */
+export const apiTokenSchema = obj(
+  {
+    id: str,
+    name: str,
+    role: { type: 'string', enum: [...ROLES] },
+    prefixes: { type: 'array', items: str, description: 'Topic prefixes it covers; empty = every topic' },
+    application: { type: 'string', description: 'Consumer tokens: the application it may poll as' },
+    createdAt: int,
+    createdBy: str,
+    revokedAt: int,
+    revokedBy: str,
+  },
+  ['id', 'name', 'role', 'prefixes', 'createdAt', 'createdBy'],
+  'An API token (without its secret)',
 );
 
 /** `{ <key>: [items], next? }`: a page of a list. */
