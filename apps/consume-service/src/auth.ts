@@ -26,6 +26,7 @@ import {
   type CallInfo,
   type GrpcRules,
   type RestRules,
+  OPERATIONS_ROUTES,
 } from '@quire/service-kit';
 
 const onTopic =
@@ -34,16 +35,7 @@ const onTopic =
 
 /** Every route of the consume service's REST API, by `METHOD url`. A route missing here is for admins only. */
 export const REST_RULES: RestRules = {
-  'GET /healthz': 'public',
-  'GET /metrics': 'public',
-  'GET /readyz': 'public',
-  'GET /docs': 'public',
-  'GET /docs/': 'public',
-  'GET /docs/json': 'public',
-  'GET /docs/yaml': 'public',
-  'GET /docs/static/*': 'public',
-  'GET /docs/*': 'public',
-  'GET /openapi.json': 'public',
+  ...OPERATIONS_ROUTES,
   // Authenticated here; each subscription is decided by the poll filter below.
   'POST /v1/poll': () => [],
   'GET /v1/topics/:topic/versions': onTopic('read'),

@@ -32,6 +32,7 @@ import {
   type AuthConfig,
   type GrpcRules,
   type RestRules,
+  OPERATIONS_ROUTES,
 } from '@quire/service-kit';
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string>; Body: Record<string, unknown> | undefined }>;
@@ -42,16 +43,7 @@ const onTopic =
 
 /** Every route of the publish service's REST API, by `METHOD url`. A route missing here is for admins only. */
 export const REST_RULES: RestRules = {
-  'GET /healthz': 'public',
-  'GET /metrics': 'public',
-  'GET /readyz': 'public',
-  'GET /docs': 'public',
-  'GET /docs/': 'public',
-  'GET /docs/json': 'public',
-  'GET /docs/yaml': 'public',
-  'GET /docs/static/*': 'public',
-  'GET /docs/*': 'public',
-  'GET /openapi.json': 'public',
+  ...OPERATIONS_ROUTES,
   'POST /v1/topics': (req) => ({ action: 'manage', topic: String((req as Req).body?.name ?? '') }),
   // Any token may list; the answer is narrowed to the topics it may read (`installPublishAuth`).
   'GET /v1/topics': () => [],

@@ -206,6 +206,20 @@ export type RestRule = 'public' | ((req: FastifyRequest) => AccessRequest | Acce
 /** Rules by `METHOD url-as-registered`, e.g. `GET /v1/topics/:topic`. */
 export type RestRules = Record<string, RestRule>;
 
+/** Liveness, readiness, metrics and the API docs: open on every service, so probes and scrapers need no token. */
+export const OPERATIONS_ROUTES: RestRules = {
+  'GET /healthz': 'public',
+  'GET /metrics': 'public',
+  'GET /readyz': 'public',
+  'GET /docs': 'public',
+  'GET /docs/': 'public',
+  'GET /docs/json': 'public',
+  'GET /docs/yaml': 'public',
+  'GET /docs/static/*': 'public',
+  'GET /docs/*': 'public',
+  'GET /openapi.json': 'public',
+};
+
 const principals = new WeakMap<FastifyRequest, { principal: Principal; tokenId: string }>();
 
 /** The authenticated caller of a REST request (access control on). */

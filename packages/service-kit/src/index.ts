@@ -35,6 +35,7 @@ export {
   wrapSchema,
 } from './schemas.ts';
 export {
+  OPERATIONS_ROUTES,
   AccessGuard,
   guardGrpcHandlers,
   grpcPrincipal,
