@@ -31,6 +31,8 @@ const program = new Command('bench')
   .option('--quick', 'tiny sizes: every code path in a couple of minutes; writes under .cache/bench-quick/', false)
   .addOption(new Option('--only <list>', `comma-separated subset of: ${BENCHMARKS.join(', ')}`).argParser(benchList))
   .option('--reps <n>', 'repetitions of each comparison', positiveInt)
+  .addOption(new Option('--consumers <list>', 'propagation: comma-separated consumer counts (default 100,1000)').argParser((v) => v.split(',').map((x) => positiveInt(x.trim()))))
+  .option('--poll-interval-ms <ms>', 'propagation: interval of the polling (non long-poll) consumers (default 30000)', positiveInt)
   .option('--scale-topics <n>', 'topics in the scale benchmark (default 10000)', positiveInt)
   .option('--held-polls <n>', 'held long-polls in the scale benchmark (default 10000)', positiveInt)
   .option('--profile-consume <dir>', 'consume-service processes write V8 CPU profiles (.cpuprofile) into <dir> when they stop')
@@ -39,14 +41,16 @@ const program = new Command('bench')
   .showHelpAfterError();
 
 program.parse(process.argv.filter((a) => a !== '--'));
-const opts = program.opts<{ quick: boolean; only?: BenchmarkName[]; reps?: number; scaleTopics?: number; heldPolls?: number; out?: string; profileConsume?: string; reportFrom?: string }>();
+const opts = program.opts<{ quick: boolean; only?: BenchmarkName[]; reps?: number; scaleTopics?: number; heldPolls?: number; out?: string; profileConsume?: string; reportFrom?: string; consumers?: number[]; pollIntervalMs?: number }>();
 if (opts.profileConsume) {
   mkdirSync(resolve(opts.profileConsume), { recursive: true });
   profileConsumeInto(resolve(opts.profileConsume));
 }
 const out = resolve(opts.out ?? (opts.quick ? join(REPO, '.cache', 'bench-quick') : BENCH_DIR));
 
-const sizes: Record<string, number> = {};
+const sizes: Record<string, number | number[]> = {};
+if (opts.consumers) sizes['consumers'] = opts.consumers;
+if (opts.pollIntervalMs) sizes['pollIntervalMs'] = opts.pollIntervalMs;
 if (opts.reps) sizes['reps'] = opts.reps;
 if (opts.scaleTopics) sizes['scaleTopics'] = opts.scaleTopics;
 if (opts.heldPolls) sizes['heldPolls'] = opts.heldPolls;
