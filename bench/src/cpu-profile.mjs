@@ -1,7 +1,7 @@
 /* global process */
 // Preloaded into a service process (NODE_OPTIONS=--import …, since --cpu-prof is not allowed
 // there) by `pnpm bench --profile-consume <dir>`: samples the CPU from start to exit and writes
-// <dir>/<app>-<pid>.cpuprofile (open it in Chrome DevTools or speedscope).
+// <dir>/<name>-<pid>.cpuprofile (open it in Chrome DevTools or speedscope).
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ if (dir) {
   session.post('Profiler.start');
   process.on('exit', () => {
     session.post('Profiler.stop', (err, res) => {
-      if (!err) writeFileSync(join(dir, `consume-${process.pid}.cpuprofile`), JSON.stringify(res.profile));
+      if (!err) writeFileSync(join(dir, `${process.env.BENCH_PROFILE_NAME ?? 'consume'}-${process.pid}.cpuprofile`), JSON.stringify(res.profile));
     });
   });
 }

@@ -255,8 +255,11 @@ export interface Worker {
 
 /** A load-generator / peer process (`worker.ts`), talking over IPC. */
 export async function startWorker(name: string): Promise<Worker> {
+  // With --profile-consume, workers are profiled too (same directory), to see the client side.
+  const profile = consumeProfileDir === undefined ? [] : ['--import', pathToFileURL(join(HERE, 'cpu-profile.mjs')).href];
   const child = fork(join(HERE, 'worker.ts'), [name], {
-    execArgv: ['--import', TSX_LOADER, '--max-old-space-size=4096', '--disable-warning=NodeVersionSupportWarning'],
+    execArgv: [...profile, '--import', TSX_LOADER, '--max-old-space-size=4096', '--disable-warning=NodeVersionSupportWarning'],
+    env: consumeProfileDir === undefined ? process.env : { ...process.env, BENCH_CPU_PROFILE_DIR: consumeProfileDir, BENCH_PROFILE_NAME: name },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let seq = 0;

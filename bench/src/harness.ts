@@ -18,6 +18,9 @@ import { scale, type ScaleResult } from './scale.ts';
 export const BENCHMARKS = ['propagation', 'poll', 'large', 'scale', 'publish'] as const;
 export type BenchmarkName = (typeof BENCHMARKS)[number];
 
+/** The service and SDK settings the capacity model assumes (the defaults the benchmarks ran with). */
+export const CAPACITY_SETTINGS = { refreshPeriodMs: 5000, changePollMs: 150, longPollWaitMs: 20_000, pollIntervalMs: 30_000 };
+
 export interface RunOptions {
   quick: boolean;
   only: BenchmarkName[];
@@ -48,6 +51,8 @@ export interface BenchResults {
   machine: Machine;
   versions: Record<string, string>;
   errors: Array<{ benchmark: BenchmarkName; error: string }>;
+  /** How this file came to be, when not from one run (e.g. a benchmark re-run and merged). */
+  notes?: string[];
   propagation?: PropagationResult;
   poll?: PollCostResult;
   large?: LargeResult;
@@ -139,7 +144,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
     await run('large', largePayloads);
     await run('scale', scale);
     await run('publish', publishThroughput);
-    const inputs = capacityInputs(results.poll, results.scale, { refreshPeriodMs: 5000, changePollMs: 150, longPollWaitMs: 20_000, pollIntervalMs: 30_000 });
+    const inputs = capacityInputs(results.poll, results.scale, CAPACITY_SETTINGS);
     if (inputs) results.capacity = capacityModel(inputs);
   } finally {
     await etcd?.stop();

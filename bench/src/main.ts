@@ -5,8 +5,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BENCHMARKS, runBench, type BenchResults, type BenchmarkName } from './harness.ts';
+import { BENCHMARKS, CAPACITY_SETTINGS, runBench, type BenchResults, type BenchmarkName } from './harness.ts';
 import { writeReport } from './report.ts';
+import { capacityInputs, capacityModel } from './capacity.ts';
 import { log, profileConsumeInto } from './env.ts';
 
 const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,22 +32,27 @@ const program = new Command('bench')
   .option('--quick', 'tiny sizes: every code path in a couple of minutes; writes under .cache/bench-quick/', false)
   .addOption(new Option('--only <list>', `comma-separated subset of: ${BENCHMARKS.join(', ')}`).argParser(benchList))
   .option('--reps <n>', 'repetitions of each comparison', positiveInt)
+  .addOption(new Option('--consumers <list>', 'propagation: comma-separated consumer counts (default 100,1000)').argParser((v) => v.split(',').map((x) => positiveInt(x.trim()))))
+  .option('--poll-interval-ms <ms>', 'propagation: interval of the polling (non long-poll) consumers (default 30000)', positiveInt)
   .option('--scale-topics <n>', 'topics in the scale benchmark (default 10000)', positiveInt)
   .option('--held-polls <n>', 'held long-polls in the scale benchmark (default 10000)', positiveInt)
   .option('--profile-consume <dir>', 'consume-service processes write V8 CPU profiles (.cpuprofile) into <dir> when they stop')
   .option('--report-from <json>', 'do not run anything: rewrite REPORT.md and its charts from an earlier results file')
+  .option('--merge-from <json>', 'with --report-from: copy the benchmarks present in <json> (a later run of some of them) into the --report-from file, noting it, then write the report')
   .option('--out <dir>', 'where to write results/<date>.json, REPORT.md and report/ (default: bench/, or .cache/bench-quick/ with --quick)')
   .showHelpAfterError();
 
 program.parse(process.argv.filter((a) => a !== '--'));
-const opts = program.opts<{ quick: boolean; only?: BenchmarkName[]; reps?: number; scaleTopics?: number; heldPolls?: number; out?: string; profileConsume?: string; reportFrom?: string }>();
+const opts = program.opts<{ quick: boolean; only?: BenchmarkName[]; reps?: number; scaleTopics?: number; heldPolls?: number; out?: string; profileConsume?: string; reportFrom?: string; mergeFrom?: string; consumers?: number[]; pollIntervalMs?: number }>();
 if (opts.profileConsume) {
   mkdirSync(resolve(opts.profileConsume), { recursive: true });
   profileConsumeInto(resolve(opts.profileConsume));
 }
 const out = resolve(opts.out ?? (opts.quick ? join(REPO, '.cache', 'bench-quick') : BENCH_DIR));
 
-const sizes: Record<string, number> = {};
+const sizes: Record<string, number | number[]> = {};
+if (opts.consumers) sizes['consumers'] = opts.consumers;
+if (opts.pollIntervalMs) sizes['pollIntervalMs'] = opts.pollIntervalMs;
 if (opts.reps) sizes['reps'] = opts.reps;
 if (opts.scaleTopics) sizes['scaleTopics'] = opts.scaleTopics;
 if (opts.heldPolls) sizes['heldPolls'] = opts.heldPolls;
@@ -54,6 +60,20 @@ if (opts.heldPolls) sizes['heldPolls'] = opts.heldPolls;
 if (opts.reportFrom) {
   const from = resolve(opts.reportFrom);
   const earlier = JSON.parse(readFileSync(from, 'utf8')) as BenchResults;
+  if (opts.mergeFrom) {
+    const later = JSON.parse(readFileSync(resolve(opts.mergeFrom), 'utf8')) as BenchResults;
+    const merged = BENCHMARKS.filter((b) => later[b] !== undefined);
+    for (const b of merged) (earlier as unknown as Record<string, unknown>)[b] = later[b];
+    earlier.errors = [...earlier.errors.filter((e) => !merged.includes(e.benchmark)), ...later.errors];
+    earlier.notes = [
+      ...(earlier.notes ?? []),
+      `${merged.join(', ')} re-run separately ${later.startedAt} → ${later.finishedAt} (load average at start ${later.machine.loadAverageAtStart.map((x) => x.toFixed(1)).join(' / ')}) and merged here.`,
+    ];
+  }
+  // The model is derived data: recompute it with this build's model.
+  const inputs = capacityInputs(earlier.poll, earlier.scale, CAPACITY_SETTINGS);
+  if (inputs) earlier.capacity = capacityModel(inputs);
+  if (opts.mergeFrom) writeFileSync(from, JSON.stringify(earlier, null, 2) + '\n');
   const report = writeReport(earlier, join(out, 'REPORT.md'), from, join(BENCH_DIR, 'analysis.md'));
   log(`${join(out, 'REPORT.md')} rewritten from ${from} (${report.charts.length} charts)`);
   process.exit(0);

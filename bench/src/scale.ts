@@ -30,6 +30,8 @@ export interface ScaleResult {
     ratio: Spread;
     /** The same, release pass only (last answer − first answer). */
     releaseRatio: Spread;
+    /** Why fewer repetitions than asked completed, if so. */
+    error?: string;
   };
 }
 
@@ -172,7 +174,9 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
     consumeProc = await startConsume(q);
     while ((await health(consumeProc.httpUrl)).topics < totalTopics) await sleep(100);
     let hotVersion = sizes.scaleVersions;
-    const clients = await Promise.all([startWorker('held-0'), startWorker('held-1')]);
+    // One client process holds all 10,000 (each on its own connection, spread over many
+    // loopback source addresses: see worker.ts heldPolls).
+    const clients = await Promise.all([startWorker('held-0')]);
     workers.push(...clients);
     const bareProc = await startWorker('bare-longpoll');
     workers.push(bareProc);
@@ -184,7 +188,8 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
       await Promise.all(clients.map((c, i) => c.call({ op: 'heldPolls', url, body, n: Math.floor(n / clients.length) + (i < n % clients.length ? 1 : 0) })));
       const until = Date.now() + 120_000;
       while ((await held()) < n) {
-        if (Date.now() > until) throw new Error(`scale: only ${await held()} of ${n} long-polls held after 120 s`);
+        const failed = (await Promise.all(clients.map((c) => c.call<{ errors: number }>({ op: 'waitAnswered', timeoutMs: 0 })))).reduce((a, r) => a + r.errors, 0);
+        if (failed > 0 || Date.now() > until) throw new Error(`scale: only ${await held()} of ${n} long-polls held (${failed} failed to connect or were refused)`);
         await sleep(100);
       }
       await sleep(500);
@@ -215,15 +220,25 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
       await fetch(bare.fireUrl, { method: 'POST' });
       await answered(t0, b1);
     };
+    let heldError: string | undefined;
     for (let rep = 1; rep <= sizes.reps; rep++) {
-      if (rep % 2 === 1) {
-        await runQuire();
-        await sleep(1000);
-        await runBare();
-      } else {
-        await runBare();
-        await sleep(1000);
-        await runQuire();
+      const [qn, bn] = [q1.all.length, b1.all.length];
+      try {
+        if (rep % 2 === 1) {
+          await runQuire();
+          await sleep(1000);
+          await runBare();
+        } else {
+          await runBare();
+          await sleep(1000);
+          await runQuire();
+        }
+      } catch (e) {
+        // Keep the repetitions that completed (pairs only), say why the others are missing.
+        heldError = `repetition ${rep}: ${(e as Error).message}`;
+        for (const x of [q1, b1]) for (const k of ['rssIdle', 'rssHeld', 'all', 'first'] as const) x[k].length = Math.min(qn, bn);
+        ctx.progress(`scale: held polls stopped at ${heldError}`);
+        break;
       }
       await sleep(1000);
       ctx.progress(
@@ -254,6 +269,7 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
           q1.all.map((a, i) => a - (q1.first[i] as number)),
           b1.all.map((a, i) => a - (b1.first[i] as number)),
         ),
+        ...(heldError === undefined ? {} : { error: heldError }),
       },
     };
   } finally {
