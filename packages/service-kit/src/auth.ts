@@ -101,7 +101,7 @@ export async function ensureBootstrapAdminToken(
     const t = await store.getToken(parsed.id);
     if (t === undefined) return undefined;
     if (t.secretHash !== hashSecret(parsed.secret)) {
-      throw new QuireError(Code.ALREADY_EXISTS, `token ${parsed.id} already exists with another secret: mint a new bootstrap token`, { field: 'token' });
+      throw new QuireError(Code.ALREADY_EXISTS, `token ${parsed.id} already exists with another secret: QUIRE_BOOTSTRAP_ADMIN_TOKEN must be a freshly minted token (quire tokens mint)`, { field: 'token' });
     }
     return { token: tokenView(t), created: false };
   };
