@@ -2,8 +2,9 @@
 // on the Kubernetes manifests, `docker-compose config` on the Compose file, both through
 // deploy/validate.sh; then what the tools cannot see: every QUIRE_* variable the manifests
 // and the Compose file set is one a Quire app knows, each app's configuration from them
-// loads through that app's own loader, and the probes, Services, HPA, PDBs and ports point
-// at what exists. The validators are installed by scripts/deploy-tools.sh; a failed install
+// loads through that app's own loader (publish and consume with access control on, the
+// migration with the bootstrap admin token), and the probes, Services, HPA, PDBs and ports
+// point at what exists. The validators are installed by scripts/deploy-tools.sh; a failed install
 // fails this file (no skipping).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { loadConfig as loadConsumeConfig } from '@quire/consume-service';
 import { loadConfig as loadPublishConfig } from '@quire/publish-service';
-import { knownVariables, loadMigrateConfig } from '@quire/service-kit';
+import { knownVariables, loadMigrateConfig, mintTokenString } from '@quire/service-kit';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const K8S = join(ROOT, 'deploy/k8s');
@@ -27,8 +28,8 @@ interface Run {
   out: string;
 }
 
-function run(cmd: string, args: string[]): Promise<Run> {
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(cmd: string, args: string[], env: Record<string, string | undefined> = process.env): Promise<Run> {
+  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
   child.stderr.on('data', (b: Buffer) => (out += b.toString('utf8')));
@@ -54,7 +55,7 @@ interface Resource {
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: Obj;
+  valueFrom?: { fieldRef?: Obj; secretKeyRef?: { name: string; key: string; optional?: boolean } };
 }
 interface Probe {
   httpGet?: { path: string; port: string | number };
@@ -109,11 +110,10 @@ function appOf(args: readonly string[] | undefined): 'publish' | 'consume' | 'mi
 }
 
 /** The app's configuration loaded through its own loader: throws a ConfigError naming what is wrong. */
-function loadFor(app: 'publish' | 'consume' | 'migrate', env: Record<string, string>): { httpPort?: number; grpcPort?: number } {
+function loadFor(app: 'publish' | 'consume' | 'migrate', env: Record<string, string>): { httpPort?: number; grpcPort?: number; auth?: { enabled: boolean }; bootstrapAdminToken?: string } {
   if (app === 'publish') return loadPublishConfig(env);
   if (app === 'consume') return loadConsumeConfig(env);
-  loadMigrateConfig(env);
-  return {};
+  return loadMigrateConfig(env);
 }
 
 beforeAll(async () => {
@@ -166,13 +166,20 @@ describe('deploy/k8s', () => {
       for (const c of template(w).spec.containers) {
         const app = appOf(c.args);
         const env: Record<string, string> = {};
-        for (const e of c.env ?? []) {
-          if (e.name.startsWith('QUIRE_')) expect(known, `${w.kind} ${w.metadata.name}: ${e.name}`).toContain(e.name);
-          env[e.name] = e.value ?? `${w.metadata.name}-7d9f8-abcde`; // a fieldRef: the pod's name
-        }
         for (const from of c.envFrom ?? []) {
           const source = from.secretRef ? named('Secret', from.secretRef.name).stringData : named('ConfigMap', from.configMapRef?.name ?? '').data;
           Object.assign(env, source);
+        }
+        for (const e of c.env ?? []) {
+          if (e.name.startsWith('QUIRE_')) expect(known, `${w.kind} ${w.metadata.name}: ${e.name}`).toContain(e.name);
+          const ref = e.valueFrom?.secretKeyRef;
+          if (ref !== undefined) {
+            const value = named('Secret', ref.name).stringData?.[ref.key];
+            expect(value, `${w.metadata.name}: Secret ${ref.name} has ${ref.key}`).toBeDefined();
+            env[e.name] = value ?? '';
+          } else {
+            env[e.name] = e.value ?? `${w.metadata.name}-7d9f8-abcde`; // a fieldRef: the pod's name
+          }
         }
         if (app === undefined) {
           expect(Object.keys(env).filter((k) => k.startsWith('QUIRE_')), `${w.metadata.name} is no Quire app`).toEqual([]);
@@ -183,7 +190,14 @@ describe('deploy/k8s', () => {
         const mount = c.volumeMounts?.find((m) => env['QUIRE_CONFIG_FILE']?.startsWith(`${m.mountPath}/`));
         expect(mount, `${w.metadata.name} mounts its QUIRE_CONFIG_FILE`).toBeDefined();
         expect(template(w).spec.volumes?.find((v) => v.name === mount?.name)?.configMap?.name).toBe('quire-config');
+        if (app === 'migrate') {
+          // The Secret's placeholder is no token: the Job stops (exit 2) until the real Secret exists.
+          expect(() => loadFor(app, { ...env, QUIRE_CONFIG_FILE: configFile })).toThrow(/QUIRE_BOOTSTRAP_ADMIN_TOKEN: is not a Quire token/);
+          env['QUIRE_BOOTSTRAP_ADMIN_TOKEN'] = mintTokenString(); // as `kubectl create secret … $(quire tokens mint)` would
+        }
         const config = loadFor(app, { ...env, QUIRE_CONFIG_FILE: configFile });
+        if (app === 'migrate') expect(config.bootstrapAdminToken, `${w.metadata.name} registers the bootstrap admin token`).toBe(env['QUIRE_BOOTSTRAP_ADMIN_TOKEN']);
+        else expect(config.auth?.enabled, `${w.metadata.name} runs with access control on`).toBe(true);
         // The ports the app listens on are the ones the container declares (probes and Services use the names).
         const port = (name: string): number | undefined => c.ports?.find((p) => p.name === name)?.containerPort;
         if (config.httpPort !== undefined) expect(port('http'), `${w.metadata.name} http port`).toBe(config.httpPort);
@@ -265,8 +279,16 @@ describe('deploy/compose', () => {
     }
   });
 
+  it('needs the bootstrap admin token from the environment, naming the variable when it is missing', async () => {
+    const { QUIRE_BOOTSTRAP_ADMIN_TOKEN: _set, ...env } = process.env;
+    const r = await run('docker-compose', ['-f', COMPOSE, 'config', '-q'], env);
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain('in service "migrate": set QUIRE_BOOTSTRAP_ADMIN_TOKEN to the first admin token');
+  });
+
   it('runs Cassandra, an S3 server, the migration job, publish ×1, consume ×2 and the UI, each app configured with Quire variables it loads', async () => {
-    const r = await run('docker-compose', ['-f', COMPOSE, 'config']);
+    const bootstrap = mintTokenString();
+    const r = await run('docker-compose', ['-f', COMPOSE, 'config'], { ...process.env, QUIRE_BOOTSTRAP_ADMIN_TOKEN: bootstrap });
     expect(r.code, r.out).toBe(0);
     interface Service {
       image: string;
@@ -294,6 +316,9 @@ describe('deploy/compose', () => {
       const app = appOf(s.command);
       if (app === undefined) continue;
       const config = loadFor(app, env);
+      // Access control on in every service; the migration registers the first admin token.
+      if (app === 'migrate') expect(config.bootstrapAdminToken, `compose ${name} registers the bootstrap admin token`).toBe(bootstrap);
+      else expect(config.auth?.enabled, `compose ${name} runs with access control on`).toBe(true);
       if (config.httpPort !== undefined) expect(s.ports?.map((p) => p.target), `compose ${name} publishes its REST port`).toContain(config.httpPort);
       if (app !== 'migrate') expect(s.depends_on?.['migrate']?.condition, `compose ${name} waits for the migration`).toBe('service_completed_successfully');
       expect(existsSync(join(ROOT, s.command?.[0] ?? ''))).toBe(true);

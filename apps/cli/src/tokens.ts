@@ -1,7 +1,8 @@
 /**
  * `quire tokens create|list|revoke`: API token administration (admin token required when
- * the services run with QUIRE_AUTH=on). `create` prints the token string once, on stdout
- * alone (so `TOKEN=$(quire tokens create …)` captures just it); the details go to stderr.
+ * the services run with QUIRE_AUTH=on); `quire tokens mint` prints a fresh token string
+ * for a deployment's QUIRE_BOOTSTRAP_ADMIN_TOKEN without touching any store. `create`
+ * prints the token string once, on stdout alone (so `TOKEN=$(quire tokens create …)` captures just it); the details go to stderr.
  */
 import type { Command } from 'commander';
 import { addKeyringKey, createTokenAdmin, type NewToken, type TokenInfo } from '@quire/client';
@@ -45,7 +46,7 @@ export function tokenTable(tokens: readonly TokenInfo[]): string {
 }
 
 export function registerTokenCommands(program: Command, deps: TokenCommandDeps): void {
-  const tokens = program.command('tokens').description('API tokens: create (shown once), list, revoke (admin)');
+  const tokens = program.command('tokens').description('API tokens: create (shown once), list, revoke (admin); mint (offline, for QUIRE_BOOTSTRAP_ADMIN_TOKEN)');
 
   tokens
     .command('create <name>')
@@ -66,6 +67,15 @@ export function registerTokenCommands(program: Command, deps: TokenCommandDeps):
       } finally {
         a.close();
       }
+    });
+
+  tokens
+    .command('mint')
+    .description('print a fresh token string (admin token for QUIRE_BOOTSTRAP_ADMIN_TOKEN, registered by `quire migrate`); touches no store and no service')
+    .action(async () => {
+      // Loaded here only: service-kit brings the store adapters, heavy for the other commands.
+      const { mintTokenString } = await import('@quire/service-kit');
+      await deps.out(`${mintTokenString()}\n`);
     });
 
   tokens

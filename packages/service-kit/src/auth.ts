@@ -39,6 +39,11 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
+/** A fresh token string (`quire_<16 hex id>_<43 base64url secret>`, 256 random bits), stored nowhere. */
+export function mintTokenString(): string {
+  return formatTokenString(randomBytes(8).toString('hex'), randomBytes(32).toString('base64url'));
+}
+
 /** Create a token: a fresh id and secret, the hash stored, the creation audited. The token string is returned once. */
 export async function issueToken(
   store: MetadataStore,
@@ -46,9 +51,26 @@ export async function issueToken(
   createdBy: string,
   clock: Clock = { now: () => Date.now() },
 ): Promise<{ token: ApiTokenView; secret: string }> {
+  const secret = mintTokenString();
+  return { token: await registerToken(store, input, createdBy, secret, clock), secret };
+}
+
+/**
+ * Register a token whose string was made elsewhere (`mintTokenString`, e.g. by an operator
+ * for a deployment's Secret): only the hash of its secret is stored, the creation audited.
+ * ALREADY_EXISTS when its id is taken; INVALID_ARGUMENT (field `token`) when it is no Quire token.
+ */
+export async function registerToken(
+  store: MetadataStore,
+  input: NewTokenInput,
+  createdBy: string,
+  tokenString: string,
+  clock: Clock = { now: () => Date.now() },
+): Promise<ApiTokenView> {
   const settings = validateTokenInput(input);
-  const id = randomBytes(8).toString('hex');
-  const secret = randomBytes(32).toString('base64url');
+  const parsed = parseTokenString(tokenString);
+  if (parsed === undefined) throw QuireError.invalid('token', 'is not a Quire token (quire_<16 hex digits>_<43 base64url characters>)');
+  const { id, secret } = parsed;
   const record: ApiToken = { id, ...settings, secretHash: hashSecret(secret), createdAt: clock.now(), createdBy };
   await store.createToken(record);
   await store.appendAudit({
@@ -58,7 +80,41 @@ export async function issueToken(
     action: 'token.create',
     details: { tokenId: id, name: record.name, role: record.role, prefixes: record.prefixes, ...(record.application ? { application: record.application } : {}) },
   });
-  return { token: tokenView(record), secret: formatTokenString(id, secret) };
+  return tokenView(record);
+}
+
+/**
+ * A deployment's first admin token (`QUIRE_BOOTSTRAP_ADMIN_TOKEN`, registered by `quire
+ * migrate`): registered as an admin token when the store has no token of its id yet;
+ * otherwise left as it is (a rerun changes nothing, and a bootstrap token revoked after a
+ * rotation stays revoked). A token of that id with another secret is a conflict.
+ */
+export async function ensureBootstrapAdminToken(
+  store: MetadataStore,
+  tokenString: string,
+  by: string,
+  name = 'bootstrap-admin',
+): Promise<{ token: ApiTokenView; created: boolean }> {
+  const parsed = parseTokenString(tokenString);
+  if (parsed === undefined) throw QuireError.invalid('token', 'is not a Quire token (quire_<16 hex digits>_<43 base64url characters>)');
+  const existing = async (): Promise<{ token: ApiTokenView; created: boolean } | undefined> => {
+    const t = await store.getToken(parsed.id);
+    if (t === undefined) return undefined;
+    if (t.secretHash !== hashSecret(parsed.secret)) {
+      throw new QuireError(Code.ALREADY_EXISTS, `token ${parsed.id} already exists with another secret: QUIRE_BOOTSTRAP_ADMIN_TOKEN must be a freshly minted token (quire tokens mint)`, { field: 'token' });
+    }
+    return { token: tokenView(t), created: false };
+  };
+  const before = await existing();
+  if (before !== undefined) return before;
+  try {
+    return { token: await registerToken(store, { name, role: 'admin' }, by, tokenString), created: true };
+  } catch (err) {
+    // Another migration registered it at the same moment.
+    const after = err instanceof QuireError && err.code === Code.ALREADY_EXISTS ? await existing() : undefined;
+    if (after === undefined) throw err;
+    return after;
+  }
 }
 
 export async function revokeToken(store: MetadataStore, id: unknown, by: string, clock: Clock = { now: () => Date.now() }): Promise<ApiTokenView> {

@@ -89,8 +89,11 @@ export const APP_VARIABLES = {
     QUIRE_ORPHAN_SWEEP_EVERY_MS: 'how often the leader sweeps S3 for objects of publishes that never committed (default 600000)',
     QUIRE_ORPHAN_GRACE_MS: 'an uncommitted object younger than this is left alone (an upload may still be committing; default 3600000)',
   },
-  // `quire migrate` (apps/cli): applies the schema migrations and creates the buckets, then exits; reads only the shared variables.
-  migrate: {},
+  // `quire migrate` (apps/cli): applies the schema migrations and creates the buckets, then exits.
+  migrate: {
+    QUIRE_BOOTSTRAP_ADMIN_TOKEN:
+      'quire migrate: a token string (make one with `quire tokens mint`) registered as an admin token when the store has no token of its id yet (only its hash is stored); how a deployment with QUIRE_AUTH=on gets its first admin',
+  },
   'consume-service': {
     QUIRE_CONSUME_HTTP_PORT: 'REST port (default 7081; 0 = any free port)',
     QUIRE_CONSUME_GRPC_PORT: 'gRPC port (default 7443; 0 = any free port)',

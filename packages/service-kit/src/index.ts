@@ -10,7 +10,7 @@ export { listenTransports } from './transports.ts';
 export type { ListenOptions, Transports } from './transports.ts';
 export { runService } from './main.ts';
 export { describeBlobStore, describeMetadataStore, loadMigrateConfig, migrateStores } from './migrate.ts';
-export type { MigrationReport } from './migrate.ts';
+export type { MigrateConfig, MigrationReport } from './migrate.ts';
 export { configTable } from './config-doc.ts';
 export type { RunServiceOptions, RunningService } from './main.ts';
 export {
@@ -37,12 +37,15 @@ export {
 export {
   OPERATIONS_ROUTES,
   AccessGuard,
+  ensureBootstrapAdminToken,
   guardGrpcHandlers,
   grpcPrincipal,
   hashSecret,
   installRestAuth,
   issueToken,
   listTokenViews,
+  mintTokenString,
+  registerToken,
   restPrincipal,
   revokeToken,
   topicOrAll,

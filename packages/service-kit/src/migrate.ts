@@ -6,17 +6,37 @@
  * migrate at start (the lease makes that safe), so the job is an ordering convenience: a
  * rollout's pods find the schema ready instead of taking turns on the lease.
  */
+import { z } from 'zod';
+import { parseTokenString } from '@quire/core';
+import { ensureBootstrapAdminToken } from './auth.ts';
 import type { BlobStoreConfig, MetadataStoreConfig, ServiceConfig } from './config.ts';
-import { configLoader } from './config.ts';
+import { ConfigError, configLoader } from './config.ts';
 import { createStores } from './stores.ts';
 
-/** The migration's configuration: the variables every service shares, nothing else. */
-export const loadMigrateConfig = configLoader('migrate', {}, (shared) => shared);
+export interface MigrateConfig extends ServiceConfig {
+  /** QUIRE_BOOTSTRAP_ADMIN_TOKEN: the token string to register as the first admin token. */
+  bootstrapAdminToken?: string;
+}
+
+/**
+ * The migration's configuration: the variables every service shares, and the bootstrap
+ * admin token. A malformed token is refused without echoing it (it is a secret).
+ */
+export const loadMigrateConfig = configLoader('migrate', { QUIRE_BOOTSTRAP_ADMIN_TOKEN: z.string().optional() }, (shared, own): MigrateConfig => {
+  const token = own.QUIRE_BOOTSTRAP_ADMIN_TOKEN?.trim();
+  if (token === undefined || token === '') return shared;
+  if (parseTokenString(token) === undefined) {
+    throw new ConfigError('QUIRE_BOOTSTRAP_ADMIN_TOKEN', 'is not a Quire token (quire_<16 hex digits>_<43 base64url characters>); make one with `quire tokens mint`');
+  }
+  return { ...shared, bootstrapAdminToken: token };
+});
 
 export interface MigrationReport {
   metadataStore: string;
   blobStore: string;
   elapsedMs: number;
+  /** The bootstrap admin token's id, and whether this run registered it (false: it was there already). */
+  bootstrapAdminToken?: { id: string; created: boolean };
 }
 
 export function describeMetadataStore(ms: MetadataStoreConfig): string {
@@ -31,14 +51,32 @@ export function describeBlobStore(bs: BlobStoreConfig): string {
     : `S3 buckets ${bs.regions.map((r) => `${r.bucket} (${r.name}${r.endpoint === undefined ? '' : ` at ${r.endpoint}`})`).join(', ')}`;
 }
 
-/** Migrate the metadata store and create the blob store's buckets; `progress` hears each step. */
-export async function migrateStores(config: Pick<ServiceConfig, 'metadataStore' | 'blobStore'>, progress: (line: string) => void = () => {}): Promise<MigrationReport> {
-  const report = { metadataStore: describeMetadataStore(config.metadataStore), blobStore: describeBlobStore(config.blobStore) };
+/**
+ * Migrate the metadata store, create the blob store's buckets and, with a bootstrap admin
+ * token configured, register it (once); `progress` hears each step.
+ */
+export async function migrateStores(
+  config: Pick<MigrateConfig, 'metadataStore' | 'blobStore' | 'bootstrapAdminToken'>,
+  progress: (line: string) => void = () => {},
+): Promise<MigrationReport> {
+  const report: MigrationReport = { metadataStore: describeMetadataStore(config.metadataStore), blobStore: describeBlobStore(config.blobStore), elapsedMs: 0 };
   progress(`migrating ${report.metadataStore}; preparing ${report.blobStore}`);
   const started = performance.now();
   const stores = await createStores(config);
-  await stores.close();
-  const elapsedMs = Math.round(performance.now() - started);
-  progress(`schema up to date and buckets ready in ${elapsedMs} ms`);
-  return { ...report, elapsedMs };
+  try {
+    report.elapsedMs = Math.round(performance.now() - started);
+    progress(`schema up to date and buckets ready in ${report.elapsedMs} ms`);
+    if (config.bootstrapAdminToken !== undefined) {
+      const { token, created } = await ensureBootstrapAdminToken(stores.store, config.bootstrapAdminToken, 'quire migrate');
+      report.bootstrapAdminToken = { id: token.id, created };
+      progress(
+        created
+          ? `bootstrap admin token ${token.id} registered (QUIRE_BOOTSTRAP_ADMIN_TOKEN)`
+          : `bootstrap admin token ${token.id} already registered${token.revokedAt === undefined ? '' : ' (revoked)'}: left as it is`,
+      );
+    }
+  } finally {
+    await stores.close();
+  }
+  return report;
 }
