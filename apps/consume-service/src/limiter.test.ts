@@ -49,6 +49,31 @@ describe('AppLimits', () => {
     expect(limits.load('noisy')).toEqual({ active: 0, pending: 0, held: 0 });
   });
 
+  it('never refuses an admitted (held) evaluation: it waits its turn behind a full queue', async () => {
+    const limits = new AppLimits({ concurrency: 1, queue: 1 });
+    const g = gate();
+    const order: string[] = [];
+    const first = limits.run('fleet', async () => {
+      await g.promise;
+      order.push('first');
+    });
+    const queued = limits.run('fleet', async () => {
+      order.push('queued');
+    });
+    await tick();
+    // The queue is full: a fresh poll is refused, a woken held poll is queued.
+    expect(await code(limits.run('fleet', async () => {}))).toBe(Code.RESOURCE_EXHAUSTED);
+    const woken = Array.from({ length: 5 }, (_, i) =>
+      limits.run('fleet', async () => {
+        order.push(`held-${i}`);
+      }, true),
+    );
+    expect(limits.load('fleet')).toEqual({ active: 1, pending: 6, held: 0 });
+    g.open();
+    await Promise.all([first, queued, ...woken]);
+    expect(order).toEqual(['first', 'queued', 'held-0', 'held-1', 'held-2', 'held-3', 'held-4']);
+  });
+
   it('bounds the long-polls one application holds', () => {
     const limits = new AppLimits({ maxHeld: 2 });
     const a = limits.hold('a');

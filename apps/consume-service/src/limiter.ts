@@ -49,15 +49,20 @@ export class AppLimits {
     this.maxHeld = options.maxHeld ?? APP_LIMIT_DEFAULTS.maxHeld;
   }
 
-  /** Run `fn` within `application`'s evaluation limit; refuses when its queue is full. */
-  run<T>(application: string | undefined, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Run `fn` within `application`'s evaluation limit; refuses when its queue is full.
+   * `admitted`: the evaluation of a long-poll already counted by `hold()` (bounded by
+   * `maxHeld`): it waits its turn like the others but is never refused, or a publish that
+   * wakes more held polls than the queue holds would answer most of them with an error.
+   */
+  run<T>(application: string | undefined, fn: () => Promise<T>, admitted = false): Promise<T> {
     const key = application ?? NO_APP;
     let limit = this.#limiters.get(key);
     if (limit === undefined) {
       limit = pLimit(this.concurrency);
       this.#limiters.set(key, limit);
     }
-    if (limit.activeCount >= this.concurrency && limit.pendingCount >= this.queue) {
+    if (!admitted && limit.activeCount >= this.concurrency && limit.pendingCount >= this.queue) {
       return Promise.reject(this.#refuse(application, `more than ${this.queue} polls waiting`));
     }
     const l = limit;

@@ -88,6 +88,34 @@ describe.each(backends)('consume service resilience on $name', (backend) => {
     expect((await heldAgain).updates).toEqual([]);
   });
 
+  it('a publish waking more held polls of one application than its queue holds answers every one of them', async () => {
+    const topic = 'resil.wake-all';
+    await createTopic(other.store, topic);
+    const v1 = await publishS3(other.store, other.blobs, topic, 'one');
+    // One application, 2 evaluations at once and 3 waiting: 30 held polls woken together
+    // would overflow that queue ten times if a woken poll could be refused.
+    const small = await createConsumeCore(mine.store, mine.blobs, {
+      cacheRefreshMs: 60_000,
+      changePollMs: 100,
+      fleetFlushMs: 60_000,
+      limits: { concurrency: 2, queue: 3, maxHeld: 100 },
+    });
+    try {
+      await until(() => (small.cache.get(topic)?.releases ?? []).some((r) => r.version === v1.version), 5000, 'v1 in the cache');
+      const held = Array.from({ length: 30 }, (_, i) =>
+        small.service.poll({ identity: { instance: `w-${i}`, application: 'fleet' }, subscriptions: [{ topic, knownVersion: v1.version }], waitMs: 30_000 }),
+      );
+      await until(() => small.service.heldPolls === 30, 5000, 'the 30 polls to be held');
+      const v2 = await publishS3(other.store, other.blobs, topic, 'two');
+      const answers = await Promise.allSettled(held);
+      const refused = answers.filter((a) => a.status === 'rejected').length;
+      expect(refused).toBe(0);
+      expect(answers.map((a) => (a.status === 'fulfilled' ? a.value.updates.map((u) => u.version.version) : []))).toEqual(Array.from({ length: 30 }, () => [v2.version]));
+    } finally {
+      await small.close();
+    }
+  });
+
   it('drain answers every held long-poll at once, each with a re-arm delay spread over the drain window', async () => {
     const topic = 'resil.drain';
     await createTopic(other.store, topic);

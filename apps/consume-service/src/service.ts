@@ -254,7 +254,8 @@ export class ConsumeService {
           return;
         }
         evaluating = true;
-        this.#limits.run(req.identity.application, () => this.#evaluate(req)).then(
+        // Admitted by hold(): a publish waking every held poll must not refuse most of them.
+        this.#limits.run(req.identity.application, () => this.#evaluate(req), true).then(
           (result) => {
             evaluating = false;
             lastErrors = result.errors;
