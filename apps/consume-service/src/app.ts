@@ -8,8 +8,8 @@
 import { systemClock } from '@quire/core';
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
 import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, type QuireMetrics } from '@quire/observability';
-import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
-import { createAccessGuard, guardConsumeHandlers, installConsumeAuth } from './auth.ts';
+import { createAccessGuard, createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
+import { guardConsumeHandlers, installConsumeAuth } from './auth.ts';
 import { TopicCache } from './cache.ts';
 import type { ConsumeConfig } from './config.ts';
 import { ConsistencyChecker } from './consistency.ts';

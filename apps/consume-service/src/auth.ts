@@ -13,7 +13,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Code, QuireError } from '@quire/core';
-import type { AccessRequest, Action, MetadataStore, Principal } from '@quire/core';
+import type { AccessRequest, Action, Principal } from '@quire/core';
 import type { ConsumeServiceHandlers } from '@quire/proto';
 import {
   AccessGuard,
@@ -22,7 +22,6 @@ import {
   guardGrpcHandlers,
   installRestAuth,
   restPrincipal,
-  type AuthConfig,
   type CallInfo,
   type GrpcRules,
   type RestRules,
@@ -58,9 +57,6 @@ export const GRPC_RULES: GrpcRules = {
   ReadData: byTopic('consume'),
 };
 
-export function createAccessGuard(auth: AuthConfig | undefined, store: MetadataStore, onError?: (err: unknown, what: string) => void): AccessGuard {
-  return new AccessGuard({ store, enabled: auth?.enabled ?? false, cacheMs: auth?.cacheMs ?? 2000, ...(onError ? { onError } : {}) });
-}
 
 interface Denied {
   topic: string;

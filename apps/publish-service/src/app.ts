@@ -6,8 +6,8 @@
 import { systemClock } from '@quire/core';
 import type { Clock } from '@quire/core';
 import { blobChecks, createMetrics, instrumentPublishes, instrumentStores, observe, storeCheck, trackLeadership, trackRollouts, type QuireMetrics } from '@quire/observability';
-import { createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
-import { createAccessGuard, guardPublishHandlers, installPublishAuth } from './auth.ts';
+import { createAccessGuard, createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
+import { guardPublishHandlers, installPublishAuth } from './auth.ts';
 import type { PublishConfig } from './config.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { createGrpcServer } from './grpc.ts';

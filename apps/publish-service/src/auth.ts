@@ -29,7 +29,6 @@ import {
   revokeToken,
   topicOrAll,
   wrapSchema,
-  type AuthConfig,
   type GrpcRules,
   type RestRules,
   OPERATIONS_ROUTES,
@@ -118,9 +117,6 @@ export const GRPC_RULES: GrpcRules = {
   RevokeToken: () => ({ action: 'manage' }),
 };
 
-export function createAccessGuard(auth: AuthConfig | undefined, store: MetadataStore, onError?: (err: unknown, what: string) => void): AccessGuard {
-  return new AccessGuard({ store, enabled: auth?.enabled ?? false, cacheMs: auth?.cacheMs ?? 2000, ...(onError ? { onError } : {}) });
-}
 
 /** The publish service's handlers, guarded (for `createGrpcServer`'s `wrapHandlers`). */
 export function guardPublishHandlers(guard: AccessGuard): (definition: grpc.ServiceDefinition, handlers: Partial<PublishServiceHandlers>) => Partial<PublishServiceHandlers> {

@@ -1,6 +1,7 @@
 import type { RolloutRun, Scope } from './model.ts';
 import { activeReleases, applicablePin, type ResolutionState } from './resolve.ts';
 import { isActiveRun } from './rollout.ts';
+import { scopeMatches } from './scope.ts';
 
 /** What a rollback within a scope would do: pin `target` instead of `current`. */
 export interface RollbackDecision {
@@ -22,8 +23,7 @@ export type RollbackRefusal =
 
 /** `outer` covers `inner` when every consumer matching `inner` also matches `outer`. */
 export function scopeCovers(outer: Scope, inner: Scope): boolean {
-  for (const k in outer) if (inner[k] !== outer[k]) return false;
-  return true;
+  return scopeMatches(outer, inner);
 }
 
 /** One scope covers the other (a release to either says something about the whole of, or a part of, the other). */

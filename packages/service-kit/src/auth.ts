@@ -31,6 +31,7 @@ import {
 } from '@quire/core';
 import type { AccessRequest, ApiToken, ApiTokenView, Clock, MetadataStore, NewTokenInput, Principal } from '@quire/core';
 import { grpcErrorOf } from './errors.ts';
+import type { AuthConfig } from './config.ts';
 
 export const ACTOR_HEADER = 'x-quire-actor';
 export const AUTH_HEADER = 'authorization';
@@ -405,3 +406,8 @@ export function topicOrAll(topic: unknown): string | undefined {
 
 /** The token API's JSON for a token (REST): the view as is. */
 export type { ApiTokenView };
+
+/** The guard of a service, from its `auth` config (off when absent). */
+export function createAccessGuard(auth: AuthConfig | undefined, store: MetadataStore, onError?: (err: unknown, what: string) => void): AccessGuard {
+  return new AccessGuard({ store, enabled: auth?.enabled ?? false, cacheMs: auth?.cacheMs ?? 2000, ...(onError ? { onError } : {}) });
+}

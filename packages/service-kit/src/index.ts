@@ -37,6 +37,7 @@ export {
 export {
   OPERATIONS_ROUTES,
   AccessGuard,
+  createAccessGuard,
   ensureBootstrapAdminToken,
   guardGrpcHandlers,
   grpcPrincipal,

@@ -31,10 +31,8 @@ export function formatAgo(ms: number | undefined, now = Date.now()): string {
   return `${Math.floor(h / 24)}d ago`;
 }
 
-export function scopeLabel(scope: Scope): string {
-  const keys = Object.keys(scope).sort();
-  return keys.length === 0 ? 'global' : keys.map((k) => `${k}=${scope[k]}`).join(', ');
-}
+/** `global` or `k=v, k=v` (sorted): core's `describeScope`, the one the services and CLI use. */
+export { describeScope as scopeLabel } from '@quire/core';
 
 /** Parse "cluster=canary, region=eu" into a scope; "" or "global" is `{}`. Throws naming the bad part. */
 export function parseScope(text: string): Scope {

@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import cassandra from 'cassandra-driver';
-import { Code, QuireError, systemClock } from '@quire/core';
+import { Code, QuireError, isActiveRun, systemClock } from '@quire/core';
 import type {
   ApiToken,
   AuditEntry,
@@ -682,7 +682,7 @@ class CassandraMetadataStore implements MetadataStore {
       await this.requireTopic(r.topic);
       // Index first, so an active run is never missing from listActiveRuns; a stale entry
       // (creation failed) is dropped when read.
-      if (isActive(r)) await this.db.write(this.q.addActiveRun, [r.topic, r.runId]);
+      if (isActiveRun(r)) await this.db.write(this.q.addActiveRun, [r.topic, r.runId]);
       const writeId = uuid();
       const { applied } = await this.db.casResolved(
         this.q.insertRun,
@@ -719,7 +719,7 @@ class CassandraMetadataStore implements MetadataStore {
       rows.forEach((row, i) => {
         if (row === undefined) return; // being created, or a failed creation: leave it
         const run = runFromRow(row);
-        if (isActive(run)) active.push(run);
+        if (isActiveRun(run)) active.push(run);
         else stale.push(entries[i] as { topic: string; runId: string });
       });
       await mapLimit(stale, FAN_OUT, (e) => this.db.write(this.q.removeActiveRun, [e.topic, e.runId]));
@@ -730,7 +730,7 @@ class CassandraMetadataStore implements MetadataStore {
   updateRun(run: RolloutRun, expectedRevision: number): Promise<boolean> {
     return this.call('updateRun', async () => {
       const { run: r, expectedRevision: expected } = guardRunUpdate(run, expectedRevision);
-      if (isActive(r)) await this.db.write(this.q.addActiveRun, [r.topic, r.runId]);
+      if (isActiveRun(r)) await this.db.write(this.q.addActiveRun, [r.topic, r.runId]);
       const writeId = uuid();
       const { applied, row } = await this.db.casResolved(
         this.q.updateRun,
@@ -742,7 +742,7 @@ class CassandraMetadataStore implements MetadataStore {
         if (num(row?.['revision']) === undefined) throw QuireError.notFound(`run "${r.runId}" of topic "${r.topic}"`, 'runId');
         return false;
       }
-      if (!isActive(r)) await this.db.write(this.q.removeActiveRun, [r.topic, r.runId]);
+      if (!isActiveRun(r)) await this.db.write(this.q.removeActiveRun, [r.topic, r.runId]);
       return true;
     });
   }
@@ -971,9 +971,6 @@ function leaseRowTtlS(ttlMs: number): number {
   return Math.ceil(ttlMs / 1000) + LEASE_ROW_GRACE_S;
 }
 
-function isActive(run: RolloutRun): boolean {
-  return run.status === 'running' || run.status === 'paused';
-}
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
