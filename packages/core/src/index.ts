@@ -70,6 +70,7 @@ export type {
   Clock,
   ListVersionsRequest,
   MetadataStore,
+  TopicStamp,
 } from './ports.ts';
 export { SNAPSHOT_FORMAT, SNAPSHOT_INLINE_MAX_BYTES, resolutionStateFromSnapshot, snapshotKey } from './snapshot.ts';
 export type { SnapshotTopicSettings, TopicSnapshot } from './snapshot.ts';

@@ -38,6 +38,13 @@ export interface ListVersionsRequest extends PageRequest {
   includeDeleted?: boolean;
 }
 
+/** A topic's name and state stamp (`MetadataStore.listTopicStamps`). */
+export interface TopicStamp {
+  name: string;
+  /** Opaque; absent for a topic last written before stamps existed (always reload it). */
+  stamp?: string;
+}
+
 export interface AuditQuery extends PageRequest {
   topic?: string;
   /** Only entries at or after `since` (inclusive) and before `until` (exclusive). */
@@ -56,6 +63,17 @@ export interface MetadataStore {
   getTopic(name: string): Promise<Topic | undefined>;
   /** Paged, ordered by name. */
   listTopics(page?: PageRequest): Promise<Page<Topic>>;
+  /**
+   * Every topic's name and state stamp, paged, ordered by name: the cheap listing a cache
+   * refreshes from (docs/adr/0008-topic-state-stamps.md). The stamp is an opaque string
+   * replaced by every write that records a change for the topic (createTopic, updateTopic,
+   * commitVersion, markVersionDeleted, putRelease, withdrawRelease, putPin, removePin),
+   * written after (or atomically with) the state it stamps; reads never change it. So a
+   * reader that reads the stamp, then the topic's state, holds state at least as new as
+   * that stamp: while the stamp stays the same, the state it read is current. May include
+   * a name whose topic does not exist (a creation cut short): `getTopic` says so.
+   */
+  listTopicStamps(page?: PageRequest): Promise<Page<TopicStamp>>;
   /**
    * Replace the topic's settings if its stored revision is `expectedRevision`; stores
    * revision + 1 and returns it. NOT_FOUND for an unknown topic, ABORTED when the revision moved.

@@ -35,6 +35,7 @@ import type { MakeMetadataStore } from './contract/harness.ts';
 import { leasesContract } from './contract/leases.ts';
 import { releasesAndPinsContract } from './contract/releases-pins.ts';
 import { runsContract } from './contract/runs.ts';
+import { stampsContract } from './contract/stamps.ts';
 import { tokensContract } from './contract/tokens.ts';
 import { topicsContract } from './contract/topics.ts';
 import { validationContract } from './contract/validation.ts';
@@ -66,6 +67,7 @@ export function describeMetadataStoreContract(adapterName: string, make: MakeMet
     concurrencyContract(ctx);
     releasesAndPinsContract(ctx);
     changesContract(ctx);
+    stampsContract(ctx);
     runsContract(ctx);
     leasesContract(ctx);
     auditAndFleetContract(ctx);

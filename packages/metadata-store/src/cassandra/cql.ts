@@ -23,6 +23,10 @@ export function statements(ks: string) {
     updateTopic: `UPDATE ${ks}.topics SET revision = ?, data = ?, write_id = ? WHERE name = ? IF revision = ?`,
     insertTopicName: `INSERT INTO ${ks}.topic_names (bucket, name) VALUES (0, ?)`,
     listTopicNames: `SELECT name FROM ${ks}.topic_names WHERE bucket = 0 LIMIT ?`,
+    /** A topic's state stamp (plain write, after the state it stamps). */
+    stampTopic: `UPDATE ${ks}.topic_names SET stamp = ? WHERE bucket = 0 AND name = ?`,
+    listTopicStamps: `SELECT name, stamp FROM ${ks}.topic_names WHERE bucket = 0 LIMIT ?`,
+    listTopicStampsAfter: `SELECT name, stamp FROM ${ks}.topic_names WHERE bucket = 0 AND name > ? LIMIT ?`,
     listTopicNamesAfter: `SELECT name FROM ${ks}.topic_names WHERE bucket = 0 AND name > ? LIMIT ?`,
 
     // ---- versions

@@ -120,6 +120,7 @@ export async function migrate(ctx: MigrateContext): Promise<void> {
         await client.execute(stmt.replaceAll('{ks}', ks), [], ddl);
       }
       await awaitSchemaAgreement(client);
+      if (m.backfill !== undefined) await m.backfill(client, ks, ctx.consistency);
       await client.execute(
         `INSERT INTO ${ks}.schema_migrations (id, name, checksum, applied_at) VALUES (?, ?, ?, ?) IF NOT EXISTS`,
         [m.id, m.name, checksum(m), new Date()],

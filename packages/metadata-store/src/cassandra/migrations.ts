@@ -10,12 +10,23 @@
  * transactions (topics, versions, runs, leases, lease_epochs, schema_migrations) are only
  * ever written with LWTs; every other table only with plain writes.
  */
+import { randomBytes } from 'node:crypto';
+import type cassandra from 'cassandra-driver';
+
 export interface Migration {
   /** Strictly increasing, never reused. */
   readonly id: number;
   readonly name: string;
   readonly statements: readonly string[];
+  /**
+   * Data step run after the statements, under the same migration lease, before the
+   * migration is recorded. Must be idempotent (a migrator cut short runs it again).
+   */
+  readonly backfill?: (client: cassandra.Client, ks: string, consistency: number) => Promise<void>;
 }
+
+/** Rows a backfill reads per page and writes at once. */
+const BACKFILL_PAGE = 500;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -199,5 +210,35 @@ export const MIGRATIONS: readonly Migration[] = [
          data text,
          PRIMARY KEY ((bucket), id))`,
     ],
+  },
+  {
+    id: 6,
+    name: 'topic state stamps',
+    statements: [
+      // A topic's state stamp (docs/adr/0008-topic-state-stamps.md), next to its name so a
+      // cache lists every topic's stamp from this one partition. Plain writes, like the
+      // rest of topic_names: a random id replaced after every write that records a change.
+      `ALTER TABLE {ks}.topic_names ADD IF NOT EXISTS stamp text`,
+    ],
+    // Stamp the topics written before stamps existed (a topic without one is reloaded by
+    // every full refresh). Any stamp written after a topic's state is a valid stamp.
+    backfill: async (client, ks, consistency) => {
+      const read = { prepare: true, consistency, isIdempotent: true, fetchSize: BACKFILL_PAGE };
+      const write = { prepare: true, consistency, isIdempotent: true };
+      let pageState: string | undefined;
+      do {
+        const rs = await client.execute(`SELECT name, stamp FROM ${ks}.topic_names WHERE bucket = 0`, [], {
+          ...read,
+          ...(pageState === undefined ? {} : { pageState }),
+        });
+        const missing = rs.rows.filter((r) => r['stamp'] === null || r['stamp'] === undefined).map((r) => String(r['name']));
+        await Promise.all(
+          missing.map((name) =>
+            client.execute(`UPDATE ${ks}.topic_names SET stamp = ? WHERE bucket = 0 AND name = ?`, [randomBytes(8).toString('hex'), name], write),
+          ),
+        );
+        pageState = rs.pageState ?? undefined;
+      } while (pageState !== undefined);
+    },
   },
 ];

@@ -30,6 +30,7 @@ import type {
   Release,
   RolloutRun,
   Topic,
+  TopicStamp,
   VersionRecord,
 } from '@quire/core';
 import type { MetadataStoreFaults } from '../faults.ts';
@@ -244,10 +245,18 @@ class CassandraMetadataStore implements MetadataStore {
     throw QuireError.notFound(`version ${version} of topic "${topic}"`, 'version');
   }
 
-  /** Append to the change feed (a plain write; rows expire with the table's TTL). */
+  /**
+   * After a write a consumer could see: append to the change feed (a plain write; rows
+   * expire with the table's TTL) and replace the topic's state stamp with the change's id.
+   * Called only once the state write completed, so a stamp is never newer than its state.
+   */
   private async recordChange(topic: string): Promise<void> {
     const at = this.clock.now();
-    await this.db.write(this.q.insertChange, [Math.floor(at / CHANGE_BUCKET_MS), at, randomBytes(8).toString('hex'), topic]);
+    const id = randomBytes(8).toString('hex');
+    await Promise.all([
+      this.db.write(this.q.insertChange, [Math.floor(at / CHANGE_BUCKET_MS), at, id, topic]),
+      this.db.write(this.q.stampTopic, [id, topic]),
+    ]);
   }
 
   // ---- lifecycle -------------------------------------------------------------------
@@ -314,6 +323,24 @@ class CassandraMetadataStore implements MetadataStore {
         if (names.length < want || items.length > p.limit) break;
         after = names[names.length - 1];
       }
+      return pageOf(items, p.limit, (t) => encodeCursor({ n: t.name }));
+    });
+  }
+
+  listTopicStamps(page?: PageRequest): Promise<Page<TopicStamp>> {
+    return this.call('listTopicStamps', async () => {
+      const p = guardPage(page);
+      const after = p.cursor === undefined ? undefined : decodeCursor(p.cursor, isTopicCursor).n;
+      // One read of the names partition per page (no per-topic read).
+      const rows = (
+        after === undefined
+          ? await this.db.read(this.q.listTopicStamps, [p.limit + 1])
+          : await this.db.read(this.q.listTopicStampsAfter, [after, p.limit + 1])
+      ).rows;
+      const items = rows.map((r): TopicStamp => {
+        const stamp = str(r['stamp']);
+        return stamp === undefined ? { name: String(r['name']) } : { name: String(r['name']), stamp };
+      });
       return pageOf(items, p.limit, (t) => encodeCursor({ n: t.name }));
     });
   }

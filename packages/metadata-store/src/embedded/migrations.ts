@@ -169,6 +169,15 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'rollout runs carry the fencing epoch of the scheduler lease that last wrote them',
     sql: `ALTER TABLE runs ADD COLUMN epoch INTEGER`,
   },
+  {
+    version: 5,
+    name: 'topic state stamps (docs/adr/0008-topic-state-stamps.md)',
+    sql: `
+      ALTER TABLE topics ADD COLUMN stamp TEXT;
+      -- topics written before stamps existed get one (any stamp written after the state is valid)
+      UPDATE topics SET stamp = lower(hex(randomblob(8))) WHERE stamp IS NULL;
+    `,
+  },
 ];
 
 /**

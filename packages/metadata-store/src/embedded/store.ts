@@ -15,6 +15,7 @@
  *   (the port only promises at-least-once). Changes older than `changeRetentionMs` are
  *   pruned; a cursor older than that misses them (callers also refresh periodically).
  */
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Code, QuireError, systemClock } from '@quire/core';
 import type {
@@ -34,6 +35,7 @@ import type {
   Release,
   RolloutRun,
   Topic,
+  TopicStamp,
   VersionRecord,
 } from '@quire/core';
 import type { MetadataStoreFaults } from '../faults.ts';
@@ -237,9 +239,14 @@ class EmbeddedMetadataStore implements MetadataStore {
     throw QuireError.notFound(`version ${version} of topic "${topic}"`, 'version');
   }
 
+  /**
+   * After a write a consumer could see, in the same transaction: append to the change feed
+   * and replace the topic's state stamp (atomic with the state it stamps).
+   */
   private recordChange(topic: string): void {
     const now = this.clock.now();
     this.q('INSERT INTO changes (topic, at) VALUES (?, ?)').run(topic, now);
+    this.q('UPDATE topics SET stamp = ? WHERE name = ?').run(randomBytes(8).toString('hex'), topic);
     if (++this.changesSincePrune >= PRUNE_EVERY) {
       this.changesSincePrune = 0;
       // Keep the newest row whatever its age: it anchors MAX(id) for readers.
@@ -321,6 +328,20 @@ class EmbeddedMetadataStore implements MetadataStore {
           : this.q('SELECT * FROM topics WHERE name > ? ORDER BY name LIMIT ?').all(after, p.limit + 1)
       ) as TopicRow[];
       return pageOf(rows.map(topicFromRow), p.limit, (t) => encodeCursor({ n: t.name }));
+    });
+  }
+
+  listTopicStamps(page?: PageRequest): Promise<Page<TopicStamp>> {
+    return this.call(() => {
+      const p = guardPage(page);
+      const after = p.cursor === undefined ? undefined : decodeCursor(p.cursor, isTopicCursor).n;
+      const rows = (
+        after === undefined
+          ? this.q('SELECT name, stamp FROM topics ORDER BY name LIMIT ?').all(p.limit + 1)
+          : this.q('SELECT name, stamp FROM topics WHERE name > ? ORDER BY name LIMIT ?').all(after, p.limit + 1)
+      ) as { name: string; stamp: string | null }[];
+      const items = rows.map((r): TopicStamp => (r.stamp === null ? { name: r.name } : { name: r.name, stamp: r.stamp }));
+      return pageOf(items, p.limit, (t) => encodeCursor({ n: t.name }));
     });
   }
 
