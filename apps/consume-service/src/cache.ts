@@ -6,12 +6,14 @@
  * the bytes of small inline versions.
  *
  * Two refresh paths (see docs/adr/0004-consume-cache-refresh.md):
- * - a full refresh every `refreshMs` (default 5 s), paging through `listTopics`;
+ * - a full refresh every `refreshMs` (default 5 s), paging through the topics' state stamps
+ *   (`listTopicStamps`) and reloading only the topics whose stamp moved;
  * - a prompt refresh of only the changed topics, polling `store.changesSince(cursor)`
  *   every `changePollMs` (default 150 ms).
  * When a topic's state changes, the `onChange` listeners are called with its name (the
  * service wakes that topic's long-polls in one pass).
  */
+import pLimit from 'p-limit';
 import type { Clock, MetadataStore, Pin, Release, ResolutionState, Topic, VersionRecord } from '@quire/core';
 
 export interface TopicState {
@@ -22,8 +24,13 @@ export interface TopicState {
   versions: ReadonlyMap<number, VersionRecord>;
   /** The input of `resolveVersion` / `candidateVersions`. */
   resolution: ResolutionState;
-  /** Changes when anything a consumer could see changes. */
-  signature: string;
+  /**
+   * The topic's state stamp read just before this state was loaded by a full refresh
+   * (undefined after a change-feed reload: the next full refresh reloads it).
+   */
+  stamp: string | undefined;
+  /** The stamp was already recorded by an earlier load (a first sighting is reloaded once more). */
+  settled: boolean;
   loadedAt: number;
 }
 
@@ -36,8 +43,14 @@ export interface TopicCacheOptions {
   changePollMs?: number;
   /** The cache is stale when no full refresh succeeded for this long (default 3 × refreshMs). */
   staleAfterMs?: number;
-  /** Topics loaded at once during a full refresh (default 8). */
+  /** Topics loaded at once during a full refresh (default 64). */
   concurrency?: number;
+  /**
+   * Each full refresh also reloads 1 / `sweepEvery` of the topics whatever their stamp, so
+   * every topic is re-read at least every `sweepEvery` refreshes (default 60: 5 min at 5 s;
+   * 0: no sweep).
+   */
+  sweepEvery?: number;
   /** Called with unexpected refresh errors (the store being down included). */
   onError?: (err: unknown, what: string) => void;
 }
@@ -51,12 +64,14 @@ export class TopicCache {
   readonly #changePollMs: number;
   readonly #staleAfterMs: number;
   readonly #concurrency: number;
+  readonly #sweepEvery: number;
   readonly #onError: (err: unknown, what: string) => void;
   readonly #topics = new Map<string, TopicState>();
   /** Per topic: sequence number of the newest load applied (an older, slower load never overwrites it). */
   readonly #applied = new Map<string, number>();
   readonly #listeners = new Set<(topic: string) => void>();
   #seq = 0;
+  #sweep = 0;
   #cursor: string | undefined;
   #lastRefreshOkAt: number | undefined;
   #lastChangePollOkAt: number | undefined;
@@ -77,6 +92,7 @@ export class TopicCache {
     this.#changePollMs = options.changePollMs ?? 150;
     this.#staleAfterMs = options.staleAfterMs ?? 3 * this.#refreshMs;
     this.#concurrency = options.concurrency ?? 64;
+    this.#sweepEvery = Math.max(0, Math.floor(options.sweepEvery ?? 60));
     this.#onError = options.onError ?? (() => {});
   }
 
@@ -162,16 +178,32 @@ export class TopicCache {
     }
   }
 
-  /** Full refresh: every topic, paging through listTopics; drops topics that are gone. */
+  /**
+   * Full refresh: page through every topic's state stamp (`listTopicStamps`, one cheap read
+   * per 500 topics) and reload only the topics that are new, whose stamp moved, that have
+   * no stamp, or whose last reload saw a stamp for the first time (reloaded once more: a
+   * stamp replicated ahead of its state, across data centers, is caught on the next pass);
+   * plus a sweep of 1 / `sweepEvery` of all topics whatever their stamp. Drops topics
+   * that are gone. See docs/adr/0008-topic-state-stamps.md.
+   */
   async refresh(): Promise<void> {
     const seen = new Set<string>();
+    const limit = pLimit(this.#concurrency);
+    const sweep = this.#sweepEvery === 0 ? -1 : this.#sweep++ % this.#sweepEvery;
+    let position = 0;
     let cursor: string | undefined;
     do {
-      const page = await this.#store.listTopics({ limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
-      const names = page.items.map((t) => t.name);
-      for (const n of names) seen.add(n);
-      const byName = new Map(page.items.map((t) => [t.name, t]));
-      await mapLimit(names, this.#concurrency, (name) => this.refreshTopic(name, byName.get(name)));
+      const page = await this.#store.listTopicStamps({ limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
+      const loads: Promise<void>[] = [];
+      for (const { name, stamp } of page.items) {
+        seen.add(name);
+        const current = this.#topics.get(name);
+        const swept = sweep >= 0 && position++ % this.#sweepEvery === sweep;
+        if (current === undefined || stamp === undefined || current.stamp !== stamp || !current.settled || swept) {
+          loads.push(limit(() => this.refreshTopic(name, stamp)));
+        }
+      }
+      await settleAll(loads);
       cursor = page.next;
     } while (cursor !== undefined && !this.#stopped);
     if (this.#stopped) return;
@@ -185,11 +217,16 @@ export class TopicCache {
     this.#storeOk();
   }
 
-  /** Reload one topic (its settings may be passed in when just listed). Wakes listeners on a change. */
-  async refreshTopic(name: string, known?: Topic): Promise<void> {
+  /**
+   * Reload one topic. `stamp` is its state stamp when read just before (by the full
+   * refresh): the state loaded here is at least as new, so it is recorded with it; a load
+   * without one (the change feed) records none, and the next full refresh reloads it.
+   * Wakes listeners when what a consumer could see changed.
+   */
+  async refreshTopic(name: string, stamp?: string): Promise<void> {
     const seq = ++this.#seq;
     const [topic, releases, pins] = await Promise.all([
-      known === undefined ? this.#store.getTopic(name) : Promise.resolve(known),
+      this.#store.getTopic(name),
       this.#store.listReleases(name),
       this.#store.listPins(name),
     ]);
@@ -206,30 +243,41 @@ export class TopicCache {
     if ((this.#applied.get(name) ?? 0) > seq) return;
     this.#applied.set(name, seq);
 
-    const versions = new Map(records.map((v) => [v.version, v]));
     const deleted = new Map<number, number>();
     for (const v of records) if (v.deletedAt !== undefined) deleted.set(v.version, v.deletedAt);
     // A referenced version missing from the store is treated as deleted (never handed out).
-    for (const n of referenced) if (!versions.has(n)) deleted.set(n, 0);
-    const signature = signatureOf(topic, releases, pins, deleted);
+    const found = new Set(records.map((v) => v.version));
+    for (const n of referenced) if (!found.has(n)) deleted.set(n, 0);
     const previous = this.#topics.get(name);
+    // Settled: this stamp was already recorded by an earlier load (see refresh()).
+    const settled = stamp !== undefined && previous?.stamp === stamp;
+    const now = this.#clock.now();
+    if (previous !== undefined && sameState(previous, topic, releases, pins, deleted)) {
+      // Nothing a consumer could see changed: keep the state (no garbage, no wake-up).
+      previous.stamp = stamp;
+      previous.settled = settled;
+      previous.loadedAt = now;
+      return;
+    }
     this.#topics.set(name, {
       topic,
       releases,
       pins,
-      versions,
+      versions: new Map(records.map((v) => [v.version, v])),
       resolution: { releases, pins, deleted },
-      signature,
-      loadedAt: this.#clock.now(),
+      stamp,
+      settled,
+      loadedAt: now,
     });
-    if (previous === undefined || previous.signature !== signature) this.#emit(name);
+    this.#emit(name);
   }
 
   /** One change-feed read: refresh each changed topic once. */
   async pollChanges(): Promise<void> {
     const { changes, cursor } = await this.#store.changesSince(this.#cursor);
     const topics = new Set(changes.map((c) => c.topic));
-    await mapLimit([...topics], this.#concurrency, (t) => this.refreshTopic(t));
+    const limit = pLimit(this.#concurrency);
+    await settleAll([...topics].map((t) => limit(() => this.refreshTopic(t))));
     // Advance only once the topics were reloaded: a failure re-reads the same changes.
     this.#cursor = cursor;
     this.#lastChangePollOkAt = this.#clock.now();
@@ -267,27 +315,44 @@ export class TopicCache {
   }
 }
 
-function signatureOf(topic: Topic, releases: readonly Release[], pins: readonly Pin[], deleted: ReadonlyMap<number, number>): string {
-  const r = releases.map((x) => `${x.version}:${x.scopeKey}:${x.releasedAt}:${x.withdrawnAt ?? ''}`).sort();
-  const p = pins.map((x) => `${x.pinId}:${x.version}:${x.scopeKey}:${x.pinnedAt}:${x.unpinnedAt ?? ''}`).sort();
-  const d = [...deleted].map(([v, at]) => `${v}:${at}`).sort();
-  return JSON.stringify([topic.revision, (topic.allowedApplications ?? []).join(','), r, p, d]);
+/** Whether a reload holds exactly what the cached state holds (what a consumer could see). */
+function sameState(
+  prev: TopicState,
+  topic: Topic,
+  releases: readonly Release[],
+  pins: readonly Pin[],
+  deleted: ReadonlyMap<number, number>,
+): boolean {
+  if (prev.topic.revision !== topic.revision || !sameList(prev.topic.allowedApplications ?? [], topic.allowedApplications ?? [])) return false;
+  const a = prev.releases;
+  if (a.length !== releases.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Release;
+    const y = releases[i] as Release;
+    if (x.version !== y.version || x.scopeKey !== y.scopeKey || x.releasedAt !== y.releasedAt || x.withdrawnAt !== y.withdrawnAt) return false;
+  }
+  const b = prev.pins;
+  if (b.length !== pins.length) return false;
+  for (let i = 0; i < b.length; i++) {
+    const x = b[i] as Pin;
+    const y = pins[i] as Pin;
+    if (x.pinId !== y.pinId || x.version !== y.version || x.scopeKey !== y.scopeKey || x.pinnedAt !== y.pinnedAt || x.unpinnedAt !== y.unpinnedAt) {
+      return false;
+    }
+  }
+  const d = prev.resolution.deleted ?? new Map<number, number>();
+  if (d.size !== deleted.size) return false;
+  for (const [v, at] of deleted) if (d.get(v) !== at) return false;
+  return true;
 }
 
-/** Run `fn` over `items` with at most `limit` at once; rejects with the first error after all settle. */
-export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { err: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.err;
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Await every load; reject with the first error once all settled (no load left running). */
+async function settleAll(loads: readonly Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(loads);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
