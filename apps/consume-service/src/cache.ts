@@ -29,7 +29,7 @@ export interface TopicState {
    * (undefined after a change-feed reload: the next full refresh reloads it).
    */
   stamp: string | undefined;
-  /** The stamp was already recorded by an earlier load (a first sighting is reloaded once more). */
+  /** False when the last load saw the stamp move: the next full refresh reloads it once more. */
   settled: boolean;
   loadedAt: number;
 }
@@ -181,8 +181,8 @@ export class TopicCache {
   /**
    * Full refresh: page through every topic's state stamp (`listTopicStamps`, one cheap read
    * per 500 topics) and reload only the topics that are new, whose stamp moved, that have
-   * no stamp, or whose last reload saw a stamp for the first time (reloaded once more: a
-   * stamp replicated ahead of its state, across data centers, is caught on the next pass);
+   * no stamp, or whose stamp moved at the last reload (reloaded once more: a stamp
+   * replicated ahead of its state, across data centers, is caught on the next pass);
    * plus a sweep of 1 / `sweepEvery` of all topics whatever their stamp. Drops topics
    * that are gone. See docs/adr/0008-topic-state-stamps.md.
    */
@@ -249,8 +249,9 @@ export class TopicCache {
     const found = new Set(records.map((v) => v.version));
     for (const n of referenced) if (!found.has(n)) deleted.set(n, 0);
     const previous = this.#topics.get(name);
-    // Settled: this stamp was already recorded by an earlier load (see refresh()).
-    const settled = stamp !== undefined && previous?.stamp === stamp;
+    // Settled: a first load (cold start, new topic), or this stamp was already recorded by
+    // an earlier load; a stamp that moved is reloaded once more (see refresh()).
+    const settled = stamp !== undefined && (previous === undefined || previous.stamp === stamp);
     const now = this.#clock.now();
     if (previous !== undefined && sameState(previous, topic, releases, pins, deleted)) {
       // Nothing a consumer could see changed: keep the state (no garbage, no wake-up).

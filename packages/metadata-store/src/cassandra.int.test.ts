@@ -98,6 +98,27 @@ describe('cassandra store [migrations and driver errors]', () => {
     expect(lock.rows).toHaveLength(0);
   });
 
+  it('migration 6 gives topics written before state stamps one, and keeps existing stamps', async () => {
+    const store = open();
+    await store.migrate();
+    const now = Date.now();
+    const topic = (name: string) => ({ name, owner: 'o', description: '', retention: {}, inlineThresholdBytes: 1024, createdAt: now, updatedAt: now, revision: 1 });
+    await store.createTopic(topic('old.unstamped'));
+    await store.createTopic(topic('old.stamped'));
+    // As before migration 6: no stamp on the first topic, the migration not recorded.
+    await admin.execute(`DELETE stamp FROM ${keyspace}.topic_names WHERE bucket = 0 AND name = ?`, ['old.unstamped'], { prepare: true });
+    const stamps = async () => new Map((await store.listTopicStamps({ limit: 100 })).items.map((s) => [s.name, s.stamp]));
+    const before = await stamps();
+    expect(before.get('old.unstamped')).toBeUndefined();
+    expect(before.get('old.stamped')).toMatch(/^[0-9a-f]{16}$/);
+    await admin.execute(`DELETE FROM ${keyspace}.schema_migrations WHERE id = 6 IF EXISTS`);
+    await open().migrate();
+    const after = await stamps();
+    expect(after.get('old.unstamped')).toMatch(/^[0-9a-f]{16}$/);
+    expect(after.get('old.stamped')).toBe(before.get('old.stamped'));
+    expect((await admin.execute(`SELECT id FROM ${keyspace}.schema_migrations WHERE id = 6`)).rows).toHaveLength(1);
+  });
+
   it('refuses a keyspace migrated by a newer build', async () => {
     await admin.execute(
       `INSERT INTO ${keyspace}.schema_migrations (id, name, checksum, applied_at) VALUES (?, 'from the future', 'x', ?) IF NOT EXISTS`,

@@ -162,6 +162,22 @@ describe('embedded store [sqlite file]', () => {
     await expectQuireError(store.migrate(), Code.FAILED_PRECONDITION);
   });
 
+  it('migration 5 adds state stamps and gives every existing topic one', async () => {
+    const store = await openStore('stamps.db');
+    await store.createTopic(topic('old.a'));
+    await store.createTopic(topic('old.b'));
+    await store.close();
+    // Back to schema 4: no stamp column.
+    const raw = new Database(join(dir, 'stamps.db'));
+    raw.exec('ALTER TABLE topics DROP COLUMN stamp; DELETE FROM schema_migrations WHERE version = 5');
+    raw.close();
+    const again = await openStore('stamps.db');
+    const items = (await again.listTopicStamps({ limit: 10 })).items;
+    expect(items.map((s) => s.name)).toEqual(['old.a', 'old.b']);
+    for (const s of items) expect(s.stamp).toMatch(/^[0-9a-f]{16}$/);
+    expect(items[0]!.stamp).not.toBe(items[1]!.stamp);
+  });
+
   it('a closed store refuses calls with FAILED_PRECONDITION; close is idempotent', async () => {
     const store = await openStore('closed.db');
     await store.close();
