@@ -14,7 +14,7 @@
  * service wakes that topic's long-polls in one pass).
  */
 import pLimit from 'p-limit';
-import type { Clock, MetadataStore, Pin, Release, ResolutionState, Topic, VersionRecord } from '@quire/core';
+import type { Clock, MetadataStore, Pin, Release, ResolutionState, Topic, TopicStamp, VersionRecord } from '@quire/core';
 
 export interface TopicState {
   topic: Topic;
@@ -187,25 +187,29 @@ export class TopicCache {
    * that are gone. See docs/adr/0008-topic-state-stamps.md.
    */
   async refresh(): Promise<void> {
-    const seen = new Set<string>();
-    const limit = pLimit(this.#concurrency);
-    const sweep = this.#sweepEvery === 0 ? -1 : this.#sweep++ % this.#sweepEvery;
-    let position = 0;
+    // The whole listing first (one read per 500 topics), then the loads through one
+    // limiter: no idle tail at the end of each page.
+    const listed: TopicStamp[] = [];
     let cursor: string | undefined;
     do {
       const page = await this.#store.listTopicStamps({ limit: PAGE, ...(cursor === undefined ? {} : { cursor }) });
-      const loads: Promise<void>[] = [];
-      for (const { name, stamp } of page.items) {
-        seen.add(name);
-        const current = this.#topics.get(name);
-        const swept = sweep >= 0 && position++ % this.#sweepEvery === sweep;
-        if (current === undefined || stamp === undefined || current.stamp !== stamp || !current.settled || swept) {
-          loads.push(limit(() => this.refreshTopic(name, stamp)));
-        }
-      }
-      await settleAll(loads);
+      listed.push(...page.items);
       cursor = page.next;
     } while (cursor !== undefined && !this.#stopped);
+    if (this.#stopped) return;
+    const seen = new Set<string>();
+    const limit = pLimit(this.#concurrency);
+    const sweep = this.#sweepEvery === 0 ? -1 : this.#sweep++ % this.#sweepEvery;
+    const loads: Promise<void>[] = [];
+    listed.forEach(({ name, stamp }, position) => {
+      seen.add(name);
+      const current = this.#topics.get(name);
+      const swept = sweep >= 0 && position % this.#sweepEvery === sweep;
+      if (current === undefined || stamp === undefined || current.stamp !== stamp || !current.settled || swept) {
+        loads.push(limit(() => (this.#stopped ? Promise.resolve() : this.refreshTopic(name, stamp))));
+      }
+    });
+    await settleAll(loads);
     if (this.#stopped) return;
     for (const name of [...this.#topics.keys()]) {
       if (!seen.has(name)) {
