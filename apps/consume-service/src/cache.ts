@@ -55,7 +55,8 @@ export interface TopicCacheOptions {
   onError?: (err: unknown, what: string) => void;
 }
 
-const PAGE = 500;
+/** Topics per listTopicStamps page (the store's maximum page size). */
+const PAGE = 1000;
 
 export class TopicCache {
   readonly #store: MetadataStore;
