@@ -181,14 +181,14 @@ export class TopicCache {
 
   /**
    * Full refresh: page through every topic's state stamp (`listTopicStamps`, one cheap read
-   * per 500 topics) and reload only the topics that are new, whose stamp moved, that have
+   * per 1000 topics) and reload only the topics that are new, whose stamp moved, that have
    * no stamp, or whose stamp moved at the last reload (reloaded once more: a stamp
    * replicated ahead of its state, across data centers, is caught on the next pass);
    * plus a sweep of 1 / `sweepEvery` of all topics whatever their stamp. Drops topics
    * that are gone. See docs/adr/0008-topic-state-stamps.md.
    */
   async refresh(): Promise<void> {
-    // The whole listing first (one read per 500 topics), then the loads through one
+    // The whole listing first (one read per 1000 topics), then the loads through one
     // limiter: no idle tail at the end of each page.
     const listed: TopicStamp[] = [];
     let cursor: string | undefined;
