@@ -26,6 +26,7 @@ import {
   validateInlineThreshold,
   validateMetadata,
   validatePageLimit,
+  validatePublishId,
   validateRetention,
   validateRolloutPlan,
   validateScope,
@@ -199,7 +200,6 @@ export interface RetentionAllResult {
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 const CONTENT_TYPE_RE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(?:\s*;.*)?$/;
-const PUBLISH_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const ACTOR_MAX = 256;
 const DESCRIPTION_MAX = 4096;
 const JSON_SCHEMA_MAX = 256 * 1024;
@@ -435,10 +435,7 @@ export class PublishService {
   async prepareUpload(input: { topic: unknown; regions?: unknown; publishId?: unknown }): Promise<{ publishId: string; key: string; locations: BlobLocation[] }> {
     const topic = await this.#requireTopic(input.topic);
     const regions = this.#validateRegions(input.regions, 'regions') ?? [...this.#blobs.regions];
-    if (input.publishId !== undefined && input.publishId !== '' && (typeof input.publishId !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(input.publishId))) {
-      throw QuireError.invalid('publishId', 'must be 1-128 characters of A-Z, a-z, 0-9, ".", "_" and "-"');
-    }
-    const publishId = typeof input.publishId === 'string' && input.publishId !== '' ? input.publishId : randomUUID();
+    const publishId = validatePublishId(input.publishId) ?? randomUUID();
     const key = `topics/${topic.name}/${publishId}.${randomUUID().slice(0, 8)}`;
     return { publishId, key, locations: regions.map((region) => ({ region, bucket: this.#blobs.bucketOf(region), key })) };
   }
@@ -866,12 +863,9 @@ export class PublishService {
         ? DEFAULT_CONTENT_TYPE
         : validateContentType(input.contentType);
     const scopes = validateScopes(input.scopes);
-    let publishId: string;
-    const generatedId = input.publishId === undefined || input.publishId === null || input.publishId === '';
-    if (generatedId) publishId = randomUUID();
-    else if (typeof input.publishId !== 'string' || !PUBLISH_ID_RE.test(input.publishId)) {
-      throw QuireError.invalid('publishId', 'must be 1-128 characters of A-Z, a-z, 0-9, "_" and "-"');
-    } else publishId = input.publishId;
+    const chosenId = validatePublishId(input.publishId);
+    const generatedId = chosenId === undefined;
+    const publishId = chosenId ?? randomUUID();
     const useRolloutPlan = validateUseRolloutPlan(input.useRolloutPlan, topic, scopes, this.#onPublished !== undefined);
     const out: ValidCommon = { topic, metadata, contentType, scopes, publishId, generatedId, publisher, useRolloutPlan };
     if (input.sha256 !== undefined && input.sha256 !== null && input.sha256 !== '') out.sha256 = validateSha256(input.sha256);

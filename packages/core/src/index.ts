@@ -31,6 +31,7 @@ export {
   validateInlineThreshold,
   validateMetadata,
   validatePageLimit,
+  validatePublishId,
   validateRetention,
   validateRolloutPlan,
   validateScope,
