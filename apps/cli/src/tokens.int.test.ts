@@ -95,6 +95,10 @@ describe('quire tokens (QUIRE_AUTH=on)', () => {
     expect((await quire(['keys', 'add', 'cli-k1'], admin, undefined, ring)).stdout).toMatch(/added key cli-k1/);
     const created = await quire(['topics', 'create', 'cli.enc', '--encrypt', 'cli-k1'], admin);
     expect(created.stdout).toMatch(/^encryption:\s+aes-256-gcm, key cli-k1$/m);
+    // `--json topics list` maps the topic like the SDK does: its encryption settings included.
+    const listed = await quire(['--json', 'topics', 'list', '--prefix', 'cli.enc'], admin);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ name: 'cli.enc', encryption: { algorithm: 'aes-256-gcm', keyId: 'cli-k1' } })]);
     expect((await quire(['publish', 'cli.enc', '--string', 'the secret'], admin, undefined, ring)).code).toBe(0);
     expect((await quire(['get', 'cli.enc', '1'], admin, undefined, ring)).stdout).toBe('the secret');
     const without = await quire(['get', 'cli.enc', '1'], admin);
