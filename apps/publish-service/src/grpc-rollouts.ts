@@ -6,11 +6,9 @@ import type * as grpc from '@grpc/grpc-js';
 import { nextStageDueAt } from '@quire/core';
 import type { RolloutRun } from '@quire/core';
 import type { PbRolloutRun, PublishServiceHandlers } from '@quire/proto';
-import { grpcFailure } from '@quire/service-kit';
+import { grpcActor, grpcFailure } from '@quire/service-kit';
 import { int64, planFromPb, planToPb } from './mapping.ts';
 import type { RolloutService } from './rollouts.ts';
-
-const ACTOR_METADATA = 'x-quire-actor';
 
 export type RolloutHandlers = Pick<PublishServiceHandlers, 'StartRollout' | 'ControlRollout' | 'GetRollout' | 'ListRollouts'>;
 
@@ -18,7 +16,7 @@ export function rolloutGrpcHandlers(rollouts: RolloutService, onError?: (err: un
   const fail = grpcFailure(onError);
   function unary<Req, Res>(method: string, fn: (req: Req, actor: string) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      fn(call.request, actorOf(call.metadata)).then(
+      fn(call.request, grpcActor(call.metadata)).then(
         (res) => callback(null, res),
         (err: unknown) => callback(fail(method, err)),
       );
@@ -32,11 +30,6 @@ export function rolloutGrpcHandlers(rollouts: RolloutService, onError?: (err: un
     GetRollout: unary('GetRollout', async (req) => runToPb(await rollouts.get(req.topic, req.runId))),
     ListRollouts: unary('ListRollouts', async (req) => ({ runs: (await rollouts.list(req.topic, req.activeOnly)).map(runToPb) })),
   };
-}
-
-function actorOf(metadata: grpc.Metadata): string {
-  const v = metadata.get(ACTOR_METADATA)[0];
-  return typeof v === 'string' && v !== '' ? v : 'anonymous';
 }
 
 export function runToPb(run: RolloutRun): PbRolloutRun {
