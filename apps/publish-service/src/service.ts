@@ -16,8 +16,8 @@ import {
   checkTopicEncryptionSettings,
   describeScope,
   isQuireError,
-  latestPerScope,
   protectedVersions,
+  protectionOf,
   rollbackTarget,
   scopeKey,
   selectForDeletion,
@@ -1030,19 +1030,6 @@ function optionalBoolean(value: unknown, field: string): boolean | undefined {
   if (value === true || value === 'true') return true;
   if (value === false || value === 'false') return false;
   throw QuireError.invalid(field, 'must be true or false');
-}
-
-/** Why retention / an operator may not delete this version, or undefined when it may. */
-function protectionOf(version: number, state: ResolutionState, runs: readonly RolloutRun[]): string | undefined {
-  if (!protectedVersions(state, runs).has(version)) return undefined;
-  const pin = state.pins.find((p) => p.unpinnedAt === undefined && p.version === version);
-  if (pin !== undefined) return `is pinned on scope ${describeScope(pin.scope)}`;
-  const run = runs.find((r) => (r.status === 'running' || r.status === 'paused') && r.version === version);
-  if (run !== undefined) return `is inside the active rollout run ${run.runId}`;
-  for (const [key, v] of latestPerScope(state)) {
-    if (v === version) return `is the latest version for scope ${key === '' ? 'global' : key}`;
-  }
-  return 'is protected';
 }
 
 function describeRetention(p: RetentionPolicy): string {

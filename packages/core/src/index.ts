@@ -42,7 +42,7 @@ export {
 export { describeScope, parseScopeKey, scopeKey, scopeMatches, scopeSpecificity } from './scope.ts';
 export { activePins, activeReleases, applicablePin, candidateVersions, latestPerScope, resolveVersion } from './resolve.ts';
 export type { Resolution, ResolutionState } from './resolve.ts';
-export { protectedVersions, selectForDeletion } from './retention.ts';
+export { protectedVersions, protectionOf, protections, selectForDeletion } from './retention.ts';
 export type { RetentionCandidate } from './retention.ts';
 export { rollbackTarget, scopeCovers, scopesNested } from './rollback.ts';
 export type { RollbackDecision, RollbackRefusal } from './rollback.ts';
