@@ -14,5 +14,5 @@ export type { RolloutControl, RolloutServiceOptions } from './rollouts.ts';
 export { SCHEDULER_LEASE, Scheduler } from './scheduler.ts';
 export type { SchedulerOptions, SchedulerStatus } from './scheduler.ts';
 export { SnapshotWriter } from './snapshots.ts';
-export { OrphanSweeper, topicOfKey } from './sweep.ts';
+export { OrphanSweeper } from './sweep.ts';
 export type { OrphanSweepOptions, SweepResult } from './sweep.ts';

@@ -14,6 +14,7 @@ import {
   QuireError,
   checkPublishEncryption,
   checkTopicEncryptionSettings,
+  dataKey,
   describeScope,
   isQuireError,
   protectedVersions,
@@ -408,9 +409,7 @@ export class PublishService {
 
     // A publishId the caller chose may be retried: a suffix keeps the retry's upload from
     // overwriting the object of the version it already committed.
-    const key = common.generatedId
-      ? `topics/${topic.name}/${common.publishId}`
-      : `topics/${topic.name}/${common.publishId}.${randomUUID().slice(0, 8)}`;
+    const key = dataKey(topic.name, common.publishId, common.generatedId ? undefined : randomUUID().slice(0, 8));
     const put = await this.#blobs.put(key, rest as Readable, {
       contentType: common.contentType,
       ...(regions === undefined ? {} : { regions }),
@@ -436,7 +435,7 @@ export class PublishService {
     const topic = await this.#requireTopic(input.topic);
     const regions = this.#validateRegions(input.regions, 'regions') ?? [...this.#blobs.regions];
     const publishId = validatePublishId(input.publishId) ?? randomUUID();
-    const key = `topics/${topic.name}/${publishId}.${randomUUID().slice(0, 8)}`;
+    const key = dataKey(topic.name, publishId, randomUUID().slice(0, 8));
     return { publishId, key, locations: regions.map((region) => ({ region, bucket: this.#blobs.bucketOf(region), key })) };
   }
 

@@ -72,7 +72,7 @@ export type {
   ListVersionsRequest,
   MetadataStore,
 } from './ports.ts';
-export { SNAPSHOT_FORMAT, SNAPSHOT_INLINE_MAX_BYTES, resolutionStateFromSnapshot, snapshotKey } from './snapshot.ts';
+export { DATA_KEY_PREFIX, SNAPSHOT_FORMAT, SNAPSHOT_INLINE_MAX_BYTES, dataKey, resolutionStateFromSnapshot, snapshotKey, topicOfDataKey } from './snapshot.ts';
 export type { SnapshotTopicSettings, TopicSnapshot } from './snapshot.ts';
 export {
   ACTIONS,
