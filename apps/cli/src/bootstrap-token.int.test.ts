@@ -2,16 +2,14 @@
 // token string (no store touched), `quire migrate` with QUIRE_BOOTSTRAP_ADMIN_TOKEN registers
 // it (its hash only) in the real Cassandra, a rerun changes nothing, and the token then
 // works as an admin against a publish service running with QUIRE_AUTH=on.
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import cassandra from 'cassandra-driver';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { parseTokenString } from '@quire/core';
 import { hashSecret } from '@quire/service-kit';
 import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { runQuire, type QuireResult } from './run-quire.ts';
 
 const { cassandra: server, s3 } = inject('quireServers');
-const mainTs = resolve(import.meta.dirname, 'main.ts');
 const keyspace = uniqueKeyspace('bootstrap');
 const env = {
   QUIRE_METADATA_STORE: 'cassandra',
@@ -31,23 +29,8 @@ afterAll(async () => {
   await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).finally(() => client.shutdown());
 });
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function quire(args: string[], extra: Record<string, string> = {}): Promise<Result> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], { env: { ...base, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-  return new Promise((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, stdout, stderr }));
-  });
+function quire(args: string[], extra: Record<string, string> = {}): Promise<QuireResult> {
+  return runQuire(args, { ...env, ...extra });
 }
 
 async function tokenRows(): Promise<Array<{ id: string; data: string }>> {

@@ -1,19 +1,17 @@
 // The `quire` CLI as its users run it: a separate process (node + tsx on src/main.ts)
 // against real publish and consume services, started here from their composition roots
 // on ports 0 and sharing one embedded SQLite store and blob directory in a temp dir.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPublisher, type Publisher } from '@quire/client';
 import { createConsumeApp, loadConfig as loadConsumeConfig, type ConsumeApp } from '@quire/consume-service';
 import { createPublishApp, loadConfig as loadPublishConfig, type PublishApp } from '@quire/publish-service';
+import { runQuire, startQuire, type QuireResult } from './run-quire.ts';
 
-const cliDir = resolve(import.meta.dirname, '..');
-const mainTs = resolve(import.meta.dirname, 'main.ts');
 const TOPIC = 'cli.test';
 const MiB = 1024 * 1024;
 
@@ -21,35 +19,10 @@ let dir: string;
 let publishApp: PublishApp;
 let consumeApp: ConsumeApp;
 
-interface Result {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('QUIRE_')) env[k] = v;
-  return { ...env, QUIRE_PUBLISH: publishApp.grpcAddress, QUIRE_CONSUME: consumeApp.grpcAddress, QUIRE_ACTOR: 'cli-tests' };
-}
-
+const cliEnv = (): Record<string, string> => ({ QUIRE_PUBLISH: publishApp.grpcAddress, QUIRE_CONSUME: consumeApp.grpcAddress, QUIRE_ACTOR: 'cli-tests' });
 /** Start `quire <args>` as its own process. */
-function start(args: string[], input?: string | Buffer): ChildProcess & { result: Promise<Result>; stderrText: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], { cwd: cliDir, env: baseEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
-  child.stdin.end(input);
-  const result = new Promise<Result>((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: err }));
-  });
-  return Object.assign(child, { result, stderrText: () => err });
-}
-
-const quire = (args: string[], input?: string | Buffer): Promise<Result> => start(args, input).result;
-const text = (r: Result): string => r.stdout.toString('utf8');
+const start = (args: string[], input?: string | Buffer) => startQuire(args, cliEnv(), input);
+const quire = (args: string[], input?: string | Buffer): Promise<QuireResult> => runQuire(args, cliEnv(), input);
 
 async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -86,8 +59,8 @@ describe('quire CLI (separate process, real services)', () => {
     const created = await quire(['topics', 'create', TOPIC, '--description', 'cli tests', '--inline-threshold', '4MiB', '--keep-last', '50', '--max-age', '7d']);
     expect(created.stderr).toBe('');
     expect(created.code).toBe(0);
-    expect(text(created)).toMatch(/^name:\s+cli\.test$/m);
-    expect(text(created)).toMatch(/^retention:\s+keep last 50, max age 7d$/m);
+    expect(created.stdout).toMatch(/^name:\s+cli\.test$/m);
+    expect(created.stdout).toMatch(/^retention:\s+keep last 50, max age 7d$/m);
 
     const [again, list, get] = await Promise.all([
       quire(['topics', 'create', TOPIC]),
@@ -96,15 +69,15 @@ describe('quire CLI (separate process, real services)', () => {
     ]);
     expect([again.code, again.stderr]).toEqual([4, expect.stringMatching(/^quire: .*cli\.test/)]);
     expect(list.code).toBe(0);
-    expect((JSON.parse(text(list)) as Array<{ name: string }>).map((t) => t.name)).toEqual([TOPIC]);
+    expect((JSON.parse(list.stdout) as Array<{ name: string }>).map((t) => t.name)).toEqual([TOPIC]);
     expect(get.code).toBe(0);
-    expect(JSON.parse(text(get))).toMatchObject({ name: TOPIC, owner: 'cli-tests', description: 'cli tests', inlineThresholdBytes: 4 * MiB, retention: { keepLast: 50, maxAgeMs: 7 * 86_400_000 }, headVersion: 0 });
+    expect(JSON.parse(get.stdout)).toMatchObject({ name: TOPIC, owner: 'cli-tests', description: 'cli tests', inlineThresholdBytes: 4 * MiB, retention: { keepLast: 50, maxAgeMs: 7 * 86_400_000 }, headVersion: 0 });
   });
 
   it('publishes a string, a 3 MiB file (progress on stderr only) and stdin', async () => {
     const s = await quire(['publish', TOPIC, '--string', 'hello quire', '--meta', 'source=test', '--meta', 'build=7', '--content-type', 'text/plain', '--json']);
     expect(s.code).toBe(0);
-    expect(JSON.parse(text(s))).toMatchObject({ topic: TOPIC, version: 1, size: 11, contentType: 'text/plain', publisher: 'cli-tests', metadata: { source: 'test', build: '7' }, pointer: { kind: 'inline' } });
+    expect(JSON.parse(s.stdout)).toMatchObject({ topic: TOPIC, version: 1, size: 11, contentType: 'text/plain', publisher: 'cli-tests', metadata: { source: 'test', build: '7' }, pointer: { kind: 'inline' } });
 
     const big = randomBytes(3 * MiB);
     const file = join(dir, 'big.bin');
@@ -112,19 +85,19 @@ describe('quire CLI (separate process, real services)', () => {
     const f = await quire(['publish', TOPIC, file, '--progress', '--meta', 'source=file']);
     expect(f.code).toBe(0);
     // stdout: the result line only; stderr: the progress, ending at 100%.
-    expect(text(f)).toMatch(/^cli\.test v2 {2}sha256 [0-9a-f]{64} {2}3\.0 MiB \(3145728 B\) {2}inline\n$/);
+    expect(f.stdout).toMatch(/^cli\.test v2 {2}sha256 [0-9a-f]{64} {2}3\.0 MiB \(3145728 B\) {2}inline\n$/);
     expect(f.stderr).toMatch(/publishing cli\.test \[#+\] 100% {2}3\.0 MiB \/ 3\.0 MiB {2}[\d.]+ \S+\/s\n$/);
 
     const piped = await quire(['publish', TOPIC, '-', '--json'], 'from stdin\n');
     expect(piped.code).toBe(0);
     expect(piped.stderr).toBe('');
-    expect(JSON.parse(text(piped))).toMatchObject({ version: 3, size: 11 });
+    expect(JSON.parse(piped.stdout)).toMatchObject({ version: 3, size: 11 });
   });
 
   it('lists versions as a table, newest first', async () => {
     const r = await quire(['versions', TOPIC, '--limit', '10']);
     expect(r.code).toBe(0);
-    const lines = text(r).trimEnd().split('\n');
+    const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^VERSION\s+CREATED\s+PUBLISHER\s+SIZE\s+TYPE\s+POINTER\s+METADATA$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['3', '2', '1']);
     expect(lines[3]).toMatch(/cli-tests\s+11 B\s+text\/plain\s+inline\s+source=test,build=7$/);
@@ -136,9 +109,9 @@ describe('quire CLI (separate process, real services)', () => {
     const [toFile, latest] = await Promise.all([quire(['get', TOPIC, '2', '-o', out]), quire(['get', TOPIC, '--as', 'application=checkout,region=eu-west-1'])]);
     expect(toFile.code).toBe(0);
     expect(readFileSync(out).equals(readFileSync(join(dir, 'big.bin')))).toBe(true);
-    expect(text(toFile)).toMatch(/^wrote .*v2\.bin: cli\.test v2 /);
+    expect(toFile.stdout).toMatch(/^wrote .*v2\.bin: cli\.test v2 /);
     expect(latest.code).toBe(0);
-    expect(latest.stdout.toString('utf8')).toBe('from stdin\n');
+    expect(latest.stdout).toBe('from stdin\n');
   });
 
   it('watch --once prints a version published after it started, then exits 0', async () => {
@@ -149,7 +122,7 @@ describe('quire CLI (separate process, real services)', () => {
     expect(p.code).toBe(0);
     const r = await w.result;
     expect(r.code).toBe(0);
-    expect(text(r)).toMatch(/^v4 {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}4 B {2}n=4\n$/);
+    expect(r.stdout).toMatch(/^v4 {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}4 B {2}n=4\n$/);
   });
 
   it('exits 3 for an unknown topic, 2 for bad metadata, 5 when the service is unreachable', async () => {
@@ -163,7 +136,7 @@ describe('quire CLI (separate process, real services)', () => {
     expect([badMeta.code, badMeta.stderr]).toEqual([2, 'quire: meta: "novalue" is not key=value (field: meta)\n']);
     expect(down.code).toBe(5);
     expect(down.stderr).toMatch(/^quire: /);
-    for (const r of [unknown, badMeta, down]) expect(r.stdout.byteLength).toBe(0);
+    for (const r of [unknown, badMeta, down]) expect(r.stdoutBytes.byteLength).toBe(0);
   });
 });
 
@@ -185,34 +158,34 @@ describe('quire CLI: release, pins, rollback, rollouts, audit', () => {
 
   it('release to a scope, pin (get --as follows it), rollback, unpin, pins --history; bad input exits 3 / 2', async () => {
     const released = await quire(['release', OPS, '3', '--scope', 'region=eu-west-1', '--reason', 'eu first']);
-    expect([released.code, released.stderr, text(released)]).toEqual([0, '', 'released cli.ops v3 to region=eu-west-1\n']);
+    expect([released.code, released.stderr, released.stdout]).toEqual([0, '', 'released cli.ops v3 to region=eu-west-1\n']);
 
     const [eu3, missing, noReason] = await Promise.all([
       quire(['get', OPS, '--as', EU]),
       quire(['pin', OPS, '99', '--reason', 'no such version']),
       quire(['pin', OPS, '2']),
     ]);
-    expect([eu3.code, text(eu3)]).toEqual([0, 'three']);
+    expect([eu3.code, eu3.stdout]).toEqual([0, 'three']);
     expect([missing.code, missing.stderr]).toEqual([3, expect.stringMatching(/^quire: .*99.*\(field: version\)\n$/)]);
     expect([noReason.code, noReason.stderr]).toEqual([2, 'quire: reason: is required (say why you pin: --reason "…") (field: reason)\n']);
-    for (const r of [missing, noReason]) expect(r.stdout.byteLength).toBe(0);
+    for (const r of [missing, noReason]) expect(r.stdoutBytes.byteLength).toBe(0);
 
     const pinned = await quire(['pin', OPS, '2', '--reason', 'bad rows in 3', '--scope', 'region=eu-west-1', '--json']);
     expect(pinned.code).toBe(0);
-    expect(JSON.parse(text(pinned))).toMatchObject({ version: 2, scope: { region: 'eu-west-1' }, reason: 'bad rows in 3', pinnedBy: 'cli-tests' });
+    expect(JSON.parse(pinned.stdout)).toMatchObject({ version: 2, scope: { region: 'eu-west-1' }, reason: 'bad rows in 3', pinnedBy: 'cli-tests' });
     const eu2 = await quire(['get', OPS, '--as', EU]);
-    expect([eu2.code, text(eu2)]).toEqual([0, 'two']);
+    expect([eu2.code, eu2.stdout]).toEqual([0, 'two']);
 
     // Global: v3 (the newest any consumer gets) is current, v2 the last fully rolled out before it.
     const rolled = await quire(['rollback', OPS, '--reason', 'v3 breaks parsing']);
-    expect([rolled.code, rolled.stderr, text(rolled)]).toEqual([0, '', 'rolled back cli.ops in global: pinned v2 (from v3)\n']);
+    expect([rolled.code, rolled.stderr, rolled.stdout]).toEqual([0, '', 'rolled back cli.ops in global: pinned v2 (from v3)\n']);
 
     const unpinned = await quire(['unpin', OPS, '--scope', 'region=eu-west-1', '--reason', 'fixed']);
-    expect([unpinned.code, text(unpinned)]).toEqual([0, 'unpinned cli.ops in region=eu-west-1 (was pinned to v2)\n']);
+    expect([unpinned.code, unpinned.stdout]).toEqual([0, 'unpinned cli.ops in region=eu-west-1 (was pinned to v2)\n']);
 
     const pins = await quire(['pins', OPS, '--history']);
     expect(pins.code).toBe(0);
-    const lines = text(pins).trimEnd().split('\n');
+    const lines = pins.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^SCOPE\s+VERSION\s+PINNED\s+BY\s+ENDED\s+REASON$/);
     expect(lines.slice(1).sort()).toEqual([
       expect.stringMatching(/^global\s+v2\s+\S+ \S+\s+cli-tests\s+active\s+v3 breaks parsing$/),
@@ -227,32 +200,32 @@ describe('quire CLI: release, pins, rollback, rollouts, audit', () => {
 
     const started = await quire(['rollout', 'start', OPS, '4', '--plan', plan, '--json']);
     expect([started.code, started.stderr]).toEqual([0, '']);
-    const run = JSON.parse(text(started)) as { runId: string; status: string; stageIndex: number; nextStageAt: number };
+    const run = JSON.parse(started.stdout) as { runId: string; status: string; stageIndex: number; nextStageAt: number };
     expect(run).toMatchObject({ status: 'running', stageIndex: 0, version: 4, startedBy: 'cli-tests' });
     expect(run.nextStageAt).toBeGreaterThan(Date.now() + 3_500_000);
 
     const status = await quire(['rollout', 'status', OPS]);
     expect(status.code).toBe(0);
-    expect(text(status)).toContain(`run ${run.runId}: cli.ops v4  running  stage 1/2\n`);
-    expect(text(status)).toMatch(/^next stage 2 in (1h0m|59m\d\ds) \(/m);
-    expect(text(status)).toMatch(/^1\s+canary\s+cluster=canary\s+0s\s+released$/m);
-    expect(text(status)).toMatch(/^2\s+all\s+global\s+1h\s+next in (1h0m|59m\d\ds)$/m);
+    expect(status.stdout).toContain(`run ${run.runId}: cli.ops v4  running  stage 1/2\n`);
+    expect(status.stdout).toMatch(/^next stage 2 in (1h0m|59m\d\ds) \(/m);
+    expect(status.stdout).toMatch(/^1\s+canary\s+cluster=canary\s+0s\s+released$/m);
+    expect(status.stdout).toMatch(/^2\s+all\s+global\s+1h\s+next in (1h0m|59m\d\ds)$/m);
 
     const advanced = await quire(['rollout', 'advance', OPS, run.runId, '--reason', 'canary looks good']);
     expect([advanced.code, advanced.stderr]).toEqual([0, '']);
-    expect(text(advanced)).toMatch(/stage 2\/2\n/);
-    expect(text(advanced)).toMatch(/^2\s+all\s+global\s+1h\s+released$/m);
+    expect(advanced.stdout).toMatch(/stage 2\/2\n/);
+    expect(advanced.stdout).toMatch(/^2\s+all\s+global\s+1h\s+released$/m);
 
     const [audit, rollbacks] = await Promise.all([
       quire(['audit', '--topic', OPS, '--json']),
       quire(['audit', '--topic', OPS, '--action', 'rollback', '--actor', 'cli-tests', '--since', '1h']),
     ]);
     expect(audit.code).toBe(0);
-    const actions = (JSON.parse(text(audit)) as Array<{ action: string; actor: string }>).map((e) => e.action);
+    const actions = (JSON.parse(audit.stdout) as Array<{ action: string; actor: string }>).map((e) => e.action);
     for (const a of ['release', 'pin', 'rollback', 'unpin', 'rollout.start', 'rollout.advance']) expect(actions).toContain(a);
     expect(actions.at(-1)).toBe('topic.create'); // newest first
     expect(rollbacks.code).toBe(0);
-    const rows = text(rollbacks).trimEnd().split('\n');
+    const rows = rollbacks.stdout.trimEnd().split('\n');
     expect(rows[0]).toMatch(/^TIME\s+ACTOR\s+ACTION\s+TOPIC\s+REASON\s+DETAILS$/);
     expect(rows.slice(1)).toEqual([expect.stringMatching(/cli-tests\s+rollback\s+cli\.ops\s+v3 breaks parsing\s+from=3 version=2 /)]);
   });

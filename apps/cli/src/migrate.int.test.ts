@@ -1,38 +1,18 @@
 // `quire migrate`, as the deploy/ migration job runs it: a separate process configured by a
 // QUIRE_CONFIG_FILE (plus the environment), against the real Cassandra and S3 servers. Two
 // runs at once (two job pods) both succeed: the migration lease makes them take turns.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import cassandra from 'cassandra-driver';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { uniqueBucket, uniqueKeyspace } from '@quire/test-servers';
+import { runQuire as quire } from './run-quire.ts';
 
 const { cassandra: server, s3 } = inject('quireServers');
-const mainTs = resolve(import.meta.dirname, 'main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'quire-migrate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function quire(args: string[], env: Record<string, string>): Promise<Result> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-  return new Promise((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, stdout, stderr }));
-  });
-}
 
 describe('quire migrate', () => {
   it('creates the keyspace, applies every migration and creates the buckets, from a config file; twice at once is safe', async () => {

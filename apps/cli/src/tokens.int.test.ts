@@ -1,16 +1,13 @@
 // `quire tokens` and the token on every CLI call, as users run it: the CLI as its own
 // process against real publish and consume services with access control on (embedded
 // store in a temp dir). The token comes from QUIRE_TOKEN or --token.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsumeApp, loadConfig as loadConsumeConfig, type ConsumeApp } from '@quire/consume-service';
 import { bootstrapAdminToken, createPublishApp, createStores, loadConfig as loadPublishConfig, type PublishApp } from '@quire/publish-service';
-
-const cliDir = resolve(import.meta.dirname, '..');
-const mainTs = resolve(import.meta.dirname, 'main.ts');
+import { runQuire, type QuireResult } from './run-quire.ts';
 
 let dir: string;
 let publishApp: PublishApp;
@@ -33,22 +30,10 @@ afterAll(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-function quire(args: string[], token?: string, input?: string, extraEnv: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('QUIRE_')) env[k] = v;
-  Object.assign(env, { QUIRE_PUBLISH: publishApp.grpcAddress, QUIRE_CONSUME: consumeApp.grpcAddress, QUIRE_ACTOR: 'someone-else' });
+function quire(args: string[], token?: string, input?: string, extraEnv: Record<string, string> = {}): Promise<QuireResult> {
+  const env: Record<string, string> = { QUIRE_PUBLISH: publishApp.grpcAddress, QUIRE_CONSUME: consumeApp.grpcAddress, QUIRE_ACTOR: 'someone-else' };
   if (token !== undefined) env.QUIRE_TOKEN = token;
-  Object.assign(env, extraEnv);
-  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], { cwd: cliDir, env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-  child.stdin.end(input);
-  return new Promise((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code) => res({ code, stdout, stderr }));
-  });
+  return runQuire(args, { ...env, ...extraEnv }, input);
 }
 
 describe('quire tokens (QUIRE_AUTH=on)', () => {
@@ -95,6 +80,10 @@ describe('quire tokens (QUIRE_AUTH=on)', () => {
     expect((await quire(['keys', 'add', 'cli-k1'], admin, undefined, ring)).stdout).toMatch(/added key cli-k1/);
     const created = await quire(['topics', 'create', 'cli.enc', '--encrypt', 'cli-k1'], admin);
     expect(created.stdout).toMatch(/^encryption:\s+aes-256-gcm, key cli-k1$/m);
+    // `--json topics list` maps the topic like the SDK does: its encryption settings included.
+    const listed = await quire(['--json', 'topics', 'list', '--prefix', 'cli.enc'], admin);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ name: 'cli.enc', encryption: { algorithm: 'aes-256-gcm', keyId: 'cli-k1' } })]);
     expect((await quire(['publish', 'cli.enc', '--string', 'the secret'], admin, undefined, ring)).code).toBe(0);
     expect((await quire(['get', 'cli.enc', '1'], admin, undefined, ring)).stdout).toBe('the secret');
     const without = await quire(['get', 'cli.enc', '1'], admin);

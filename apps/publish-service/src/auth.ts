@@ -18,6 +18,7 @@ import type { AdminServiceHandlers, PbApiToken, PublishServiceHandlers } from '@
 import {
   AccessGuard,
   apiTokenSchema,
+  grpcActor,
   grpcFailure,
   grpcPrincipal,
   guardGrpcHandlers,
@@ -25,6 +26,7 @@ import {
   issueToken,
   listTokenViews,
   objectSchema,
+  restActor,
   restPrincipal,
   revokeToken,
   topicOrAll,
@@ -170,11 +172,6 @@ export function installPublishAuth(rest: FastifyInstance, grpcServer: grpc.Serve
 
 const str = { type: 'string' } as const;
 
-function actorOf(req: FastifyRequest): string {
-  const v = req.headers['x-quire-actor'];
-  return (Array.isArray(v) ? v[0] : v) ?? 'anonymous';
-}
-
 export function registerTokenRoutes(app: FastifyInstance, deps: TokenApiDeps): void {
   app.post<{ Body: { name: string; role: string; prefixes?: string[]; application?: string } }>(
     '/v1/tokens',
@@ -196,7 +193,7 @@ export function registerTokenRoutes(app: FastifyInstance, deps: TokenApiDeps): v
       },
     },
     async (req, reply) => {
-      const { token, secret } = await issueToken(deps.store, req.body, actorOf(req), deps.clock);
+      const { token, secret } = await issueToken(deps.store, req.body, restActor(req), deps.clock);
       return reply.status(201).send({ token, tokenString: secret });
     },
   );
@@ -215,7 +212,7 @@ export function registerTokenRoutes(app: FastifyInstance, deps: TokenApiDeps): v
       },
     },
     async (req) => {
-      const t = await revokeToken(deps.store, req.params.id, actorOf(req), deps.clock);
+      const t = await revokeToken(deps.store, req.params.id, restActor(req), deps.clock);
       deps.guard.forget(t.id);
       return t;
     },
@@ -238,17 +235,13 @@ export function tokenToPb(t: ApiTokenView): PbApiToken {
 
 function adminHandlers(deps: TokenApiDeps): AdminServiceHandlers {
   const fail = grpcFailure(deps.onError);
-  const actor = (md: grpc.Metadata): string => {
-    const v = md.get('x-quire-actor')[0];
-    return typeof v === 'string' && v !== '' ? v : 'anonymous';
-  };
   return {
     CreateToken: (call, callback) => {
       const r = call.request;
       issueToken(
         deps.store,
         { name: r.name, role: r.role, prefixes: r.prefixes, ...(r.application === '' ? {} : { application: r.application }) },
-        actor(call.metadata),
+        grpcActor(call.metadata),
         deps.clock,
       ).then(
         ({ token, secret }) => callback(null, { token: tokenToPb(token), tokenString: secret }),
@@ -262,7 +255,7 @@ function adminHandlers(deps: TokenApiDeps): AdminServiceHandlers {
       );
     },
     RevokeToken: (call, callback) => {
-      revokeToken(deps.store, call.request.id, actor(call.metadata), deps.clock).then(
+      revokeToken(deps.store, call.request.id, grpcActor(call.metadata), deps.clock).then(
         (t) => {
           deps.guard.forget(t.id);
           callback(null, tokenToPb(t));

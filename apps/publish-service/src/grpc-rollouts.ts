@@ -3,15 +3,12 @@
  * service's handler map. Thin: map the request, call `RolloutService`, map the run.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { QuireError, nextStageDueAt } from '@quire/core';
-import type { RolloutPlan, RolloutRun } from '@quire/core';
-import type { PbRolloutPlan, PbRolloutPlanOutput, PublishServiceHandlers } from '@quire/proto';
-
-type PbRolloutRun = Exclude<Parameters<Parameters<PublishServiceHandlers['GetRollout']>[1]>[1], null | undefined>;
-import { grpcFailure } from '@quire/service-kit';
+import { nextStageDueAt } from '@quire/core';
+import type { RolloutRun } from '@quire/core';
+import type { PbRolloutRun, PublishServiceHandlers } from '@quire/proto';
+import { grpcActor, grpcFailure } from '@quire/service-kit';
+import { int64, planFromPb, planToPb } from './mapping.ts';
 import type { RolloutService } from './rollouts.ts';
-
-const ACTOR_METADATA = 'x-quire-actor';
 
 export type RolloutHandlers = Pick<PublishServiceHandlers, 'StartRollout' | 'ControlRollout' | 'GetRollout' | 'ListRollouts'>;
 
@@ -19,7 +16,7 @@ export function rolloutGrpcHandlers(rollouts: RolloutService, onError?: (err: un
   const fail = grpcFailure(onError);
   function unary<Req, Res>(method: string, fn: (req: Req, actor: string) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      fn(call.request, actorOf(call.metadata)).then(
+      fn(call.request, grpcActor(call.metadata)).then(
         (res) => callback(null, res),
         (err: unknown) => callback(fail(method, err)),
       );
@@ -27,43 +24,12 @@ export function rolloutGrpcHandlers(rollouts: RolloutService, onError?: (err: un
   }
   return {
     StartRollout: unary('StartRollout', async (req, actor) =>
-      runToPb(await rollouts.start(req.topic, int64(req.version, 'version'), req.plan === null ? undefined : planFromPb(req.plan), actor)),
+      runToPb(await rollouts.start(req.topic, int64(req.version, 'version'), req.plan === null ? undefined : planFromPb(req.plan, 'plan'), actor)),
     ),
     ControlRollout: unary('ControlRollout', async (req, actor) => runToPb(await rollouts.control(req.topic, req.runId, req.action, req.reason, actor))),
     GetRollout: unary('GetRollout', async (req) => runToPb(await rollouts.get(req.topic, req.runId))),
     ListRollouts: unary('ListRollouts', async (req) => ({ runs: (await rollouts.list(req.topic, req.activeOnly)).map(runToPb) })),
   };
-}
-
-function actorOf(metadata: grpc.Metadata): string {
-  const v = metadata.get(ACTOR_METADATA)[0];
-  return typeof v === 'string' && v !== '' ? v : 'anonymous';
-}
-
-function int64(value: string | number, field: string): number | undefined {
-  if (value === '' || value === '0' || value === 0) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n)) throw QuireError.invalid(field, `${String(value)} is not a safe integer`);
-  return n;
-}
-
-/** Proto plan → plain input for `validateRolloutPlan` (which names the bad field). */
-function planFromPb(p: PbRolloutPlanOutput): unknown {
-  const out: Record<string, unknown> = {
-    stages: p.stages.map((s) => ({
-      ...(s.name === '' ? {} : { name: s.name }),
-      scope: { ...(s.scope?.attributes ?? {}) },
-      bakeMs: int64(s.bakeMs, 'plan.stages.bakeMs') ?? 0,
-    })),
-  };
-  if (p.health !== null) out.health = { ...p.health };
-  return out;
-}
-
-function planToPb(p: RolloutPlan): PbRolloutPlan {
-  const out: PbRolloutPlan = { stages: p.stages.map((s) => ({ name: s.name ?? '', scope: { attributes: { ...s.scope } }, bakeMs: s.bakeMs })) };
-  if (p.health) out.health = { ...p.health };
-  return out;
 }
 
 export function runToPb(run: RolloutRun): PbRolloutRun {

@@ -158,6 +158,9 @@ describe('PublishService over gRPC', () => {
     );
     await expectStatus(unary('CommitUploaded', { options: { topic: 'grpc.bad' }, locations: [{ region: 'region-a', key: 'missing/obj' }] }), grpc.status.NOT_FOUND, 'locations[0]');
     await expectStatus(unary('CommitUploaded', { options: { topic: 'grpc.bad' }, locations: [] }), grpc.status.INVALID_ARGUMENT, 'locations');
+    // A publishId the commit refuses is refused already when the upload is prepared.
+    await expectStatus(unary('CommitUploaded', { options: { topic: 'grpc.bad', publishId: 'with.dot' }, locations: [{ region: 'region-a', key: 'missing/obj' }] }), grpc.status.INVALID_ARGUMENT, 'publishId');
+    await expectStatus(unary('PrepareUpload', { topic: 'grpc.bad', publishId: 'with.dot' }), grpc.status.INVALID_ARGUMENT, 'publishId');
     await expectStatus(unary('Release', { topic: 'grpc.bad', version: 5 }), grpc.status.NOT_FOUND, 'version');
     await expectStatus(unary('Release', { topic: 'grpc.bad', version: 0 }), grpc.status.INVALID_ARGUMENT, 'version');
     await expectStatus(unary('Release', { topic: 'grpc.nope', version: 1 }), grpc.status.NOT_FOUND, 'topic');

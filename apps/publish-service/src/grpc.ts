@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { QuireError } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import type { PbPublishChunkOutput, PublishServiceHandlers } from '@quire/proto';
-import { grpcFailure } from '@quire/service-kit';
+import { grpcActor, grpcFailure } from '@quire/service-kit';
 import {
   auditToPb,
   int64,
@@ -26,7 +26,6 @@ import {
 import { runToPb } from './grpc-rollouts.ts';
 import type { PublishResult, PublishService } from './service.ts';
 
-export const ACTOR_METADATA = 'x-quire-actor';
 
 export interface GrpcServerOptions {
   /** Called with unexpected (5xx-like) errors. */
@@ -48,7 +47,7 @@ export function createGrpcServer(service: PublishService, options: GrpcServerOpt
 
   function unary<Req, Res>(method: string, fn: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      fn(call.request, actorOf(call.metadata)).then(
+      fn(call.request, grpcActor(call.metadata)).then(
         (res) => callback(null, res),
         (err: unknown) => callback(fail(method, err)),
       );
@@ -78,7 +77,7 @@ export function createGrpcServer(service: PublishService, options: GrpcServerOpt
       return publishResponse(await service.publish({ ...opts, data: req.data, publisher: actor }));
     }),
     PublishStream: (call, callback) => {
-      publishStream(service, call, actorOf(call.metadata)).then(
+      publishStream(service, call, grpcActor(call.metadata)).then(
         (res) => callback(null, publishResponse(res)),
         (err: unknown) => callback(fail('PublishStream', err)),
       );
@@ -154,11 +153,6 @@ export function createGrpcServer(service: PublishService, options: GrpcServerOpt
 function unimplemented(name: string): grpc.UntypedHandleCall {
   return (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
     callback({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not implemented yet` });
-}
-
-function actorOf(metadata: grpc.Metadata): string {
-  const v = metadata.get(ACTOR_METADATA)[0];
-  return typeof v === 'string' && v !== '' ? v : 'anonymous';
 }
 
 /** Client streaming: the first message carries the options, the next ones data chunks. */

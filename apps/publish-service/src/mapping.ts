@@ -42,16 +42,17 @@ function retentionToPb(r: RetentionPolicy): PbTopic['retention'] {
   return { keepLast: r.keepLast ?? 0, maxAgeMs: r.maxAgeMs ?? 0 };
 }
 
-function planToPb(p: RolloutPlan): PbRolloutPlan {
+export function planToPb(p: RolloutPlan): PbRolloutPlan {
   const out: PbRolloutPlan = { stages: p.stages.map((s) => ({ name: s.name ?? '', scope: scopeToPb(s.scope), bakeMs: s.bakeMs })) };
   if (p.health) out.health = { ...p.health };
   return out;
 }
 
-function planFromPb(p: PbRolloutPlanOutput): unknown {
+/** Proto plan → plain input for `validateRolloutPlan` (which names the bad field, under `field`). */
+export function planFromPb(p: PbRolloutPlanOutput, field = 'rolloutPlan'): unknown {
   const out: Record<string, unknown> = {
-    stages: p.stages.map((s) => {
-      const stage: Record<string, unknown> = { scope: scopeFromPb(s.scope), bakeMs: int64(s.bakeMs, 'bakeMs') ?? 0 };
+    stages: p.stages.map((s, i) => {
+      const stage: Record<string, unknown> = { scope: scopeFromPb(s.scope), bakeMs: int64(s.bakeMs, `${field}.stages[${i}].bakeMs`) ?? 0 };
       if (s.name !== '') stage.name = s.name;
       return stage;
     }),

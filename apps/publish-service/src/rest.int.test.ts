@@ -226,6 +226,9 @@ describe('versions', () => {
     expectError(await call('POST', `/v1/topics/${t}/versions`, { data: 'x'.repeat(100), sha256: sha('y') }), 400, 'INVALID_ARGUMENT', 'sha256');
     expectError(await call('POST', `/v1/topics/${t}/versions`, { data: 'x', size: 2 }), 400, 'INVALID_ARGUMENT', 'size');
     expectError(await call('POST', `/v1/topics/${t}/versions`, { data: 'x', publishId: 'no spaces' }), 400, 'INVALID_ARGUMENT', 'publishId');
+    // A publishId the commit refuses is refused already when the upload is prepared.
+    expectError(await call('POST', `/v1/topics/${t}/versions`, { data: 'x', publishId: 'with.dot' }), 400, 'INVALID_ARGUMENT', 'publishId');
+    expectError(await call('POST', `/v1/topics/${t}/uploads`, { publishId: 'with.dot' }), 400, 'INVALID_ARGUMENT', 'publishId');
     expectError(await call('POST', `/v1/topics/${t}/versions`, { data: 'x'.repeat(BODY_LIMIT) }), 413, 'RESOURCE_EXHAUSTED', 'body');
     expectError(await call('POST', `/v1/topics/${t}/versions`, '{"data":', { 'content-type': 'application/json' }), 400, 'INVALID_ARGUMENT', 'body');
     expectError(await call('POST', `/v1/topics/${t}/versions`, 'x', { 'content-type': 'text/plain' }), 415, 'INVALID_ARGUMENT', 'content-type');

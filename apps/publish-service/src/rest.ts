@@ -17,6 +17,7 @@ import {
   pinSchema,
   publishResultSchema,
   releaseSchema,
+  restActor,
   topicSchema,
   versionSchema,
   wrapSchema,
@@ -29,7 +30,6 @@ export interface RestOptions {
   logger?: boolean | { level: string };
 }
 
-export const ACTOR_HEADER = 'x-quire-actor';
 const META_HEADER_PREFIX = 'x-quire-meta-';
 
 const str = { type: 'string' } as const;
@@ -99,7 +99,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
       },
     },
     async (req, reply) => {
-      const topic = await service.createTopic(req.body as { name: unknown }, actorOf(req));
+      const topic = await service.createTopic(req.body as { name: unknown }, restActor(req));
       return reply.status(201).send(topic);
     },
   );
@@ -133,7 +133,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
     },
     async (req) => {
       const { expectedRevision, ...patch } = req.body;
-      return service.updateTopic(req.params.topic, patch, actorOf(req), expectedRevision);
+      return service.updateTopic(req.params.topic, patch, restActor(req), expectedRevision);
     },
   );
 
@@ -149,7 +149,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
     },
     async (req, reply) => {
       const { data, dataBase64, ...rest } = req.body;
-      const res = await service.publish({ ...rest, topic: req.params.topic, data: decodeData(data, dataBase64), publisher: actorOf(req) });
+      const res = await service.publish({ ...rest, topic: req.params.topic, data: decodeData(data, dataBase64), publisher: restActor(req) });
       return reply.status(res.replayed ? 200 : 201).send(res);
     },
   );
@@ -190,7 +190,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
       },
     },
     async (req, reply) => {
-      const res = await service.registerExisting({ ...req.body, topic: req.params.topic, publisher: actorOf(req) });
+      const res = await service.registerExisting({ ...req.body, topic: req.params.topic, publisher: restActor(req) });
       return reply.status(res.replayed ? 200 : 201).send(res);
     },
   );
@@ -226,7 +226,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
           publishId: q.publishId ?? header(req, 'x-quire-publish-id'),
           sha256: q.sha256 ?? header(req, 'x-quire-sha256'),
           size: length === undefined ? undefined : Number(length),
-          publisher: actorOf(req),
+          publisher: restActor(req),
         });
         return reply.status(res.replayed ? 200 : 201).send(res);
       },
@@ -284,7 +284,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
       },
     },
     async (req, reply) => {
-      const releases = await service.release(req.params.topic, Number(req.params.version), req.body.scopes, actorOf(req), req.body.reason);
+      const releases = await service.release(req.params.topic, Number(req.params.version), req.body.scopes, restActor(req), req.body.reason);
       return reply.status(201).send({ releases });
     },
   );
@@ -306,7 +306,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
   app.delete<{ Params: { topic: string; version: string }; Body: { reason?: string } | undefined }>(
     '/v1/topics/:topic/versions/:version',
     { schema: { params: versionParams, body: reasonBody, response: { 200: wrapSchema('version', versionSchema) } } },
-    async (req) => ({ version: await service.deleteVersion(req.params.topic, Number(req.params.version), req.body?.reason, actorOf(req)) }),
+    async (req) => ({ version: await service.deleteVersion(req.params.topic, Number(req.params.version), req.body?.reason, restActor(req)) }),
   );
 
   // ---- pins, rollback, retention ------------------------------------------------
@@ -320,13 +320,13 @@ export async function createRestServer(service: PublishService, options: RestOpt
       },
     },
     async (req, reply) => {
-      const pin = await service.pin({ topic: req.params.topic, version: req.body.version, scope: req.body.scope, reason: req.body.reason }, actorOf(req));
+      const pin = await service.pin({ topic: req.params.topic, version: req.body.version, scope: req.body.scope, reason: req.body.reason }, restActor(req));
       return reply.status(201).send({ pin });
     },
   );
 
   const unpin = async (req: FastifyRequest<{ Params: { topic: string }; Body: { scope?: unknown; reason?: string } | undefined }>) => ({
-    pin: await service.unpin({ topic: req.params.topic, scope: req.body?.scope, reason: req.body?.reason }, actorOf(req)),
+    pin: await service.unpin({ topic: req.params.topic, scope: req.body?.scope, reason: req.body?.reason }, restActor(req)),
   });
   app.delete('/v1/topics/:topic/pins', { schema: { params: topicParams, body: scopeReasonBody, response: { 200: pinBody } } }, unpin);
   app.post('/v1/topics/:topic/pins::unpin', { schema: { params: topicParams, body: scopeReasonBody, response: { 200: pinBody } } }, unpin);
@@ -353,7 +353,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
       },
     },
     async (req, reply) => {
-      const res = await service.rollback({ topic: req.params.topic, scope: req.body?.scope, reason: req.body?.reason }, actorOf(req));
+      const res = await service.rollback({ topic: req.params.topic, scope: req.body?.scope, reason: req.body?.reason }, restActor(req));
       return reply.status(201).send(res);
     },
   );
@@ -361,7 +361,7 @@ export async function createRestServer(service: PublishService, options: RestOpt
   const versionList = { type: 'array', items: { type: 'integer' } } as const;
   const retentionRun = { 200: objectSchema({ deleted: versionList, orphaned: versionList }, ['deleted', 'orphaned']) };
   app.post<{ Params: { topic: string } }>('/v1/topics/:topic/retention::run', { schema: { params: topicParams, response: retentionRun } }, async (req) => {
-    const res = await service.runRetention(req.params.topic, undefined, actorOf(req));
+    const res = await service.runRetention(req.params.topic, undefined, restActor(req));
     return { deleted: res.deleted, orphaned: res.orphaned };
   });
 
@@ -394,10 +394,6 @@ export async function createRestServer(service: PublishService, options: RestOpt
   );
 
   return app;
-}
-
-function actorOf(req: FastifyRequest): string {
-  return header(req, ACTOR_HEADER) ?? 'anonymous';
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {

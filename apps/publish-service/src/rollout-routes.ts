@@ -8,10 +8,10 @@
  * - `GET  /v1/topics/:topic/rollouts/:runId` → the run, with `nextStageAt`
  * - `GET  /v1/scheduler` → `{replicaId, leader, holder, epoch, expiresAt}`
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { nextStageDueAt } from '@quire/core';
 import type { RolloutRun } from '@quire/core';
-import { objectSchema, rolloutRunSchema, wrapSchema } from '@quire/service-kit';
+import { objectSchema, restActor, rolloutRunSchema, wrapSchema } from '@quire/service-kit';
 import { ROLLOUT_CONTROLS, type RolloutService } from './rollouts.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -20,7 +20,6 @@ export interface RolloutRouteDeps {
   scheduler?: Scheduler;
 }
 
-const ACTOR_HEADER = 'x-quire-actor';
 const str = { type: 'string' } as const;
 const topicParams = { type: 'object', required: ['topic'], properties: { topic: str } } as const;
 const runParams = { type: 'object', required: ['topic', 'runId'], properties: { topic: str, runId: str } } as const;
@@ -43,14 +42,14 @@ export async function registerRolloutRoutes(app: FastifyInstance, deps: RolloutR
         response: { 201: rolloutRunSchema },
       },
     },
-    async (req, reply) => reply.status(201).send(runView(await rollouts.start(req.params.topic, req.body.version, req.body.plan, actorOf(req)))),
+    async (req, reply) => reply.status(201).send(runView(await rollouts.start(req.params.topic, req.body.version, req.body.plan, restActor(req)))),
   );
 
   for (const action of ROLLOUT_CONTROLS) {
     app.post<{ Params: { topic: string; runId: string }; Body: { reason?: string } | undefined }>(
       `/v1/topics/:topic/rollouts/:runId/${action}`,
       { schema: { params: runParams, body: { type: 'object', additionalProperties: false, properties: { reason: str } }, response: { 200: rolloutRunSchema } } },
-      async (req) => runView(await rollouts.control(req.params.topic, req.params.runId, action, req.body?.reason, actorOf(req))),
+      async (req) => runView(await rollouts.control(req.params.topic, req.params.runId, action, req.body?.reason, restActor(req))),
     );
   }
 
@@ -75,10 +74,4 @@ export async function registerRolloutRoutes(app: FastifyInstance, deps: RolloutR
     ['enabled', 'leader'],
   );
   app.get('/v1/scheduler', { schema: { response: { 200: schedulerStatus } } }, async () => (scheduler === undefined ? { leader: false, enabled: false } : { enabled: true, ...(await scheduler.status()) }));
-}
-
-function actorOf(req: FastifyRequest): string {
-  const v = req.headers[ACTOR_HEADER];
-  const s = Array.isArray(v) ? v[0] : v;
-  return s === undefined || s === '' ? 'anonymous' : s;
 }

@@ -14,10 +14,11 @@ import {
   QuireError,
   checkPublishEncryption,
   checkTopicEncryptionSettings,
+  dataKey,
   describeScope,
   isQuireError,
-  latestPerScope,
   protectedVersions,
+  protectionOf,
   rollbackTarget,
   scopeKey,
   selectForDeletion,
@@ -26,6 +27,7 @@ import {
   validateInlineThreshold,
   validateMetadata,
   validatePageLimit,
+  validatePublishId,
   validateRetention,
   validateRolloutPlan,
   validateScope,
@@ -199,7 +201,6 @@ export interface RetentionAllResult {
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 const CONTENT_TYPE_RE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(?:\s*;.*)?$/;
-const PUBLISH_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const ACTOR_MAX = 256;
 const DESCRIPTION_MAX = 4096;
 const JSON_SCHEMA_MAX = 256 * 1024;
@@ -408,9 +409,7 @@ export class PublishService {
 
     // A publishId the caller chose may be retried: a suffix keeps the retry's upload from
     // overwriting the object of the version it already committed.
-    const key = common.generatedId
-      ? `topics/${topic.name}/${common.publishId}`
-      : `topics/${topic.name}/${common.publishId}.${randomUUID().slice(0, 8)}`;
+    const key = dataKey(topic.name, common.publishId, common.generatedId ? undefined : randomUUID().slice(0, 8));
     const put = await this.#blobs.put(key, rest as Readable, {
       contentType: common.contentType,
       ...(regions === undefined ? {} : { regions }),
@@ -435,11 +434,8 @@ export class PublishService {
   async prepareUpload(input: { topic: unknown; regions?: unknown; publishId?: unknown }): Promise<{ publishId: string; key: string; locations: BlobLocation[] }> {
     const topic = await this.#requireTopic(input.topic);
     const regions = this.#validateRegions(input.regions, 'regions') ?? [...this.#blobs.regions];
-    if (input.publishId !== undefined && input.publishId !== '' && (typeof input.publishId !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(input.publishId))) {
-      throw QuireError.invalid('publishId', 'must be 1-128 characters of A-Z, a-z, 0-9, ".", "_" and "-"');
-    }
-    const publishId = typeof input.publishId === 'string' && input.publishId !== '' ? input.publishId : randomUUID();
-    const key = `topics/${topic.name}/${publishId}.${randomUUID().slice(0, 8)}`;
+    const publishId = validatePublishId(input.publishId) ?? randomUUID();
+    const key = dataKey(topic.name, publishId, randomUUID().slice(0, 8));
     return { publishId, key, locations: regions.map((region) => ({ region, bucket: this.#blobs.bucketOf(region), key })) };
   }
 
@@ -866,12 +862,9 @@ export class PublishService {
         ? DEFAULT_CONTENT_TYPE
         : validateContentType(input.contentType);
     const scopes = validateScopes(input.scopes);
-    let publishId: string;
-    const generatedId = input.publishId === undefined || input.publishId === null || input.publishId === '';
-    if (generatedId) publishId = randomUUID();
-    else if (typeof input.publishId !== 'string' || !PUBLISH_ID_RE.test(input.publishId)) {
-      throw QuireError.invalid('publishId', 'must be 1-128 characters of A-Z, a-z, 0-9, "_" and "-"');
-    } else publishId = input.publishId;
+    const chosenId = validatePublishId(input.publishId);
+    const generatedId = chosenId === undefined;
+    const publishId = chosenId ?? randomUUID();
     const useRolloutPlan = validateUseRolloutPlan(input.useRolloutPlan, topic, scopes, this.#onPublished !== undefined);
     const out: ValidCommon = { topic, metadata, contentType, scopes, publishId, generatedId, publisher, useRolloutPlan };
     if (input.sha256 !== undefined && input.sha256 !== null && input.sha256 !== '') out.sha256 = validateSha256(input.sha256);
@@ -1036,19 +1029,6 @@ function optionalBoolean(value: unknown, field: string): boolean | undefined {
   if (value === true || value === 'true') return true;
   if (value === false || value === 'false') return false;
   throw QuireError.invalid(field, 'must be true or false');
-}
-
-/** Why retention / an operator may not delete this version, or undefined when it may. */
-function protectionOf(version: number, state: ResolutionState, runs: readonly RolloutRun[]): string | undefined {
-  if (!protectedVersions(state, runs).has(version)) return undefined;
-  const pin = state.pins.find((p) => p.unpinnedAt === undefined && p.version === version);
-  if (pin !== undefined) return `is pinned on scope ${describeScope(pin.scope)}`;
-  const run = runs.find((r) => (r.status === 'running' || r.status === 'paused') && r.version === version);
-  if (run !== undefined) return `is inside the active rollout run ${run.runId}`;
-  for (const [key, v] of latestPerScope(state)) {
-    if (v === version) return `is the latest version for scope ${key === '' ? 'global' : key}`;
-  }
-  return 'is protected';
 }
 
 function describeRetention(p: RetentionPolicy): string {

@@ -7,7 +7,7 @@ import type { Clock } from '@quire/core';
 import { storeBackends } from '@quire/test-servers';
 import { createStores, type Stores } from './app.ts';
 import { PublishService } from './service.ts';
-import { OrphanSweeper, topicOfKey } from './sweep.ts';
+import { OrphanSweeper } from './sweep.ts';
 
 const backends = storeBackends('sweep', () => inject('quireServers'));
 
@@ -16,15 +16,6 @@ async function keys(stores: Stores, prefix: string): Promise<string[]> {
   for (const region of stores.blobs.regions) for await (const e of stores.blobs.list(prefix, region)) out.push(`${region}:${e.key}`);
   return out.sort();
 }
-
-describe('topicOfKey', () => {
-  it('takes the topic of topics/<topic>/<name> only', () => {
-    expect(topicOfKey('topics/a.b/x')).toBe('a.b');
-    expect(topicOfKey('topics/a.b/')).toBeUndefined();
-    expect(topicOfKey('snapshots/a.b.json')).toBeUndefined();
-    expect(topicOfKey('topics//x')).toBeUndefined();
-  });
-});
 
 describe.each(backends)('orphan sweep on $name', (backend) => {
   let stores: Stores;

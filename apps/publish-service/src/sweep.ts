@@ -14,9 +14,7 @@
  * `snapshots/`, never swept.
  */
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
-import { systemClock } from '@quire/core';
-
-export const TOPIC_PREFIX = 'topics/';
+import { DATA_KEY_PREFIX, systemClock, topicOfDataKey } from '@quire/core';
 
 export interface OrphanSweepOptions {
   store: MetadataStore;
@@ -66,9 +64,9 @@ export class OrphanSweeper {
     const young = new Map<string, string[]>();
     for (const region of this.#blobs.regions) {
       try {
-        for await (const o of this.#blobs.list(TOPIC_PREFIX, region)) {
+        for await (const o of this.#blobs.list(DATA_KEY_PREFIX, region)) {
           result.scanned++;
-          const topic = topicOfKey(o.key);
+          const topic = topicOfDataKey(o.key);
           if (topic === undefined) continue;
           if (o.lastModified > cutoff) {
             young.set(topic, [...(young.get(topic) ?? []), o.key]);
@@ -126,13 +124,4 @@ export class OrphanSweeper {
     } while (cursor !== undefined);
     return keys;
   }
-}
-
-/** `topics/<topic>/<name>` → `<topic>`; undefined for any other shape. */
-export function topicOfKey(key: string): string | undefined {
-  if (!key.startsWith(TOPIC_PREFIX)) return undefined;
-  const rest = key.slice(TOPIC_PREFIX.length);
-  const slash = rest.indexOf('/');
-  if (slash <= 0 || slash === rest.length - 1) return undefined;
-  return rest.slice(0, slash);
 }

@@ -23,6 +23,7 @@ export type { ListVersionsOptions } from './history.ts';
 export type { RegionFailure, S3RegionClientOptions } from './download.ts';
 export { verifyPayload } from './download.ts';
 export type { AuditEntryInfo, PinInfo, RolloutPlanInfo, RolloutRunInfo, RolloutStageInfo, TopicInfo, VersionInfo } from './mapping.ts';
+export { topicFromPb } from './mapping.ts';
 export { FIELD_TRAILER, RETRYABLE_CODES, fromGrpcError, isRetryable } from './errors.ts';
 export type { RetryOptions } from './transport.ts';
 export { createDirectUploader } from './direct-upload.ts';

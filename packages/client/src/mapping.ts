@@ -1,7 +1,10 @@
 /** Proto messages → the SDK's own types (at the edge, so the rest speaks domain types). */
 import type { BlobLocation, DataPointer, Metadata, Scope } from '@quire/core';
-import type { PbTopicOutput, PbVersionDescriptorOutput } from '@quire/proto';
+import type { PbAuditEntryOutput, PbPinOutput, PbRolloutRunOutput, PbTopicOutput, PbVersionDescriptorOutput } from '@quire/proto';
 import { toNumber } from './transport.ts';
+
+// The generated message types (packages/proto), re-exported for the modules that call the RPCs.
+export type { PbAuditEntryOutput, PbPinOutput, PbRolloutRunOutput } from '@quire/proto';
 
 /** A version as the services describe it. */
 export interface VersionInfo {
@@ -91,18 +94,6 @@ export interface PinInfo {
   unpinnedBy?: string;
 }
 
-/** `quire.v1.Pin` as the loader decodes it (int64 as strings). */
-export interface PbPinOutput {
-  pinId: string;
-  scope: { attributes: Record<string, string> } | null;
-  version: string;
-  reason: string;
-  pinnedBy: string;
-  pinnedAt: string;
-  unpinnedAt: string;
-  unpinnedBy: string;
-}
-
 export function pinFromPb(p: PbPinOutput): PinInfo {
   const out: PinInfo = {
     pinId: p.pinId,
@@ -149,25 +140,6 @@ export interface RolloutRunInfo {
   startedBy: string;
 }
 
-/** `quire.v1.RolloutRun` as the loader decodes it (int64 as strings). */
-export interface PbRolloutRunOutput {
-  topic: string;
-  runId: string;
-  version: string;
-  plan: {
-    stages: Array<{ name: string; scope: { attributes: Record<string, string> } | null; bakeMs: string }>;
-    health: { maxFailureRatio: number; minInstances: number; action: string } | null;
-  } | null;
-  status: string;
-  stageIndex: number;
-  stageReleasedAt: string;
-  nextStageAt: string;
-  reason: string;
-  createdAt: string;
-  updatedAt: string;
-  startedBy: string;
-}
-
 export function rolloutRunFromPb(r: PbRolloutRunOutput): RolloutRunInfo {
   const plan: RolloutPlanInfo = {
     stages: (r.plan?.stages ?? []).map((s) => ({ ...(s.name === '' ? {} : { name: s.name }), scope: { ...(s.scope?.attributes ?? {}) }, bakeMs: toNumber(s.bakeMs) })),
@@ -202,17 +174,6 @@ export interface AuditEntryInfo {
   topic?: string;
   reason?: string;
   details: Record<string, unknown>;
-}
-
-/** `quire.v1.AuditEntry` as the loader decodes it. */
-export interface PbAuditEntryOutput {
-  id: string;
-  at: string;
-  actor: string;
-  action: string;
-  topic: string;
-  reason: string;
-  detailsJson: string;
 }
 
 export function auditFromPb(a: PbAuditEntryOutput): AuditEntryInfo {

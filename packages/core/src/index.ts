@@ -31,6 +31,7 @@ export {
   validateInlineThreshold,
   validateMetadata,
   validatePageLimit,
+  validatePublishId,
   validateRetention,
   validateRolloutPlan,
   validateScope,
@@ -41,7 +42,7 @@ export {
 export { describeScope, parseScopeKey, scopeKey, scopeMatches, scopeSpecificity } from './scope.ts';
 export { activePins, activeReleases, applicablePin, candidateVersions, latestPerScope, resolveVersion } from './resolve.ts';
 export type { Resolution, ResolutionState } from './resolve.ts';
-export { protectedVersions, selectForDeletion } from './retention.ts';
+export { protectedVersions, protectionOf, protections, selectForDeletion } from './retention.ts';
 export type { RetentionCandidate } from './retention.ts';
 export { rollbackTarget, scopeCovers, scopesNested } from './rollback.ts';
 export type { RollbackDecision, RollbackRefusal } from './rollback.ts';
@@ -72,7 +73,7 @@ export type {
   MetadataStore,
   TopicStamp,
 } from './ports.ts';
-export { SNAPSHOT_FORMAT, SNAPSHOT_INLINE_MAX_BYTES, resolutionStateFromSnapshot, snapshotKey } from './snapshot.ts';
+export { DATA_KEY_PREFIX, SNAPSHOT_FORMAT, SNAPSHOT_INLINE_MAX_BYTES, dataKey, resolutionStateFromSnapshot, snapshotKey, topicOfDataKey } from './snapshot.ts';
 export type { SnapshotTopicSettings, TopicSnapshot } from './snapshot.ts';
 export {
   ACTIONS,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Pin, Release, RolloutRun } from './model.ts';
-import { protectedVersions, selectForDeletion, type RetentionCandidate } from './retention.ts';
+import { protectedVersions, protectionOf, selectForDeletion, type RetentionCandidate } from './retention.ts';
 import { newRun } from './rollout.ts';
 import { scopeKey } from './scope.ts';
 
@@ -77,5 +77,19 @@ describe('protectedVersions', () => {
       [run(6, 'running'), run(7, 'paused'), run(8, 'completed'), run(9, 'aborted')],
     );
     expect([...got].sort()).toEqual([2, 3, 4, 6, 7]);
+  });
+
+  it('protectionOf says why, a pin first, and nothing for a version that may go', () => {
+    const rel = (version: number, scope: Record<string, string>): Release => ({ topic: 't', version, scope, scopeKey: scopeKey(scope), releasedAt: 1, releasedBy: 'x' });
+    const pin = (version: number, scope: Record<string, string>, unpinnedAt?: number): Pin => ({ topic: 't', pinId: `p${version}`, scope, scopeKey: scopeKey(scope), version, reason: '', pinnedBy: 'x', pinnedAt: 1, ...(unpinnedAt ? { unpinnedAt } : {}) });
+    const running = { ...newRun({ topic: 't', runId: 'run-4', version: 4, plan: { stages: [{ scope: {}, bakeMs: 0 }] }, startedBy: 'x', now: 1 }), status: 'running' as const };
+    const state = { releases: [rel(1, {}), rel(2, {}), rel(3, { region: 'eu' })], pins: [pin(2, { cluster: 'c1' }), pin(1, {}, 5)] };
+    const runs = [running];
+    expect(protectionOf(2, state, runs)).toBe('is pinned on scope cluster=c1');
+    expect(protectionOf(3, state, runs)).toBe('is the latest version for scope region=eu');
+    expect(protectionOf(4, state, runs)).toBe('is inside the active rollout run run-4');
+    expect(protectionOf(1, state, runs)).toBeUndefined();
+    expect(protectionOf(2, { ...state, pins: [] }, runs)).toBe('is the latest version for scope global');
+    for (const v of [1, 2, 3, 4, 5]) expect(protectionOf(v, state, runs) !== undefined).toBe(protectedVersions(state, runs).has(v));
   });
 });

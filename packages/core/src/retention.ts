@@ -33,12 +33,29 @@ export function selectForDeletion(
 import type { RolloutRun } from './model.ts';
 import { activePins, latestPerScope, type ResolutionState } from './resolve.ts';
 import { isActiveRun } from './rollout.ts';
+import { describeScope } from './scope.ts';
+
+/**
+ * Versions neither retention nor an operator may delete, each with why (a phrase after
+ * "version N …"): pinned (first), inside an active rollout run, or latest for some scope.
+ */
+export function protections(state: ResolutionState, runs: readonly RolloutRun[]): Map<number, string> {
+  const out = new Map<number, string>();
+  const add = (version: number, why: string) => {
+    if (!out.has(version)) out.set(version, why);
+  };
+  for (const p of activePins(state)) add(p.version, `is pinned on scope ${describeScope(p.scope)}`);
+  for (const r of runs) if (isActiveRun(r)) add(r.version, `is inside the active rollout run ${r.runId}`);
+  for (const [key, v] of latestPerScope(state)) add(v, `is the latest version for scope ${key === '' ? 'global' : key}`);
+  return out;
+}
 
 /** Versions retention must never delete: pinned, latest for any scope, or inside an active run. */
 export function protectedVersions(state: ResolutionState, runs: readonly RolloutRun[]): Set<number> {
-  const out = new Set<number>();
-  for (const p of activePins(state)) out.add(p.version);
-  for (const v of latestPerScope(state).values()) out.add(v);
-  for (const r of runs) if (isActiveRun(r)) out.add(r.version);
-  return out;
+  return new Set(protections(state, runs).keys());
+}
+
+/** Why `version` may not be deleted, or undefined when it may (the rule of `protectedVersions`). */
+export function protectionOf(version: number, state: ResolutionState, runs: readonly RolloutRun[]): string | undefined {
+  return protections(state, runs).get(version);
 }

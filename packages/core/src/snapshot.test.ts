@@ -4,7 +4,8 @@ import { Code, QuireError } from './errors.ts';
 import type { Pin, Release, Scope, VersionRecord } from './model.ts';
 import { resolveVersion } from './resolve.ts';
 import { scopeKey } from './scope.ts';
-import { SNAPSHOT_FORMAT, resolutionStateFromSnapshot, snapshotKey, type TopicSnapshot } from './snapshot.ts';
+import { SNAPSHOT_FORMAT, dataKey, resolutionStateFromSnapshot, snapshotKey, topicOfDataKey, type TopicSnapshot } from './snapshot.ts';
+import { validateBlobKey, validatePublishId, validateTopicName } from './validation.ts';
 
 const T = 'payments.ab-config';
 const rel = (version: number, scope: Scope, withdrawnAt?: number): Release => ({
@@ -71,5 +72,34 @@ describe('resolutionStateFromSnapshot', () => {
     expect({ code: (err as QuireError).code, field: (err as QuireError).field }).toEqual({ code: Code.INVALID_ARGUMENT, field: 'snapshot.format' });
     expect(() => resolutionStateFromSnapshot(null)).toThrow(QuireError);
     expect(snapshotKey(T)).toBe('snapshots/payments.ab-config.json');
+  });
+});
+
+describe('payload blob keys', () => {
+  const segment = '[a-z0-9](?:[a-z0-9_-]{0,8}[a-z0-9])?';
+  const topics = fc.stringMatching(new RegExp(`^${segment}(?:\\.${segment}){0,3}$`)).filter((t) => t.length <= 200);
+  const publishIds = fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/);
+  const suffixes = fc.option(fc.stringMatching(/^[0-9a-f]{8}$/), { nil: undefined });
+
+  it('round-trip: the topic of dataKey(topic, publishId, suffix) is the topic, and the key is a safe blob key', () => {
+    fc.assert(
+      fc.property(topics, publishIds, suffixes, (topic, publishId, suffix) => {
+        validateTopicName(topic);
+        validatePublishId(publishId);
+        const key = dataKey(topic, publishId, suffix);
+        expect(validateBlobKey(key)).toBe(key);
+        expect(topicOfDataKey(key)).toBe(topic);
+        expect(key.startsWith(snapshotKey(topic))).toBe(false);
+      }),
+    );
+    expect(dataKey('a.b', 'p1')).toBe('topics/a.b/p1');
+    expect(dataKey('a.b', 'p1', '0f3a9c2e')).toBe('topics/a.b/p1.0f3a9c2e');
+  });
+
+  it('topicOfDataKey takes the topic of topics/<topic>/<name> only', () => {
+    expect(topicOfDataKey('topics/a.b/x')).toBe('a.b');
+    expect(topicOfDataKey('topics/a.b/')).toBeUndefined();
+    expect(topicOfDataKey('snapshots/a.b.json')).toBeUndefined();
+    expect(topicOfDataKey('topics//x')).toBeUndefined();
   });
 });

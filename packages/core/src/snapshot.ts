@@ -16,6 +16,27 @@ export function snapshotKey(topic: string): string {
   return `snapshots/${topic}.json`;
 }
 
+/** Folder of every payload object in the blob store (the orphan sweep lists it; snapshots are elsewhere). */
+export const DATA_KEY_PREFIX = 'topics/';
+
+/**
+ * Blob key of a payload: `topics/<topic>/<publishId>`, or `…/<publishId>.<suffix>` when one
+ * publishId may upload more than once (a retried publish, a prepared direct upload). A
+ * publishId has no "." (`validatePublishId`), so the suffix is unambiguous.
+ */
+export function dataKey(topic: string, publishId: string, suffix?: string): string {
+  return `${DATA_KEY_PREFIX}${topic}/${publishId}${suffix === undefined ? '' : `.${suffix}`}`;
+}
+
+/** The topic of a payload key made by `dataKey`; undefined for any other shape. */
+export function topicOfDataKey(key: string): string | undefined {
+  if (!key.startsWith(DATA_KEY_PREFIX)) return undefined;
+  const rest = key.slice(DATA_KEY_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0 || slash === rest.length - 1) return undefined;
+  return rest.slice(0, slash);
+}
+
 /** Largest version whose bytes a snapshot carries inline (base64). */
 export const SNAPSHOT_INLINE_MAX_BYTES = 64 * 1024;
 

@@ -6,6 +6,7 @@ import {
   validateInlineThreshold,
   validateMetadata,
   validatePageLimit,
+  validatePublishId,
   validateRetention,
   validateRolloutPlan,
   validateScope,
@@ -67,6 +68,14 @@ describe('validation', () => {
     expect(validateBlobKey('topics/a.b/v1/0f3a')).toBe('topics/a.b/v1/0f3a');
     for (const bad of ['../x', 'a/../b', '/abs', 'a//b', 'a/./b', '', 'a b', 'a\\b']) {
       expect(fieldOf(() => validateBlobKey(bad))).toBe('key');
+    }
+  });
+
+  it('publish ids: absent gives undefined; no "." (the blob key separator), spaces or overlong ids', () => {
+    expect(validatePublishId('nightly-2026_11_25')).toBe('nightly-2026_11_25');
+    for (const absent of [undefined, null, '']) expect(validatePublishId(absent)).toBeUndefined();
+    for (const bad of ['a.b', 'no spaces', 'x'.repeat(LIMITS.publishIdMax + 1), 'a/b', 7]) {
+      expect(fieldOf(() => validatePublishId(bad))).toBe('publishId');
     }
   });
 

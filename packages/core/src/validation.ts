@@ -16,11 +16,13 @@ export const LIMITS = {
   inlineThresholdMax: 4 * 1024 * 1024,
   defaultInlineThreshold: 1024 * 1024,
   pageLimitMax: 1000,
+  publishIdMax: 128,
 } as const;
 
 const SEGMENT = '[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?';
 const TOPIC_RE = new RegExp(`^${SEGMENT}(?:\\.${SEGMENT})*$`);
 const ATTR_KEY_RE = /^[A-Za-z0-9_.-]+$/;
+const PUBLISH_ID_RE = new RegExp(`^[A-Za-z0-9_-]{1,${LIMITS.publishIdMax}}$`);
 
 /** Topic names: dot-separated lowercase segments of [a-z0-9_-], e.g. `payments.ab-config`. */
 export function validateTopicName(name: unknown, field = 'topic'): string {
@@ -100,6 +102,19 @@ export function validateSha256(hex: unknown, field = 'sha256'): string {
     throw QuireError.invalid(field, 'must be 64 lowercase hex characters');
   }
   return hex;
+}
+
+/**
+ * Publish ids a caller may choose: 1-128 characters of [A-Za-z0-9_-] (no "." — the blob key
+ * `topics/<topic>/<publishId>.<suffix>` uses it as the separator). Absent (undefined, null or
+ * "") gives undefined: the service makes one. The same rule for every call that takes one.
+ */
+export function validatePublishId(id: unknown, field = 'publishId'): string | undefined {
+  if (id === undefined || id === null || id === '') return undefined;
+  if (typeof id !== 'string' || !PUBLISH_ID_RE.test(id)) {
+    throw QuireError.invalid(field, `must be 1-${LIMITS.publishIdMax} characters of A-Z, a-z, 0-9, "_" and "-"`);
+  }
+  return id;
 }
 
 /**

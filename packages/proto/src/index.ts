@@ -44,6 +44,8 @@ export type { AuditEntry as PbAuditEntry, AuditEntry__Output as PbAuditEntryOutp
 export type { Scope as PbScope, Scope__Output as PbScopeOutput } from './gen/quire/v1/Scope.ts';
 export type { BlobLocation as PbBlobLocation, BlobLocation__Output as PbBlobLocationOutput } from './gen/quire/v1/BlobLocation.ts';
 export type { RolloutPlan as PbRolloutPlan, RolloutPlan__Output as PbRolloutPlanOutput } from './gen/quire/v1/RolloutPlan.ts';
+export type { RolloutRun as PbRolloutRun, RolloutRun__Output as PbRolloutRunOutput } from './gen/quire/v1/RolloutRun.ts';
+export type { Pin as PbPin, Pin__Output as PbPinOutput } from './gen/quire/v1/Pin.ts';
 export type { PublishOptions as PbPublishOptions, PublishOptions__Output as PbPublishOptionsOutput } from './gen/quire/v1/PublishOptions.ts';
 export type { PublishChunk as PbPublishChunk, PublishChunk__Output as PbPublishChunkOutput } from './gen/quire/v1/PublishChunk.ts';
 export type { PublishResponse as PbPublishResponse, PublishResponse__Output as PbPublishResponseOutput } from './gen/quire/v1/PublishResponse.ts';

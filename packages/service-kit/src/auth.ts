@@ -35,6 +35,27 @@ import type { AuthConfig } from './config.ts';
 
 export const ACTOR_HEADER = 'x-quire-actor';
 export const AUTH_HEADER = 'authorization';
+/** The actor of a call that names none. */
+export const ANONYMOUS_ACTOR = 'anonymous';
+
+/**
+ * Who a REST call acts as, for the audit log: its `x-quire-actor` header (the token's name
+ * once the access guard has run), or "anonymous" when absent or empty.
+ */
+export function restActor(req: FastifyRequest): string {
+  const v = req.headers[ACTOR_HEADER];
+  return actorOrAnonymous(Array.isArray(v) ? v[0] : v);
+}
+
+/** Who a gRPC call acts as: the `x-quire-actor` metadata, as `restActor`. */
+export function grpcActor(metadata: grpc.Metadata): string {
+  const v = metadata.get(ACTOR_HEADER)[0];
+  return actorOrAnonymous(typeof v === 'string' ? v : undefined);
+}
+
+function actorOrAnonymous(v: string | undefined): string {
+  return v === undefined || v === '' ? ANONYMOUS_ACTOR : v;
+}
 
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');

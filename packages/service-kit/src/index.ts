@@ -35,11 +35,14 @@ export {
   wrapSchema,
 } from './schemas.ts';
 export {
+  ACTOR_HEADER,
+  ANONYMOUS_ACTOR,
   OPERATIONS_ROUTES,
   AccessGuard,
   createAccessGuard,
   ensureBootstrapAdminToken,
   guardGrpcHandlers,
+  grpcActor,
   grpcPrincipal,
   hashSecret,
   installRestAuth,
@@ -47,6 +50,7 @@ export {
   listTokenViews,
   mintTokenString,
   registerToken,
+  restActor,
   restPrincipal,
   revokeToken,
   topicOrAll,
