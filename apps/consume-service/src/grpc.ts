@@ -8,7 +8,7 @@ import { QuireError } from '@quire/core';
 import { loadQuireProto, versionDescriptorToPb } from '@quire/proto';
 import type { ConsumeServiceHandlers, PbConsumerIdentityOutput, PbPollResponse, PbVersionDescriptor } from '@quire/proto';
 import { grpcFailure } from '@quire/service-kit';
-import type { ConsumeService, PollResult, VersionView } from './service.ts';
+import { PollCancel, isSharedAnswer, type ConsumeService, type PollResult, type VersionView } from './service.ts';
 
 export interface GrpcServerOptions {
   onError?: (err: unknown, method: string) => void;
@@ -36,7 +36,23 @@ export function versionToPb(v: VersionView): PbVersionDescriptor {
   return versionDescriptorToPb(v, v.scopes);
 }
 
+/** Protobuf forms of shared answers (service.ts `isSharedAnswer`), built once. */
+const sharedPb = new WeakMap<PollResult, PbPollResponse>();
+/** Those protobuf forms, whose encoding the service definition keeps. */
+const sharedPbValues = new WeakSet<object>();
+
 function pollToPb(r: PollResult): PbPollResponse {
+  if (!isSharedAnswer(r)) return pollToPbFresh(r);
+  let pb = sharedPb.get(r);
+  if (pb === undefined) {
+    pb = pollToPbFresh(r);
+    sharedPb.set(r, pb);
+    sharedPbValues.add(pb);
+  }
+  return pb;
+}
+
+function pollToPbFresh(r: PollResult): PbPollResponse {
   return {
     updates: r.updates.map((u) => ({
       topic: u.topic,
@@ -70,8 +86,13 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
 
   const handlers: ConsumeServiceHandlers = {
     Poll: unary('Poll', async (req, call) => {
-      const ac = new AbortController();
-      call.on('cancelled', () => ac.abort());
+      let cancel: PollCancel | undefined;
+      if (req.waitMs > 0) {
+        // Cancel a held poll when the client cancels or goes away.
+        const c = new PollCancel();
+        call.on('cancelled', () => c.abort());
+        cancel = c;
+      }
       const result = await service.poll(
         {
           identity: identityFromPb(req.identity),
@@ -84,7 +105,7 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
           })),
           waitMs: req.waitMs,
         },
-        ac.signal,
+        cancel,
       );
       return pollToPb(result);
     }),
@@ -124,7 +145,23 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
       })();
     },
   };
-  const definition = loadQuireProto().quire.v1.ConsumeService.service;
+  const loaded = loadQuireProto().quire.v1.ConsumeService.service;
+  // Poll answers shared by many polls are encoded once: the bytes are kept by message object.
+  const encodePoll = loaded.Poll.responseSerialize;
+  const encoded = new WeakMap<object, Buffer>();
+  const definition: grpc.ServiceDefinition = {
+    ...loaded,
+    Poll: {
+      ...loaded.Poll,
+      responseSerialize: (msg: PbPollResponse): Buffer => {
+        const known = encoded.get(msg);
+        if (known !== undefined) return known;
+        const bytes = encodePoll(msg);
+        if (sharedPbValues.has(msg)) encoded.set(msg, bytes);
+        return bytes;
+      },
+    },
+  };
   server.addService(definition, options.wrapHandlers ? options.wrapHandlers(definition, handlers) : handlers);
   return server;
 }

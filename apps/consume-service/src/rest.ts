@@ -10,12 +10,12 @@
  *   GET  /v1/topics/:topic/versions/:version/data     inline bytes
  *   GET  /healthz                                     { ok, stale, cacheAgeMs, topics, heldPolls }
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { QuireError } from '@quire/core';
 import { REQUEST_ID_OPTIONS, installApiDocs } from '@quire/observability';
 import { bytesResponse, installErrorHandlers, objectSchema, pageSchema, versionViewSchema } from '@quire/service-kit';
 import type { TopicCache } from './cache.ts';
-import type { ConsumeService, PollResult, VersionView } from './service.ts';
+import { PollCancel, isSharedAnswer, type ConsumeService, type PollResult, type VersionView } from './service.ts';
 
 export interface RestOptions {
   logger?: boolean | { level: string };
@@ -105,6 +105,8 @@ function parseTime(s: string): number {
   return n;
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 const NAMED = new Set(['region', 'application', 'cluster', 'instance']);
 
 /** Identity from a query string: the named fields and any other key as a free attribute. */
@@ -130,11 +132,19 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
   installErrorHandlers(app);
   await installApiDocs(app, { title: 'Quire consume service', description: 'Batched (long-)polls, version history, data' });
 
+  // Poll answers shared by many polls (service.ts `isSharedAnswer`: nothing new, or one
+  // shared update after a publish) are validated and serialized once; their JSON is kept by
+  // object and sent as is to every other poll that gets the same answer.
+  const sharedJson = new WeakMap<PollResult, string>();
+  const serializing = new WeakMap<FastifyRequest, PollResult>();
+
   // While draining, answers close their connection: a keep-alive socket would otherwise
   // hold the server's graceful close until its idle timeout.
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     if (service.closing) void reply.header('connection', 'close');
-    return payload;
+    const shared = serializing.get(req);
+    if (shared !== undefined && typeof payload === 'string' && reply.statusCode === 200) sharedJson.set(shared, payload);
+    done(null, payload);
   });
 
   app.get('/healthz', { schema: { summary: 'Liveness, with the cache state', response: { 200: healthSchema } } }, async () => {
@@ -143,17 +153,29 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
   });
 
   app.post<{ Body: Record<string, unknown> }>('/v1/poll', { schema: { body: pollBody, response: { 200: pollResponse } } }, async (req, reply) => {
-    // Abort a held poll when the client goes away before the answer.
-    const ac = new AbortController();
-    const onClose = (): void => {
-      if (!reply.raw.writableEnded) ac.abort();
-    };
-    reply.raw.on('close', onClose);
-    try {
-      return pollJson(await service.poll(req.body, ac.signal));
-    } finally {
-      reply.raw.off('close', onClose);
+    let result: PollResult;
+    const waitMs = req.body.waitMs;
+    if (typeof waitMs === 'number' && waitMs > 0) {
+      // Cancel a held poll when the client goes away before the answer.
+      const cancel = new PollCancel();
+      const onClose = (): void => {
+        if (!reply.raw.writableEnded) cancel.abort();
+      };
+      reply.raw.on('close', onClose);
+      try {
+        result = await service.poll(req.body, cancel);
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    } else {
+      result = await service.poll(req.body);
     }
+    if (isSharedAnswer(result)) {
+      const json = sharedJson.get(result);
+      if (json !== undefined) return reply.type(JSON_TYPE).send(json);
+      serializing.set(req, result);
+    }
+    return pollJson(result);
   });
 
   app.get<{ Params: { topic: string }; Querystring: { limit?: string; cursor?: string; order?: string } }>(
