@@ -14,6 +14,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { QuireError } from '@quire/core';
 import { REQUEST_ID_OPTIONS, installApiDocs } from '@quire/observability';
 import { bytesResponse, installErrorHandlers, objectSchema, pageSchema, versionViewSchema } from '@quire/service-kit';
+import { pollHasDenied } from './auth.ts';
 import type { TopicCache } from './cache.ts';
 import { PollCancel, isSharedAnswer, type ConsumeService, type PollResult, type VersionView } from './service.ts';
 
@@ -133,17 +134,18 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
   await installApiDocs(app, { title: 'Quire consume service', description: 'Batched (long-)polls, version history, data' });
 
   // Poll answers shared by many polls (service.ts `isSharedAnswer`: nothing new, or one
-  // shared update after a publish) are validated and serialized once; their JSON is kept by
-  // object and sent as is to every other poll that gets the same answer.
-  const sharedJson = new WeakMap<PollResult, string>();
-  const serializing = new WeakMap<FastifyRequest, PollResult>();
+  // shared update after a publish) are validated and serialized once, by the first poll
+  // answered with one; their JSON is kept by object and sent as is to every other poll
+  // that gets the same answer (those arriving meanwhile wait for it).
+  const sharedJson = new WeakMap<PollResult, string | Promise<string | undefined>>();
+  const serializing = new WeakMap<FastifyRequest, { result: PollResult; done: (json: string | undefined) => void }>();
 
   // While draining, answers close their connection: a keep-alive socket would otherwise
   // hold the server's graceful close until its idle timeout.
   app.addHook('onSend', (req, reply, payload, done) => {
     if (service.closing) void reply.header('connection', 'close');
-    const shared = serializing.get(req);
-    if (shared !== undefined && typeof payload === 'string' && reply.statusCode === 200) sharedJson.set(shared, payload);
+    const first = serializing.get(req);
+    if (first !== undefined) first.done(typeof payload === 'string' && reply.statusCode === 200 ? payload : undefined);
     done(null, payload);
   });
 
@@ -170,10 +172,24 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
     } else {
       result = await service.poll(req.body);
     }
-    if (isSharedAnswer(result)) {
-      const json = sharedJson.get(result);
+    if (isSharedAnswer(result) && !pollHasDenied(req)) {
+      const known = sharedJson.get(result);
+      const json = typeof known === 'string' || known === undefined ? known : await known;
       if (json !== undefined) return reply.type(JSON_TYPE).send(json);
-      serializing.set(req, result);
+      if (known === undefined) {
+        // The first: fastify validates and serializes it; onSend keeps the JSON.
+        let settle: (json: string | undefined) => void = () => {};
+        sharedJson.set(result, new Promise<string | undefined>((resolve) => (settle = resolve)));
+        // Never leave the others waiting (an answer that never reaches onSend).
+        const fallback = setTimeout(() => done(undefined), 2000);
+        const done = (value: string | undefined): void => {
+          clearTimeout(fallback);
+          if (value === undefined) sharedJson.delete(result);
+          else sharedJson.set(result, value);
+          settle(value);
+        };
+        serializing.set(req, { result, done });
+      }
     }
     return pollJson(result);
   });
