@@ -25,6 +25,12 @@ function int64(value: string | number, field: string): number {
   return n;
 }
 
+/** A subscription's int64; the field name is built only for an error (this runs for every subscription of every poll). */
+function subInt64(value: string | number, i: number, name: string): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  return Number.isSafeInteger(n) ? n : int64(value, `subscriptions[${i}].${name}`);
+}
+
 /** Proto3 has no "unset": empty strings are absent. */
 function identityFromPb(i: PbConsumerIdentityOutput | null): Record<string, unknown> | undefined {
   if (i === null) return undefined;
@@ -98,9 +104,9 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
           identity: identityFromPb(req.identity),
           subscriptions: req.subscriptions.map((s, i) => ({
             topic: s.topic,
-            knownVersion: int64(s.knownVersion, `subscriptions[${i}].knownVersion`),
-            appliedVersion: int64(s.appliedVersion, `subscriptions[${i}].appliedVersion`),
-            failedVersion: int64(s.failedVersion, `subscriptions[${i}].failedVersion`),
+            knownVersion: subInt64(s.knownVersion, i, 'knownVersion'),
+            appliedVersion: subInt64(s.appliedVersion, i, 'appliedVersion'),
+            failedVersion: subInt64(s.failedVersion, i, 'failedVersion'),
             error: s.error,
           })),
           waitMs: req.waitMs,
