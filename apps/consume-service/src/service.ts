@@ -6,6 +6,12 @@
  *   topics whose applicable version differs from the consumer's `knownVersion`; every
  *   version passes the consistency check first. Held polls wait in a `WaiterRegistry`
  *   and re-evaluate when one of their topics changes.
+ * - the hot paths: a poll with nothing new is answered synchronously (no promise per
+ *   subscription) with one shared frozen answer; what is handed out for a (topic state,
+ *   version, via, region) is computed once and shared by every poll it goes to
+ *   (`answers.ts`), so a publish waking 1,000 held polls checks and builds one answer and
+ *   the transports encode it once; a held poll is one small object (no timer, closure or
+ *   AbortController of its own: `Deadlines`, `PollCancel`).
  * - fleet reports from the subscriptions, aggregated per (topic, instance) in memory and
  *   flushed to the store every few seconds (no write per poll).
  * - history (`getVersion`, `listVersions`, `versionAt`, `readInline`): may read the store.
