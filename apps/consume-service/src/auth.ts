@@ -106,7 +106,10 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
         ({ allowed, denied }) => {
           req.subscriptions = allowed.map((i) => req.subscriptions[i]!);
           poll(call, (err, res) => {
-            if (res) res.errors = [...(res.errors ?? []), ...denied.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }))];
+            // A copy: the answer may be an object shared by many polls (grpc.ts keeps shared answers).
+            if (res && denied.length > 0) {
+              res = { ...res, errors: [...(res.errors ?? []), ...denied.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }))] };
+            }
             callback(err, res);
           });
         },
@@ -118,6 +121,11 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
 }
 
 const deniedOf = new WeakMap<FastifyRequest, Denied[]>();
+
+/** True when access control refused some of this poll's topics (its answer gets their errors, rest.ts must not send a shared answer as is). */
+export function pollHasDenied(req: FastifyRequest): boolean {
+  return deniedOf.has(req);
+}
 
 /** Guard the REST API; a poll's refused topics join its `errors`. */
 export function installConsumeAuth(rest: FastifyInstance, guard: AccessGuard): void {

@@ -8,7 +8,7 @@ import { QuireError } from '@quire/core';
 import { loadQuireProto, versionDescriptorToPb } from '@quire/proto';
 import type { ConsumeServiceHandlers, PbConsumerIdentityOutput, PbPollResponse, PbVersionDescriptor } from '@quire/proto';
 import { grpcFailure } from '@quire/service-kit';
-import type { ConsumeService, PollResult, VersionView } from './service.ts';
+import { PollCancel, isSharedAnswer, type ConsumeService, type PollResult, type VersionView } from './service.ts';
 
 export interface GrpcServerOptions {
   onError?: (err: unknown, method: string) => void;
@@ -25,6 +25,12 @@ function int64(value: string | number, field: string): number {
   return n;
 }
 
+/** A subscription's int64; the field name is built only for an error (this runs for every subscription of every poll). */
+function subInt64(value: string | number, i: number, name: string): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  return Number.isSafeInteger(n) ? n : int64(value, `subscriptions[${i}].${name}`);
+}
+
 /** Proto3 has no "unset": empty strings are absent. */
 function identityFromPb(i: PbConsumerIdentityOutput | null): Record<string, unknown> | undefined {
   if (i === null) return undefined;
@@ -36,7 +42,23 @@ export function versionToPb(v: VersionView): PbVersionDescriptor {
   return versionDescriptorToPb(v, v.scopes);
 }
 
+/** Protobuf forms of shared answers (service.ts `isSharedAnswer`), built once. */
+const sharedPb = new WeakMap<PollResult, PbPollResponse>();
+/** Those protobuf forms, whose encoding the service definition keeps. */
+const sharedPbValues = new WeakSet<object>();
+
 function pollToPb(r: PollResult): PbPollResponse {
+  if (!isSharedAnswer(r)) return pollToPbFresh(r);
+  let pb = sharedPb.get(r);
+  if (pb === undefined) {
+    pb = pollToPbFresh(r);
+    sharedPb.set(r, pb);
+    sharedPbValues.add(pb);
+  }
+  return pb;
+}
+
+function pollToPbFresh(r: PollResult): PbPollResponse {
   return {
     updates: r.updates.map((u) => ({
       topic: u.topic,
@@ -70,21 +92,26 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
 
   const handlers: ConsumeServiceHandlers = {
     Poll: unary('Poll', async (req, call) => {
-      const ac = new AbortController();
-      call.on('cancelled', () => ac.abort());
+      let cancel: PollCancel | undefined;
+      if (req.waitMs > 0) {
+        // Cancel a held poll when the client cancels or goes away.
+        const c = new PollCancel();
+        call.on('cancelled', () => c.abort());
+        cancel = c;
+      }
       const result = await service.poll(
         {
           identity: identityFromPb(req.identity),
           subscriptions: req.subscriptions.map((s, i) => ({
             topic: s.topic,
-            knownVersion: int64(s.knownVersion, `subscriptions[${i}].knownVersion`),
-            appliedVersion: int64(s.appliedVersion, `subscriptions[${i}].appliedVersion`),
-            failedVersion: int64(s.failedVersion, `subscriptions[${i}].failedVersion`),
+            knownVersion: subInt64(s.knownVersion, i, 'knownVersion'),
+            appliedVersion: subInt64(s.appliedVersion, i, 'appliedVersion'),
+            failedVersion: subInt64(s.failedVersion, i, 'failedVersion'),
             error: s.error,
           })),
           waitMs: req.waitMs,
         },
-        ac.signal,
+        cancel,
       );
       return pollToPb(result);
     }),
@@ -124,7 +151,23 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
       })();
     },
   };
-  const definition = loadQuireProto().quire.v1.ConsumeService.service;
+  const loaded = loadQuireProto().quire.v1.ConsumeService.service;
+  // Poll answers shared by many polls are encoded once: the bytes are kept by message object.
+  const encodePoll = loaded.Poll.responseSerialize;
+  const encoded = new WeakMap<object, Buffer>();
+  const definition: grpc.ServiceDefinition = {
+    ...loaded,
+    Poll: {
+      ...loaded.Poll,
+      responseSerialize: (msg: PbPollResponse): Buffer => {
+        const known = encoded.get(msg);
+        if (known !== undefined) return known;
+        const bytes = encodePoll(msg);
+        if (sharedPbValues.has(msg)) encoded.set(msg, bytes);
+        return bytes;
+      },
+    },
+  };
   server.addService(definition, options.wrapHandlers ? options.wrapHandlers(definition, handlers) : handlers);
   return server;
 }

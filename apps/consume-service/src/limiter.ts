@@ -74,18 +74,29 @@ export class AppLimits {
 
   /** Count one held long-poll of `application`; returns its release function (idempotent). Refuses past `maxHeld`. */
   hold(application: string | undefined): () => void {
-    const key = application ?? NO_APP;
-    const n = this.#held.get(key) ?? 0;
-    if (n >= this.maxHeld) throw this.#refuse(application, `more than ${this.maxHeld} long-polls held`);
-    this.#held.set(key, n + 1);
+    this.acquireHeld(application);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const m = (this.#held.get(key) ?? 1) - 1;
-      if (m <= 0) this.#held.delete(key);
-      else this.#held.set(key, m);
+      this.releaseHeld(application);
     };
+  }
+
+  /** Count one held long-poll of `application` (no closure: the caller releases it exactly once). Refuses past `maxHeld`. */
+  acquireHeld(application: string | undefined): void {
+    const key = application ?? NO_APP;
+    const n = this.#held.get(key) ?? 0;
+    if (n >= this.maxHeld) throw this.#refuse(application, `more than ${this.maxHeld} long-polls held`);
+    this.#held.set(key, n + 1);
+  }
+
+  /** Release one held long-poll counted by `acquireHeld`. */
+  releaseHeld(application: string | undefined): void {
+    const key = application ?? NO_APP;
+    const m = (this.#held.get(key) ?? 1) - 1;
+    if (m <= 0) this.#held.delete(key);
+    else this.#held.set(key, m);
   }
 
   /** What one application has in flight now. */

@@ -10,12 +10,13 @@
  *   GET  /v1/topics/:topic/versions/:version/data     inline bytes
  *   GET  /healthz                                     { ok, stale, cacheAgeMs, topics, heldPolls }
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { QuireError } from '@quire/core';
 import { REQUEST_ID_OPTIONS, installApiDocs } from '@quire/observability';
 import { bytesResponse, installErrorHandlers, objectSchema, pageSchema, versionViewSchema } from '@quire/service-kit';
+import { pollHasDenied } from './auth.ts';
 import type { TopicCache } from './cache.ts';
-import type { ConsumeService, PollResult, VersionView } from './service.ts';
+import { PollCancel, isSharedAnswer, type ConsumeService, type PollResult, type VersionView } from './service.ts';
 
 export interface RestOptions {
   logger?: boolean | { level: string };
@@ -105,6 +106,8 @@ function parseTime(s: string): number {
   return n;
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 const NAMED = new Set(['region', 'application', 'cluster', 'instance']);
 
 /** Identity from a query string: the named fields and any other key as a free attribute. */
@@ -130,11 +133,20 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
   installErrorHandlers(app);
   await installApiDocs(app, { title: 'Quire consume service', description: 'Batched (long-)polls, version history, data' });
 
+  // Poll answers shared by many polls (service.ts `isSharedAnswer`: nothing new, or one
+  // shared update after a publish) are validated and serialized once, by the first poll
+  // answered with one; their JSON is kept by object and sent as is to every other poll
+  // that gets the same answer (those arriving meanwhile wait for it).
+  const sharedJson = new WeakMap<PollResult, string | Promise<string | undefined>>();
+  const serializing = new WeakMap<FastifyRequest, { result: PollResult; done: (json: string | undefined) => void }>();
+
   // While draining, answers close their connection: a keep-alive socket would otherwise
   // hold the server's graceful close until its idle timeout.
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     if (service.closing) void reply.header('connection', 'close');
-    return payload;
+    const first = serializing.get(req);
+    if (first !== undefined) first.done(typeof payload === 'string' && reply.statusCode === 200 ? payload : undefined);
+    done(null, payload);
   });
 
   app.get('/healthz', { schema: { summary: 'Liveness, with the cache state', response: { 200: healthSchema } } }, async () => {
@@ -143,17 +155,43 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
   });
 
   app.post<{ Body: Record<string, unknown> }>('/v1/poll', { schema: { body: pollBody, response: { 200: pollResponse } } }, async (req, reply) => {
-    // Abort a held poll when the client goes away before the answer.
-    const ac = new AbortController();
-    const onClose = (): void => {
-      if (!reply.raw.writableEnded) ac.abort();
-    };
-    reply.raw.on('close', onClose);
-    try {
-      return pollJson(await service.poll(req.body, ac.signal));
-    } finally {
-      reply.raw.off('close', onClose);
+    let result: PollResult;
+    const waitMs = req.body.waitMs;
+    if (typeof waitMs === 'number' && waitMs > 0) {
+      // Cancel a held poll when the client goes away before the answer.
+      const cancel = new PollCancel();
+      const onClose = (): void => {
+        if (!reply.raw.writableEnded) cancel.abort();
+      };
+      reply.raw.on('close', onClose);
+      try {
+        result = await service.poll(req.body, cancel);
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    } else {
+      result = await service.poll(req.body);
     }
+    if (isSharedAnswer(result) && !pollHasDenied(req)) {
+      const known = sharedJson.get(result);
+      const json = typeof known === 'string' || known === undefined ? known : await known;
+      if (json !== undefined) return reply.type(JSON_TYPE).send(json);
+      if (known === undefined) {
+        // The first: fastify validates and serializes it; onSend keeps the JSON.
+        let settle: (json: string | undefined) => void = () => {};
+        sharedJson.set(result, new Promise<string | undefined>((resolve) => (settle = resolve)));
+        // Never leave the others waiting (an answer that never reaches onSend).
+        const fallback = setTimeout(() => done(undefined), 2000);
+        const done = (value: string | undefined): void => {
+          clearTimeout(fallback);
+          if (value === undefined) sharedJson.delete(result);
+          else sharedJson.set(result, value);
+          settle(value);
+        };
+        serializing.set(req, { result, done });
+      }
+    }
+    return pollJson(result);
   });
 
   app.get<{ Params: { topic: string }; Querystring: { limit?: string; cursor?: string; order?: string } }>(

@@ -6,6 +6,12 @@
  *   topics whose applicable version differs from the consumer's `knownVersion`; every
  *   version passes the consistency check first. Held polls wait in a `WaiterRegistry`
  *   and re-evaluate when one of their topics changes.
+ * - the hot paths: a poll with nothing new is answered synchronously (no promise per
+ *   subscription) with one shared frozen answer; what is handed out for a (topic state,
+ *   version, via, region) is computed once and shared by every poll it goes to
+ *   (`answers.ts`), so a publish waking 1,000 held polls checks and builds one answer and
+ *   the transports encode it once; a held poll is one small object (no timer, closure or
+ *   AbortController of its own: `Deadlines`, `PollCancel`).
  * - fleet reports from the subscriptions, aggregated per (topic, instance) in memory and
  *   flushed to the store every few seconds (no write per poll).
  * - history (`getVersion`, `listVersions`, `versionAt`, `readInline`): may read the store.
@@ -16,17 +22,19 @@ import {
   activePins,
   applicationMayConsume,
   candidateVersions,
+  currentResolution,
   latestPerScope,
   resolveVersion,
   validatePageLimit,
   validateTopicName,
 } from '@quire/core';
 import { Readable } from 'node:stream';
-import type { BlobStore, Clock, ConsumerIdentity, FleetReport, MetadataStore, Release, Scope, VersionRecord } from '@quire/core';
+import type { BlobStore, Clock, ConsumerIdentity, FleetReport, MetadataStore, Release, ResolutionState, Scope, VersionRecord } from '@quire/core';
+import { SharedAnswers, type Settled } from './answers.ts';
 import type { TopicCache, TopicState } from './cache.ts';
 import type { ConsistencyChecker } from './consistency.ts';
 import { AppLimits, type AppLimitsOptions } from './limiter.ts';
-import { WaiterRegistry, type Waiter } from './waiters.ts';
+import { Deadlines, WaiterRegistry, type Expiring, type Waiter } from './waiters.ts';
 
 export const LIMITS = {
   /** Subscriptions in one poll. */
@@ -84,9 +92,14 @@ export interface TopicStatus {
   message: string;
 }
 
+/**
+ * A poll's answer. Answers common to many polls (nothing new; one shared update) are one
+ * frozen object handed to all of them: `isSharedAnswer` tells the transports they may keep
+ * its encoding.
+ */
 export interface PollResult {
-  updates: TopicUpdate[];
-  errors: TopicStatus[];
+  readonly updates: readonly TopicUpdate[];
+  readonly errors: readonly TopicStatus[];
   /** Suggested wait before the next poll (0 = the client's own schedule). */
   nextPollMs: number;
   /** Answered from a cache the store has not refreshed for a while. */
@@ -136,6 +149,123 @@ export interface ConsumeServiceOptions {
 /** Inline bytes one poll answer may carry (the gRPC message limit is 16 MiB). */
 export const POLL_INLINE_BUDGET_BYTES = 8 * 1024 * 1024;
 
+/** Shared answers keep inline bytes up to this size (the consistency checker's own cache size). */
+const RETAIN_INLINE_BYTES = 64 * 1024;
+
+const EMPTY_ERRORS: readonly TopicStatus[] = Object.freeze([]);
+/** The answer to every poll with nothing new and no error (one object: its encoding is kept). */
+const NO_CHANGE: PollResult = Object.freeze({ updates: Object.freeze([]), errors: EMPTY_ERRORS, nextPollMs: 0, stale: false });
+const NO_CHANGE_STALE: PollResult = Object.freeze({ updates: Object.freeze([]), errors: EMPTY_ERRORS, nextPollMs: 0, stale: true });
+
+/** True for an answer object shared by many polls (frozen): a transport may keep its encoding by identity. */
+export function isSharedAnswer(r: PollResult): boolean {
+  return Object.isFrozen(r);
+}
+
+/** Not known yet (a computation is needed). */
+const PENDING = Symbol('pending');
+
+/**
+ * What ends a held poll early: an `AbortSignal`, or a `PollCancel` (lighter: no event
+ * target, no DOMException). The listener is an object with `handleEvent` (the held poll).
+ */
+export interface Cancellation {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: { handleEvent(): void }): void;
+  removeEventListener(type: 'abort', listener: { handleEvent(): void }): void;
+}
+
+/** The transports' cancellation of a held poll (client gone): one listener, no allocation when it fires. */
+export class PollCancel implements Cancellation {
+  aborted = false;
+  #listener: { handleEvent(): void } | undefined;
+
+  addEventListener(_type: 'abort', listener: { handleEvent(): void }): void {
+    this.#listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: { handleEvent(): void }): void {
+    if (this.#listener === listener) this.#listener = undefined;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const l = this.#listener;
+    this.#listener = undefined;
+    l?.handleEvent();
+  }
+}
+
+interface HeldHooks {
+  change(h: HeldPoll): void;
+  drain(h: HeldPoll): void;
+  /** The wait ended (deadline or cancellation) with nothing new. */
+  end(h: HeldPoll): void;
+}
+
+/**
+ * One held long-poll: registered on its topics (`Waiter`), on the shared deadline timer
+ * (`Expiring`) and as its cancellation's listener (`handleEvent`), with no closure of its own.
+ */
+class HeldPoll implements Waiter, Expiring {
+  done = false;
+  evaluating = false;
+  again = false;
+  lastErrors: readonly TopicStatus[] = EMPTY_ERRORS;
+  resolve: (r: PollResult) => void = () => {};
+  reject: (err: unknown) => void = () => {};
+
+  constructor(
+    readonly hooks: HeldHooks,
+    readonly req: PollRequest,
+    readonly signal: Cancellation | undefined,
+  ) {}
+
+  get topics(): string[] {
+    return this.req.subs.map((s) => s.topic);
+  }
+
+  notify(reason: 'change' | 'drain'): void {
+    if (reason === 'drain') this.hooks.drain(this);
+    else this.hooks.change(this);
+  }
+
+  expire(): void {
+    this.hooks.end(this);
+  }
+
+  handleEvent(): void {
+    this.hooks.end(this);
+  }
+}
+
+/** Last fleet report of one (instance, topic), updated in place. */
+interface FleetEntry {
+  identity: ConsumerIdentity;
+  version: number;
+  failedVersion: number;
+  error: string;
+  reportedAt: number;
+}
+
+function fleetReport(instance: string, topic: string, e: FleetEntry): FleetReport {
+  const report: FleetReport = { topic, instance, identity: e.identity, version: e.version, reportedAt: e.reportedAt };
+  if (e.failedVersion > 0) report.failedVersion = e.failedVersion;
+  if (e.error !== '') report.error = e.error;
+  return report;
+}
+
+/** Key of a shared answer within its state: inline answers do not depend on the region (S3 ones list its locations first). */
+function answerKey(record: VersionRecord | undefined, version: number, via: string, region: string | undefined): string {
+  return record?.pointer.kind === 's3' && region !== undefined ? `${version} ${via} ${region}` : `${version} ${via}`;
+}
+
+function subscriptionError(topic: string, state: TopicState | undefined, identity: ConsumerIdentity): TopicStatus {
+  if (state === undefined) return { topic, code: Code.NOT_FOUND, message: `topic ${topic} not found` };
+  return { topic, code: Code.PERMISSION_DENIED, message: `application ${JSON.stringify(identity.application ?? '')} may not subscribe to ${topic}` };
+}
+
 export class ConsumeService {
   readonly #cache: TopicCache;
   readonly #checker: ConsistencyChecker;
@@ -144,7 +274,15 @@ export class ConsumeService {
   readonly #clock: Clock;
   readonly #onError: (err: unknown, what: string) => void;
   readonly #waiters = new WaiterRegistry();
-  readonly #fleet = new Map<string, FleetReport>();
+  readonly #deadlines = new Deadlines<HeldPoll>();
+  /** Held polls waiting for the same shared computation. */
+  readonly #parked = new Map<Promise<unknown>, HeldPoll[]>();
+  readonly #answers: SharedAnswers<TopicState, TopicUpdate>;
+  readonly #current = new WeakMap<TopicState, ResolutionState>();
+  readonly #single = new WeakMap<TopicUpdate, PollResult>();
+  readonly #singleStale = new WeakMap<TopicUpdate, PollResult>();
+  /** Last report per instance, per topic. */
+  #fleet = new Map<string, Map<string, FleetEntry>>();
   readonly #unsubscribe: () => void;
   readonly #fleetTimer: NodeJS.Timeout;
   readonly #recheckTimer: NodeJS.Timeout;
@@ -161,6 +299,13 @@ export class ConsumeService {
     this.#blobs = options.blobs;
     this.#clock = options.clock;
     this.#onError = options.onError ?? (() => {});
+    this.#answers = new SharedAnswers<TopicState, TopicUpdate>({
+      // A version not whole is asked again after the checker's re-check delay.
+      missMs: Math.min(1000, this.#checker.recheckMs),
+      now: () => Date.now(),
+      // Large inline bytes are shared while being read, not kept (the checker keeps small ones).
+      retain: (u) => u.inlineData === undefined || u.inlineData.byteLength <= RETAIN_INLINE_BYTES,
+    });
     this.#unsubscribe = this.#cache.onChange((topic) => {
       const state = this.#cache.get(topic);
       if (state !== undefined) {
@@ -191,7 +336,11 @@ export class ConsumeService {
     this.#rechecking = true;
     try {
       const passed = await this.#checker.recheckFailed((topic) => this.#waiters.watching(topic) > 0);
-      for (const topic of passed) this.#waiters.wake(topic);
+      for (const topic of passed) {
+        const state = this.#cache.get(topic);
+        if (state !== undefined) this.#answers.forgetMisses(state);
+        this.#waiters.wake(topic);
+      }
       return passed.size;
     } catch (err) {
       this.#onError(err, 'consistency re-check');
@@ -213,145 +362,333 @@ export class ConsumeService {
 
   // ---- poll -----------------------------------------------------------------------------------
 
-  async poll(input: PollInput, signal?: AbortSignal): Promise<PollResult> {
-    const req = parsePoll(input);
+  /**
+   * Answer a poll. With nothing new (the common case) it is answered synchronously from
+   * the cache: one `resolveVersion` per subscription on the topic's current resolution, no
+   * promise per subscription, the same frozen answer object every time. Subscriptions with
+   * something new take the version's shared answer (`SharedAnswers`), computed once per
+   * (state, version, via, region) within the application's evaluation limit.
+   */
+  poll(input: PollInput, signal?: Cancellation): Promise<PollResult> {
+    let req: PollRequest;
+    try {
+      req = parsePoll(input, this.#knownTopic);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.#recordFleet(req);
     const app = req.identity.application;
-    if (this.#closing) return this.#limits.run(app, async () => ({ ...(await this.#evaluate(req)), nextPollMs: this.#rearmDelay() }));
-    if (req.waitMs === 0) return this.#limits.run(app, () => this.#evaluate(req));
-    const release = this.#limits.hold(app);
-    return this.#hold(req, signal).finally(release);
+    if (this.#closing) return Promise.resolve(this.#evaluateOrQueue(req)).then((r) => ({ ...r, nextPollMs: this.#rearmDelay() }));
+    if (req.waitMs === 0) return Promise.resolve(this.#evaluateOrQueue(req));
+    try {
+      this.#limits.acquireHeld(app);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#hold(req, signal);
+  }
+
+  readonly #knownTopic = (topic: string): boolean => this.#cache.get(topic) !== undefined;
+
+  /** The answer now when no computation is needed, else the full evaluation within the application's limit. */
+  #evaluateOrQueue(req: PollRequest): PollResult | Promise<PollResult> {
+    const now = this.#evaluateNow(req, false);
+    if (now !== PENDING) return now as PollResult;
+    return this.#limits.run(req.identity.application, () => this.#evaluateAsync(req));
   }
 
   /**
    * Hold until something changes for this consumer, the wait ends, the client goes away
-   * or the service drains. The waiter is registered before the first evaluation, so a
-   * change landing during it is not missed (it triggers one more evaluation).
+   * or the service drains. The first evaluation is synchronous when it can be (an answer
+   * now is never registered); otherwise the poll is registered before it waits for a
+   * computation, so a change landing meanwhile triggers one more evaluation.
    */
-  #hold(req: PollRequest, signal: AbortSignal | undefined): Promise<PollResult> {
-    return new Promise<PollResult>((resolve, reject) => {
-      let done = false;
-      let evaluating = false;
-      let again = false;
-      const finish = (result: PollResult | undefined, err?: unknown): void => {
-        if (done) return;
-        done = true;
-        remove();
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (result === undefined) reject(err);
-        else resolve(result);
-      };
-      // Per-topic errors (unknown topic, not allowed) do not end a held poll: the topic may
-      // appear while we wait, and a consumer with a typo must not spin. They are answered
-      // with the updates, or when the wait ends.
-      let lastErrors: TopicStatus[] = [];
-      const empty = (): PollResult => ({ updates: [], errors: lastErrors, nextPollMs: 0, stale: this.#cache.stale });
-      const run = (): void => {
-        if (done) return;
-        if (evaluating) {
-          again = true;
-          return;
-        }
-        evaluating = true;
-        // Admitted by hold(): a publish waking every held poll must not refuse most of them.
-        this.#limits.run(req.identity.application, () => this.#evaluate(req), true).then(
-          (result) => {
-            evaluating = false;
-            lastErrors = result.errors;
-            if (result.updates.length > 0 || this.#closing) finish(result);
-            else if (again) {
-              again = false;
-              run();
-            }
-          },
-          (err: unknown) => finish(undefined, err),
-        );
-      };
-      const waiter: Waiter = {
-        notify: (reason) => (reason === 'drain' ? finish({ ...empty(), nextPollMs: this.#rearmDelay() }) : run()),
-      };
-      const onAbort = (): void => finish(empty());
-      const remove = this.#waiters.add(
-        req.subs.map((s) => s.topic),
-        waiter,
-      );
-      const timer = setTimeout(() => finish(empty()), req.waitMs);
-      if (signal?.aborted) return finish(empty());
-      signal?.addEventListener('abort', onAbort, { once: true });
-      run();
+  #hold(req: PollRequest, signal: Cancellation | undefined): Promise<PollResult> {
+    const h = new HeldPoll(this.#heldHooks, req, signal);
+    const promise = new Promise<PollResult>((resolve, reject) => {
+      h.resolve = resolve;
+      h.reject = reject;
     });
+    if (signal?.aborted) {
+      this.#finishHeld(h, this.#emptyFor(h));
+      return promise;
+    }
+    const now = this.#evaluateNow(req, true);
+    if (!(now instanceof Promise)) {
+      const result = now as PollResult;
+      h.lastErrors = result.errors;
+      if (result.updates.length > 0) {
+        this.#finishHeld(h, result);
+        return promise;
+      }
+    }
+    this.#waiters.add(h);
+    this.#deadlines.add(h, Date.now() + req.waitMs);
+    signal?.addEventListener('abort', h);
+    if (now instanceof Promise) this.#park(h, now);
+    return promise;
   }
 
-  async #evaluate(req: PollRequest): Promise<PollResult> {
-    const budget = { inlineBytes: POLL_INLINE_BUDGET_BYTES };
-    const updates: TopicUpdate[] = [];
-    const errors: TopicStatus[] = [];
-    await Promise.all(
-      req.subs.map(async (sub) => {
-        const state = this.#cache.get(sub.topic);
-        if (state === undefined) {
-          errors.push({ topic: sub.topic, code: Code.NOT_FOUND, message: `topic ${sub.topic} not found` });
-          return;
-        }
-        if (!applicationMayConsume(state.topic.allowedApplications, req.identity.application)) {
-          errors.push({ topic: sub.topic, code: Code.PERMISSION_DENIED, message: `application ${JSON.stringify(req.identity.application ?? '')} may not subscribe to ${sub.topic}` });
-          return;
-        }
-        const update = await this.#updateFor(state, req.identity, sub.knownVersion, budget);
-        if (update !== undefined) updates.push(update);
-      }),
+  /** A change on one of the held poll's topics: evaluate again (at most one evaluation at a time). */
+  #runHeld(h: HeldPoll): void {
+    if (h.done) return;
+    if (h.evaluating) {
+      h.again = true;
+      return;
+    }
+    const now = this.#evaluateNow(h.req, true);
+    if (now instanceof Promise) this.#park(h, now);
+    else this.#settleHeld(h, now as PollResult);
+  }
+
+  /**
+   * Wait for a shared computation. The polls waiting for the same one (a publish waking
+   * every held poll of a topic) are kept in one list and re-evaluated in one pass when it
+   * settles: one promise reaction for all of them, not one chain per poll.
+   */
+  #park(h: HeldPoll, on: Promise<unknown>): void {
+    h.evaluating = true;
+    let list = this.#parked.get(on);
+    if (list === undefined) {
+      list = [];
+      this.#parked.set(on, list);
+      // Shared computations never reject (SharedAnswers settles failures as misses).
+      void on.then(() => this.#unpark(on));
+    }
+    list.push(h);
+  }
+
+  #unpark(on: Promise<unknown>): void {
+    const list = this.#parked.get(on) ?? [];
+    this.#parked.delete(on);
+    for (const h of list) {
+      h.evaluating = false;
+      h.again = false;
+      if (h.done) continue;
+      const now = this.#evaluateNow(h.req, false);
+      if (now === PENDING) this.#evaluateHeldAsync(h);
+      else this.#settleHeld(h, now as PollResult);
+    }
+  }
+
+  /** The full (asynchronous) evaluation, admitted by `acquireHeld`: never refused by the queue. */
+  #evaluateHeldAsync(h: HeldPoll): void {
+    h.evaluating = true;
+    this.#limits.run(h.req.identity.application, () => this.#evaluateAsync(h.req), true).then(
+      (result) => {
+        h.evaluating = false;
+        this.#settleHeld(h, result);
+      },
+      (err: unknown) => this.#finishHeld(h, undefined, err),
     );
-    // Request order, whatever order the checks finished in.
-    const order = new Map(req.subs.map((s, i) => [s.topic, i]));
-    const byRequest = (a: { topic: string }, b: { topic: string }) => (order.get(a.topic) ?? 0) - (order.get(b.topic) ?? 0);
-    return { updates: updates.sort(byRequest), errors: errors.sort(byRequest), nextPollMs: 0, stale: this.#cache.stale };
   }
 
-  /** The version to hand this consumer, if it differs from what it holds and is whole. */
-  async #updateFor(state: TopicState, identity: ConsumerIdentity, known: number, budget: { inlineBytes: number }): Promise<TopicUpdate | undefined> {
-    // The common case (nothing new) costs one resolveVersion, no sort.
-    const resolution = resolveVersion(state.resolution, identity);
-    if (resolution === undefined || resolution.version === known) return undefined;
-    const region = identity.region;
-    const whole = async (n: number): Promise<VersionRecord | undefined> => {
-      const record = state.versions.get(n);
-      return record !== undefined && (await this.#checker.check(record, region)).ok ? record : undefined;
-    };
-    let record = await whole(resolution.version);
-    // The newest is not whole: a consumer that has data keeps it ("no update"); one with
-    // nothing walks back through the candidates to the newest whole version.
-    if (record === undefined) {
-      if (known > 0) return undefined;
-      for (const n of candidateVersions(state.resolution, identity)) {
-        if (n === resolution.version) continue;
-        record = await whole(n);
-        if (record !== undefined) break;
-      }
-      if (record === undefined) return undefined;
+  #settleHeld(h: HeldPoll, result: PollResult): void {
+    if (h.done) return;
+    // Per-topic errors (unknown topic, not allowed) do not end a held poll: the topic may
+    // appear while we wait, and a consumer with a typo must not spin. They are answered
+    // with the updates, or when the wait ends.
+    h.lastErrors = result.errors;
+    if (result.updates.length > 0 || this.#closing) this.#finishHeld(h, result);
+    else if (h.again) {
+      h.again = false;
+      this.#runHeld(h);
     }
-    // Inline bytes ride in the answer while the answer stays well under the gRPC message
-    // limit; past the budget the descriptor goes alone and the SDK reads the bytes with
-    // ReadInline (one huge answer would fail every poll of this consumer).
+  }
+
+  #finishHeld(h: HeldPoll, result: PollResult | undefined, err?: unknown): void {
+    if (h.done) return;
+    h.done = true;
+    this.#waiters.remove(h);
+    this.#deadlines.remove(h);
+    h.signal?.removeEventListener('abort', h);
+    this.#limits.releaseHeld(h.req.identity.application);
+    if (result === undefined) h.reject(err);
+    else h.resolve(result);
+  }
+
+  /** The answer of a wait that ended with nothing new: the errors seen last, if any. */
+  #emptyFor(h: HeldPoll): PollResult {
+    const stale = this.#cache.stale;
+    if (h.lastErrors.length === 0) return stale ? NO_CHANGE_STALE : NO_CHANGE;
+    return { updates: [], errors: h.lastErrors, nextPollMs: 0, stale };
+  }
+
+  readonly #heldHooks: HeldHooks = {
+    change: (h) => this.#runHeld(h),
+    drain: (h) => this.#finishHeld(h, { ...this.#emptyFor(h), nextPollMs: this.#rearmDelay() }),
+    end: (h) => this.#finishHeld(h, this.#emptyFor(h)),
+  };
+
+  /**
+   * One synchronous pass over the subscriptions: errors, and for each subscription with
+   * something new its shared answer. Returns the result when every answer needed is known.
+   * Otherwise: with `start`, the promise of the computations it started or joined (wait
+   * for it, then evaluate again); without, PENDING (nothing started).
+   */
+  #evaluateNow(req: PollRequest, start: boolean): PollResult | Promise<unknown> | typeof PENDING {
+    const { identity, subs } = req;
+    let updates: TopicUpdate[] | undefined;
+    let errors: TopicStatus[] | undefined;
+    let waitFor: Promise<unknown>[] | undefined;
+    for (let i = 0; i < subs.length; i++) {
+      const sub = subs[i] as Sub;
+      const state = this.#cache.get(sub.topic);
+      if (state === undefined || !applicationMayConsume(state.topic.allowedApplications, identity.application)) {
+        (errors ??= []).push(subscriptionError(sub.topic, state, identity));
+        continue;
+      }
+      const resolution = resolveVersion(this.#currentOf(state), identity);
+      if (resolution === undefined || resolution.version === sub.knownVersion) continue;
+      const a = this.#answerNow(state, identity, resolution.version, resolution.via, sub.knownVersion, start);
+      if (a === undefined) continue;
+      if (a === PENDING) return PENDING;
+      if (a instanceof Promise) {
+        // In flight (started by another poll): without `start` this poll does not wait here.
+        if (!start) return PENDING;
+        (waitFor ??= []).push(a);
+      } else (updates ??= []).push(a);
+    }
+    if (waitFor !== undefined) return waitFor.length === 1 ? (waitFor[0] as Promise<unknown>) : Promise.all(waitFor);
+    return this.#result(updates, errors);
+  }
+
+  /** The full evaluation: every subscription's answer, waiting for the computations it needs. */
+  async #evaluateAsync(req: PollRequest): Promise<PollResult> {
+    const { identity, subs } = req;
+    let errors: TopicStatus[] | undefined;
+    const found: Array<TopicUpdate | Promise<TopicUpdate | undefined>> = [];
+    for (const sub of subs) {
+      const state = this.#cache.get(sub.topic);
+      if (state === undefined || !applicationMayConsume(state.topic.allowedApplications, identity.application)) {
+        (errors ??= []).push(subscriptionError(sub.topic, state, identity));
+        continue;
+      }
+      const resolution = resolveVersion(this.#currentOf(state), identity);
+      if (resolution === undefined || resolution.version === sub.knownVersion) continue;
+      const a = this.#answerNow(state, identity, resolution.version, resolution.via, sub.knownVersion, true);
+      if (a instanceof Promise) found.push(this.#answerAsync(state, identity, resolution.version, resolution.via, sub.knownVersion));
+      else if (a !== undefined && a !== PENDING) found.push(a);
+    }
+    const updates = (await Promise.all(found)).filter((u): u is TopicUpdate => u !== undefined);
+    return this.#result(updates.length === 0 ? undefined : updates, errors);
+  }
+
+  /**
+   * The update for one subscription whose applicable version differs from what it holds:
+   * the shared answer of that version when it is whole; when it is not, a consumer that has
+   * data keeps it (no update) and one with nothing walks back through the candidates to the
+   * newest whole version. `undefined`: no update; PENDING: not known yet (nothing started,
+   * `start` false); a promise: a computation to wait for (`start`).
+   */
+  #answerNow(
+    state: TopicState,
+    identity: ConsumerIdentity,
+    version: number,
+    via: 'release' | 'pin',
+    known: number,
+    start: boolean,
+  ): TopicUpdate | undefined | Promise<unknown> | typeof PENDING {
+    let a = this.#shared(state, version, via, identity.region, start);
+    if (a === undefined) return PENDING;
+    if (a instanceof Promise) return a;
+    if ('value' in a) return a.value;
+    if (known > 0) return undefined;
+    for (const n of candidateVersions(state.resolution, identity)) {
+      if (n === version) continue;
+      a = this.#shared(state, n, via, identity.region, start);
+      if (a === undefined) return PENDING;
+      if (a instanceof Promise) return a;
+      if ('value' in a) return a.value;
+    }
+    return undefined;
+  }
+
+  async #answerAsync(state: TopicState, identity: ConsumerIdentity, version: number, via: 'release' | 'pin', known: number): Promise<TopicUpdate | undefined> {
+    const first = await this.#sharedValue(state, version, via, identity.region);
+    if (first !== undefined || known > 0) return first;
+    for (const n of candidateVersions(state.resolution, identity)) {
+      if (n === version) continue;
+      const u = await this.#sharedValue(state, n, via, identity.region);
+      if (u !== undefined) return u;
+    }
+    return undefined;
+  }
+
+  /** The shared answer of (state, version, via, region): settled, in flight, or (without `start`) unknown. */
+  #shared(state: TopicState, version: number, via: 'release' | 'pin', region: string | undefined, start: boolean): Settled<TopicUpdate> | Promise<TopicUpdate | undefined> | undefined {
+    const key = answerKey(state.versions.get(version), version, via, region);
+    return start ? this.#answers.get(state, key, () => this.#computeAnswer(state, version, via, region)) : this.#answers.peek(state, key);
+  }
+
+  async #sharedValue(state: TopicState, version: number, via: 'release' | 'pin', region: string | undefined): Promise<TopicUpdate | undefined> {
+    const a = this.#shared(state, version, via, region, true);
+    if (a === undefined) return undefined;
+    if (a instanceof Promise) return a;
+    return 'value' in a ? a.value : undefined;
+  }
+
+  /** The answer handing out `version` when it is whole (checked), with its inline bytes. */
+  async #computeAnswer(state: TopicState, version: number, via: 'release' | 'pin', region: string | undefined): Promise<TopicUpdate | undefined> {
+    const record = state.versions.get(version);
+    if (record === undefined || !(await this.#checker.check(record, region)).ok) return undefined;
+    // Inline bytes ride in the answer while it stays well under the gRPC message limit;
+    // past the budget the descriptor goes alone and the SDK reads the bytes with ReadInline
+    // (one huge answer would fail every poll of this consumer).
     let inlineData: Uint8Array | undefined;
-    if (record.pointer.kind === 'inline') {
-      if (record.size <= budget.inlineBytes) {
-        budget.inlineBytes -= record.size;
-        // The store may be down while the cache serves: that topic gets no update this
-        // time (the consumer keeps what it has), the others are answered.
-        inlineData = await this.#inlineOf(record).catch((err: unknown) => {
-          this.#onError(err, `inline data of ${record.topic} version ${record.version}`);
-          return undefined;
-        });
-        if (inlineData === undefined) return undefined;
-      }
+    if (record.pointer.kind === 'inline' && record.size <= POLL_INLINE_BUDGET_BYTES) {
+      // The store may be down while the cache serves: that topic gets no update this time
+      // (the consumer keeps what it has), the others are answered.
+      inlineData = await this.#inlineOf(record).catch((err: unknown) => {
+        this.#onError(err, `inline data of ${record.topic} version ${record.version}`);
+        return undefined;
+      });
+      if (inlineData === undefined) return undefined;
     }
-    return {
+    return Object.freeze({
       topic: state.topic.name,
       version: viewOf(record, state.releases, region),
       ...(inlineData === undefined ? {} : { inlineData }),
-      via: resolution.via,
-    };
+      via,
+    });
+  }
+
+  /** The poll's answer: inline bytes within the poll's budget (in request order); shared objects where the answer is common. */
+  #result(updates: TopicUpdate[] | undefined, errors: TopicStatus[] | undefined): PollResult {
+    const stale = this.#cache.stale;
+    if (updates === undefined) {
+      if (errors === undefined) return stale ? NO_CHANGE_STALE : NO_CHANGE;
+      return { updates: [], errors, nextPollMs: 0, stale };
+    }
+    let budget = POLL_INLINE_BUDGET_BYTES;
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i] as TopicUpdate;
+      if (u.inlineData === undefined) continue;
+      if (u.inlineData.byteLength <= budget) budget -= u.inlineData.byteLength;
+      else updates[i] = { topic: u.topic, version: u.version, via: u.via };
+    }
+    if (updates.length === 1 && errors === undefined) {
+      // One update, no error: the same answer object for every consumer it goes to.
+      const u = updates[0] as TopicUpdate;
+      const memo = stale ? this.#singleStale : this.#single;
+      let r = memo.get(u);
+      if (r === undefined) {
+        r = Object.freeze({ updates: Object.freeze([u]) as TopicUpdate[], errors: EMPTY_ERRORS, nextPollMs: 0, stale });
+        memo.set(u, r);
+      }
+      return r;
+    }
+    return { updates, errors: errors ?? [], nextPollMs: 0, stale };
+  }
+
+  /** The topic state's current resolution (computed once per state object). */
+  #currentOf(state: TopicState): ResolutionState {
+    let current = this.#current.get(state);
+    if (current === undefined) {
+      current = currentResolution(state.resolution);
+      this.#current.set(state, current);
+    }
+    return current;
   }
 
   async #inlineOf(record: VersionRecord): Promise<Uint8Array | undefined> {
@@ -382,24 +719,35 @@ export class ConsumeService {
 
   // ---- fleet reports -----------------------------------------------------------------------------
 
+  /**
+   * Per (instance, topic) the last report, updated in place: a poll allocates nothing for
+   * an instance and topic already reported since the last flush.
+   */
   #recordFleet(req: PollRequest): void {
     const instance = req.identity.instance as string;
+    let mine = this.#fleet.get(instance);
+    if (mine === undefined) {
+      mine = new Map();
+      this.#fleet.set(instance, mine);
+    }
     const now = this.#clock.now();
+    const identity = req.identity;
     for (const s of req.subs) {
-      const report: FleetReport = {
-        topic: s.topic,
-        instance,
-        identity: req.identity,
-        version: s.appliedVersion || s.knownVersion,
-        reportedAt: now,
-      };
-      if (s.failedVersion > 0) report.failedVersion = s.failedVersion;
-      if (s.error !== '') report.error = s.error;
-      this.#fleet.set(`${s.topic}\u0000${instance}`, report);
+      const version = s.appliedVersion || s.knownVersion;
+      const e = mine.get(s.topic);
+      if (e === undefined) {
+        mine.set(s.topic, { identity, version, failedVersion: s.failedVersion, error: s.error, reportedAt: now });
+      } else {
+        e.identity = identity;
+        e.version = version;
+        e.failedVersion = s.failedVersion;
+        e.error = s.error;
+        e.reportedAt = now;
+      }
     }
   }
 
-  /** Write the aggregated reports (one upsert batch); kept for the next flush when it fails. */
+  /** Write the aggregated reports (upsert batches of 500); kept for the next flush when it fails. */
   flushFleetReports(): Promise<void> {
     if (this.#fleet.size === 0) return this.#flushing ?? Promise.resolve();
     this.#flushing ??= (async () => {
@@ -407,15 +755,27 @@ export class ConsumeService {
       await Promise.resolve();
       try {
         while (this.#fleet.size > 0) {
-          const batch = [...this.#fleet.entries()].slice(0, 500);
-          for (const [k] of batch) this.#fleet.delete(k);
-          try {
-            await this.#store.putFleetReports(batch.map(([, r]) => r));
-          } catch (err) {
-            // Put back what no newer report replaced meanwhile; try again next period.
-            for (const [k, r] of batch) if (!this.#fleet.has(k)) this.#fleet.set(k, r);
-            this.#onError(err, 'fleet report flush');
-            return;
+          const taken = this.#fleet;
+          this.#fleet = new Map();
+          const items: Array<[string, string, FleetEntry]> = [];
+          for (const [instance, topics] of taken) for (const [topic, e] of topics) items.push([instance, topic, e]);
+          for (let i = 0; i < items.length; i += 500) {
+            const batch = items.slice(i, i + 500);
+            try {
+              await this.#store.putFleetReports(batch.map(([instance, topic, e]) => fleetReport(instance, topic, e)));
+            } catch (err) {
+              // Put back what no newer report replaced meanwhile; try again next period.
+              for (const [instance, topic, e] of items.slice(i)) {
+                let mine = this.#fleet.get(instance);
+                if (mine === undefined) {
+                  mine = new Map();
+                  this.#fleet.set(instance, mine);
+                }
+                if (!mine.has(topic)) mine.set(topic, e);
+              }
+              this.#onError(err, 'fleet report flush');
+              return;
+            }
           }
         }
       } finally {
@@ -606,7 +966,15 @@ export function parseIdentity(input: unknown, requireInstance: boolean): Consume
   return out;
 }
 
-function parsePoll(input: PollInput): PollRequest {
+/** A non-negative integer (absent = 0); the field is named only on an error. */
+function count(value: unknown, idx: number, name: string, field: (idx: number, name: string) => string): number {
+  if (value === undefined || value === null) return 0;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  return nonNegativeInt(value, field(idx, name));
+}
+
+/** `known`: topics in the cache, whose names need no re-validation. */
+function parsePoll(input: PollInput, known: (topic: string) => boolean): PollRequest {
   if (typeof input !== 'object' || input === null) throw QuireError.invalid('request', 'must be an object');
   const identity = parseIdentity(input.identity, true);
   const list = input.subscriptions;
@@ -618,23 +986,28 @@ function parsePoll(input: PollInput): PollRequest {
       { field: 'subscriptions' },
     );
   }
-  const seen = new Set<string>();
-  const subs = list.map((raw: unknown, idx): Sub => {
-    const f = `subscriptions[${idx}]`;
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw QuireError.invalid(f, 'must be an object');
+  // Field names are built only for an error (this runs for every subscription of every poll).
+  const field = (idx: number, name?: string): string => (name === undefined ? `subscriptions[${idx}]` : `subscriptions[${idx}].${name}`);
+  const seen = list.length > 1 ? new Set<string>() : undefined;
+  const subs: Sub[] = new Array<Sub>(list.length);
+  for (let idx = 0; idx < list.length; idx++) {
+    const raw: unknown = list[idx];
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw QuireError.invalid(field(idx), 'must be an object');
     const s = raw as SubscriptionInput;
-    const topic = validateTopicName(s.topic, `${f}.topic`);
-    if (seen.has(topic)) throw QuireError.invalid(`${f}.topic`, `${topic} is listed twice`);
-    seen.add(topic);
-    const error = optString(s.error, `${f}.error`, Infinity) ?? '';
-    return {
+    const topic = typeof s.topic === 'string' && known(s.topic) ? s.topic : validateTopicName(s.topic, field(idx, 'topic'));
+    if (seen !== undefined) {
+      if (seen.has(topic)) throw QuireError.invalid(field(idx, 'topic'), `${topic} is listed twice`);
+      seen.add(topic);
+    }
+    const error = s.error === undefined || s.error === null || s.error === '' ? '' : (optString(s.error, field(idx, 'error'), Infinity) ?? '');
+    subs[idx] = {
       topic,
-      knownVersion: nonNegativeInt(s.knownVersion, `${f}.knownVersion`),
-      appliedVersion: nonNegativeInt(s.appliedVersion, `${f}.appliedVersion`),
-      failedVersion: nonNegativeInt(s.failedVersion, `${f}.failedVersion`),
-      error: error.slice(0, LIMITS.maxErrorLength),
+      knownVersion: count(s.knownVersion, idx, 'knownVersion', field),
+      appliedVersion: count(s.appliedVersion, idx, 'appliedVersion', field),
+      failedVersion: count(s.failedVersion, idx, 'failedVersion', field),
+      error: error.length > LIMITS.maxErrorLength ? error.slice(0, LIMITS.maxErrorLength) : error,
     };
-  });
+  }
   const waitMs = input.waitMs === undefined || input.waitMs === null ? 0 : input.waitMs;
   if (typeof waitMs !== 'number' || !Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > LIMITS.maxWaitMs) {
     throw QuireError.invalid('waitMs', `must be an integer between 0 and ${LIMITS.maxWaitMs}`);

@@ -1,22 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { Code, QuireError } from '@quire/core';
-import { WaiterRegistry, type Waiter } from './waiters.ts';
+import { Deadlines, WaiterRegistry, type Waiter } from './waiters.ts';
 import { parseIdentity, viewOf } from './service.ts';
 
-function recorder(): Waiter & { calls: string[] } {
+function recorder(...topics: string[]): Waiter & { calls: string[] } {
   const calls: string[] = [];
-  return { calls, notify: (r) => calls.push(r) };
+  return { topics, calls, notify: (r) => calls.push(r) };
 }
 
 describe('WaiterRegistry', () => {
   it('wakes only the waiters of the changed topic, once each, in one pass', () => {
     const reg = new WaiterRegistry();
-    const a = recorder();
-    const b = recorder();
-    const c = recorder();
-    reg.add(['t1', 't2'], a);
-    reg.add(['t2'], b);
-    reg.add(['t3'], c);
+    const a = recorder('t1', 't2');
+    const b = recorder('t2');
+    const c = recorder('t3');
+    for (const w of [a, b, c]) reg.add(w);
     expect(reg.wake('t2')).toBe(2);
     expect(a.calls).toEqual(['change']);
     expect(b.calls).toEqual(['change']);
@@ -24,14 +22,15 @@ describe('WaiterRegistry', () => {
     expect(reg.wake('nobody')).toBe(0);
   });
 
-  it('removes a waiter from every topic it watches; removing twice is harmless', () => {
+  it('removes a waiter from every topic it watches; adding or removing twice is harmless', () => {
     const reg = new WaiterRegistry();
-    const a = recorder();
-    const remove = reg.add(['t1', 't2', 't1'], a);
+    const a = recorder('t1', 't2', 't1');
+    reg.add(a);
+    reg.add(a);
     expect(reg.size).toBe(1);
     expect(reg.watching('t1')).toBe(1);
-    remove();
-    remove();
+    reg.remove(a);
+    reg.remove(a);
     expect(reg.size).toBe(0);
     expect(reg.watching('t1')).toBe(0);
     expect(reg.wake('t1')).toBe(0);
@@ -40,9 +39,9 @@ describe('WaiterRegistry', () => {
   it('a waiter that removes itself while being notified does not disturb the pass', () => {
     const reg = new WaiterRegistry();
     const seen: number[] = [];
-    const removers: Array<() => void> = [];
     for (let i = 0; i < 1000; i++) {
-      removers.push(reg.add(['hot'], { notify: () => (seen.push(i), removers[i]?.()) }));
+      const w: Waiter = { topics: ['hot'], notify: () => (seen.push(i), reg.remove(w)) };
+      reg.add(w);
     }
     expect(reg.wake('hot')).toBe(1000);
     expect(seen).toHaveLength(1000);
@@ -51,13 +50,75 @@ describe('WaiterRegistry', () => {
 
   it('drainAll notifies every waiter once, even one watching several topics', () => {
     const reg = new WaiterRegistry();
-    const a = recorder();
-    const b = recorder();
-    reg.add(['t1', 't2'], a);
-    reg.add(['t3'], b);
+    const a = recorder('t1', 't2');
+    const b = recorder('t3');
+    reg.add(a);
+    reg.add(b);
     expect(reg.drainAll()).toBe(2);
     expect(a.calls).toEqual(['drain']);
     expect(b.calls).toEqual(['drain']);
+  });
+});
+
+describe('Deadlines', () => {
+  function item(log: string[], name: string) {
+    return { name, expire: () => log.push(name) };
+  }
+
+  it('expires each item once, never before its deadline, in deadline order; removed ones never', () => {
+    let now = 1000;
+    const d = new Deadlines<{ name: string; expire(): void }>(10, () => now);
+    const log: string[] = [];
+    const [a, b, c, e] = [item(log, 'a'), item(log, 'b'), item(log, 'c'), item(log, 'e')];
+    d.add(b, 1055);
+    d.add(a, 1021);
+    d.add(c, 1100);
+    d.add(e, 1030);
+    d.remove(e);
+    expect(d.size).toBe(3);
+    now = 1025;
+    d.tick();
+    expect(log).toEqual([]);
+    now = 1030;
+    d.tick();
+    expect(log).toEqual(['a']);
+    now = 1099;
+    d.tick();
+    expect(log).toEqual(['a', 'b']);
+    now = 1100;
+    d.tick();
+    d.tick();
+    expect(log).toEqual(['a', 'b', 'c']);
+    expect(d.size).toBe(0);
+  });
+
+  it('a new deadline replaces the earlier one; an item added after the timer stopped is still expired', () => {
+    let now = 0;
+    const d = new Deadlines<{ name: string; expire(): void }>(10, () => now);
+    const log: string[] = [];
+    const a = item(log, 'a');
+    d.add(a, 20);
+    d.add(a, 200);
+    now = 100;
+    d.tick();
+    expect(log).toEqual([]);
+    now = 200;
+    d.tick();
+    expect(log).toEqual(['a']);
+    now = 500;
+    d.add(a, 510);
+    now = 510;
+    d.tick();
+    expect(log).toEqual(['a', 'a']);
+    expect(d.size).toBe(0);
+  });
+
+  it('runs on a real timer', async () => {
+    const d = new Deadlines<{ expire(): void }>(5);
+    const at = Date.now() + 30;
+    const fired = await new Promise<number>((resolve) => d.add({ expire: () => resolve(Date.now()) }, at));
+    expect(fired).toBeGreaterThanOrEqual(at);
+    expect(d.size).toBe(0);
   });
 });
 

@@ -40,7 +40,7 @@ export {
   validateVersionNumber,
 } from './validation.ts';
 export { describeScope, parseScopeKey, scopeKey, scopeMatches, scopeSpecificity } from './scope.ts';
-export { activePins, activeReleases, applicablePin, candidateVersions, latestPerScope, resolveVersion } from './resolve.ts';
+export { activePins, activeReleases, applicablePin, candidateVersions, currentResolution, latestPerScope, resolveVersion } from './resolve.ts';
 export type { Resolution, ResolutionState } from './resolve.ts';
 export { protectedVersions, protectionOf, protections, selectForDeletion } from './retention.ts';
 export type { RetentionCandidate } from './retention.ts';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConsumerIdentity, Pin, Release, Scope } from './model.ts';
-import { candidateVersions, latestPerScope, resolveVersion, type ResolutionState } from './resolve.ts';
+import { candidateVersions, currentResolution, latestPerScope, resolveVersion, type ResolutionState } from './resolve.ts';
 import { scopeKey, scopeMatches, scopeSpecificity } from './scope.ts';
 
 const T = 'payments.ab-config';
@@ -132,6 +132,20 @@ describe('resolveVersion properties', () => {
         const r = resolveVersion(withNew, id);
         if (r?.via === 'release') expect(r.version).toBe(99);
       }),
+    );
+  });
+
+  it('currentResolution answers now exactly as the whole history does, with at most one release per scope', () => {
+    const deletedArb = fc.array(fc.integer({ min: 1, max: 20 }), { maxLength: 4 });
+    fc.assert(
+      fc.property(stateArb, deletedArb, identityArb, (base, gone, id) => {
+        const state: ResolutionState = { ...base, deleted: new Map(gone.map((v) => [v, 50])) };
+        const current = currentResolution(state);
+        expect(resolveVersion(current, id)).toEqual(resolveVersion(state, id));
+        expect(new Set(current.releases.map((r) => r.scopeKey)).size).toBe(current.releases.length);
+        expect(current.pins.every((p) => p.unpinnedAt === undefined)).toBe(true);
+      }),
+      { numRuns: 500 },
     );
   });
 });
