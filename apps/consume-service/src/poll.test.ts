@@ -86,7 +86,8 @@ function stateOf(name: string, spec: TopicSpec): TopicState {
     pins,
     versions,
     resolution: { releases, pins, deleted },
-    signature: JSON.stringify(spec),
+    stamp: JSON.stringify(spec),
+    settled: true,
     loadedAt: 1,
   };
 }

@@ -30,7 +30,8 @@ function topicState(name: string, version: number): TopicState {
     pins: [],
     versions: new Map([[version, record]]),
     resolution: { releases, pins: [], deleted: new Map() },
-    signature: String(version),
+    stamp: String(version),
+    settled: true,
     loadedAt: 1,
   };
 }
