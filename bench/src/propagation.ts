@@ -23,6 +23,8 @@ export interface PropagationRow {
 
 export interface PropagationResult {
   changePollMs: number;
+  /** The consume service watched the publish service's change hints (the default deployment, ADR 0008). */
+  changeHints?: boolean;
   pollIntervalMs: number;
   rows: PropagationRow[];
 }
@@ -59,7 +61,8 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
   const changePollMs = 150;
   const q = quireEnv(ctx.servers, 'prop', { QUIRE_CHANGE_POLL_MS: String(changePollMs) });
   const publishProc = await startPublish(q);
-  const consumeProc = await startConsume(q);
+  // As deployed (deploy/, quickstart): the consume service watches the publish service's change hints.
+  const consumeProc = await startConsume(q, { QUIRE_PUBLISH_HINT_ENDPOINTS: publishProc.grpcAddress });
   const pub: Publisher = createPublisher({ endpoint: publishProc.grpcAddress, actor: 'bench', regions: ['region-a'] });
   const etcd = new Etcd3({ hosts: ctx.etcd.endpoint });
   const rows: PropagationRow[] = [];
@@ -150,5 +153,5 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
     await Promise.all([publishProc.stop(), consumeProc.stop()]);
     await dropQuireEnv(ctx.servers, q);
   }
-  return { changePollMs, pollIntervalMs: sizes.pollIntervalMs, rows };
+  return { changePollMs, changeHints: true, pollIntervalMs: sizes.pollIntervalMs, rows };
 }
