@@ -45,7 +45,7 @@ export const loadConfig: (env: Record<string, string | undefined>) => ConsumeCon
     QUIRE_CONSUME_HTTP_PORT: portSchema.default(7081),
     QUIRE_CONSUME_GRPC_PORT: portSchema.default(7443),
     QUIRE_CACHE_REFRESH_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
-    QUIRE_CHANGE_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(150),
+    QUIRE_CHANGE_POLL_MS: z.coerce.number().int().min(10).max(600_000).default(150),
     QUIRE_FLEET_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
     QUIRE_POLL_CONCURRENCY_PER_APP: z.coerce.number().int().min(1).max(10_000).default(32),
     QUIRE_POLL_QUEUE_PER_APP: z.coerce.number().int().min(0).max(1_000_000).default(2000),

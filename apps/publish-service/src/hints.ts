@@ -11,12 +11,13 @@
  * without the service code knowing, and a path added later hints too if it writes
  * through the store. A hint is only a wake-up: correctness stays with the change feed.
  */
-import * as grpc from '@grpc/grpc-js';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type * as grpc from '@grpc/grpc-js';
 import { authorize } from '@quire/core';
 import type { Clock, MetadataStore } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import type { ChangeHintServiceHandlers, PbChangeHint } from '@quire/proto';
-import { grpcPrincipal, guardGrpcHandlers, type AccessGuard } from '@quire/service-kit';
+import { ensureDeploymentToken, grpcPrincipal, guardGrpcHandlers, mintTokenString, type AccessGuard } from '@quire/service-kit';
 
 export interface Hint {
   topic: string;
@@ -151,4 +152,19 @@ export function addChangeHintService(server: grpc.Server, hints: ChangeHints, gu
   };
   // `WatchChanges` asks for nothing of a topic: authenticated is enough (the stream is narrowed above).
   server.addService(definition, guardGrpcHandlers(definition, handlers, guard, { WatchChanges: () => [] }, 'quire.v1.ChangeHintService'));
+}
+
+/**
+ * A single-machine deployment's change-hint token (the quickstart): kept in `file` (mode
+ * 0600; minted on the first start) and registered once as a read-only viewer token, so
+ * restarts reuse it instead of piling up tokens. Returns the token string.
+ */
+export async function localHintToken(store: MetadataStore, file: string): Promise<string> {
+  let token = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  if (token === '') {
+    token = mintTokenString();
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  }
+  await ensureDeploymentToken(store, token, 'quickstart', { name: 'consume-hints', role: 'viewer' }, file);
+  return token;
 }

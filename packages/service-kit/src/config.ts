@@ -93,12 +93,14 @@ export const APP_VARIABLES = {
   migrate: {
     QUIRE_BOOTSTRAP_ADMIN_TOKEN:
       'quire migrate: a token string (make one with `quire tokens mint`) registered as an admin token when the store has no token of its id yet (only its hash is stored); how a deployment with QUIRE_AUTH=on gets its first admin',
+    QUIRE_BOOTSTRAP_HINT_TOKEN:
+      'quire migrate: the consume services\' change-hint token (the value of their QUIRE_PUBLISH_HINT_TOKEN, made with `quire tokens mint`), registered as a viewer token named consume-hints when the store has no token of its id yet',
   },
   'consume-service': {
     QUIRE_CONSUME_HTTP_PORT: 'REST port (default 7081; 0 = any free port)',
     QUIRE_CONSUME_GRPC_PORT: 'gRPC port (default 7443; 0 = any free port)',
     QUIRE_CACHE_REFRESH_MS: 'full refresh period of the topic cache (default 5000)',
-    QUIRE_CHANGE_POLL_MS: 'change-feed poll period (default 150)',
+    QUIRE_CHANGE_POLL_MS: 'change-feed poll period (default 150; up to 600000: with change hints the poll only catches what a lost hint missed)',
     QUIRE_FLEET_FLUSH_MS: 'how often aggregated fleet reports are written (default 5000)',
     QUIRE_POLL_CONCURRENCY_PER_APP: 'poll evaluations of one application at once (default 32)',
     QUIRE_POLL_QUEUE_PER_APP: 'poll evaluations of one application waiting; more are refused with 429 / RESOURCE_EXHAUSTED (default 2000)',

@@ -39,6 +39,7 @@ export {
   AccessGuard,
   createAccessGuard,
   ensureBootstrapAdminToken,
+  ensureDeploymentToken,
   guardGrpcHandlers,
   grpcPrincipal,
   hashSecret,
