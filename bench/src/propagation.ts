@@ -14,6 +14,8 @@ export interface PropagationRow {
   payloadBytes: number;
   /** One entry per repetition (a publish / put). */
   reps: Array<Latency & { missing: number }>;
+  /** Publish to the first subscriber: the publish call, the consume service learning of it (change hint / feed) and one answer; the rest of p50/p99 is the fan-out. */
+  first?: Spread;
   p50: Spread;
   p99: Spread;
   max: Spread;
@@ -38,6 +40,7 @@ function row(system: PropagationRow['system'], consumers: number, payloadBytes: 
     consumers,
     payloadBytes,
     reps,
+    first: spread(reps.map((r) => r.min)),
     p50: spread(reps.map((r) => r.p50)),
     p99: spread(reps.map((r) => r.p99)),
     max: spread(reps.map((r) => r.max)),
