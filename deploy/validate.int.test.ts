@@ -110,7 +110,7 @@ function appOf(args: readonly string[] | undefined): 'publish' | 'consume' | 'mi
 }
 
 /** The app's configuration loaded through its own loader: throws a ConfigError naming what is wrong. */
-function loadFor(app: 'publish' | 'consume' | 'migrate', env: Record<string, string>): { httpPort?: number; grpcPort?: number; auth?: { enabled: boolean }; bootstrapAdminToken?: string } {
+function loadFor(app: 'publish' | 'consume' | 'migrate', env: Record<string, string>): { httpPort?: number; grpcPort?: number; auth?: { enabled: boolean }; bootstrapAdminToken?: string; hintToken?: string; publishHintEndpoints?: string[]; publishHintToken?: string } {
   if (app === 'publish') return loadPublishConfig(env);
   if (app === 'consume') return loadConsumeConfig(env);
   return loadMigrateConfig(env);
@@ -190,14 +190,24 @@ describe('deploy/k8s', () => {
         const mount = c.volumeMounts?.find((m) => env['QUIRE_CONFIG_FILE']?.startsWith(`${m.mountPath}/`));
         expect(mount, `${w.metadata.name} mounts its QUIRE_CONFIG_FILE`).toBeDefined();
         expect(template(w).spec.volumes?.find((v) => v.name === mount?.name)?.configMap?.name).toBe('quire-config');
-        if (app === 'migrate') {
-          // The Secret's placeholder is no token: the Job stops (exit 2) until the real Secret exists.
-          expect(() => loadFor(app, { ...env, QUIRE_CONFIG_FILE: configFile })).toThrow(/QUIRE_BOOTSTRAP_ADMIN_TOKEN: is not a Quire token/);
-          env['QUIRE_BOOTSTRAP_ADMIN_TOKEN'] = mintTokenString(); // as `kubectl create secret … $(quire tokens mint)` would
+        // The Secret's placeholders are no tokens: the Job (and the consume pods, for the change-hint
+        // token) stop with exit 2 naming the variable until the real Secret exists.
+        for (const variable of ['QUIRE_BOOTSTRAP_ADMIN_TOKEN', 'QUIRE_BOOTSTRAP_HINT_TOKEN', 'QUIRE_PUBLISH_HINT_TOKEN']) {
+          if (env[variable] === undefined) continue;
+          expect(() => loadFor(app, { ...env, QUIRE_CONFIG_FILE: configFile })).toThrow(new RegExp(`${variable}: is not a Quire token`));
+          env[variable] = mintTokenString(); // as `kubectl create secret … $(quire tokens mint)` would
         }
         const config = loadFor(app, { ...env, QUIRE_CONFIG_FILE: configFile });
-        if (app === 'migrate') expect(config.bootstrapAdminToken, `${w.metadata.name} registers the bootstrap admin token`).toBe(env['QUIRE_BOOTSTRAP_ADMIN_TOKEN']);
-        else expect(config.auth?.enabled, `${w.metadata.name} runs with access control on`).toBe(true);
+        if (app === 'migrate') {
+          expect(config.bootstrapAdminToken, `${w.metadata.name} registers the bootstrap admin token`).toBe(env['QUIRE_BOOTSTRAP_ADMIN_TOKEN']);
+          expect(config.hintToken, `${w.metadata.name} registers the change-hint token`).toBe(env['QUIRE_BOOTSTRAP_HINT_TOKEN']);
+        } else expect(config.auth?.enabled, `${w.metadata.name} runs with access control on`).toBe(true);
+        if (app === 'consume') {
+          // Change hints (ADR 0008): every publish replica through the headless Service, with the token.
+          expect(config.publishHintEndpoints).toEqual(['quire-publish-replicas.quire.svc.cluster.local:7444']);
+          expect(named('Service', 'quire-publish-replicas').spec?.['clusterIP']).toBe('None');
+          expect(config.publishHintToken).toBe(env['QUIRE_PUBLISH_HINT_TOKEN']);
+        }
         // The ports the app listens on are the ones the container declares (probes and Services use the names).
         const port = (name: string): number | undefined => c.ports?.find((p) => p.name === name)?.containerPort;
         if (config.httpPort !== undefined) expect(port('http'), `${w.metadata.name} http port`).toBe(config.httpPort);
@@ -281,14 +291,15 @@ describe('deploy/compose', () => {
 
   it('needs the bootstrap admin token from the environment, naming the variable when it is missing', async () => {
     const { QUIRE_BOOTSTRAP_ADMIN_TOKEN: _set, ...env } = process.env;
-    const r = await run('docker-compose', ['-f', COMPOSE, 'config', '-q'], env);
+    const r = await run('docker-compose', ['-f', COMPOSE, 'config', '-q'], { ...env, QUIRE_PUBLISH_HINT_TOKEN: mintTokenString() });
     expect(r.code).not.toBe(0);
     expect(r.out).toContain('in service "migrate": set QUIRE_BOOTSTRAP_ADMIN_TOKEN to the first admin token');
   });
 
   it('runs Cassandra, an S3 server, the migration job, publish ×1, consume ×2 and the UI, each app configured with Quire variables it loads', async () => {
     const bootstrap = mintTokenString();
-    const r = await run('docker-compose', ['-f', COMPOSE, 'config'], { ...process.env, QUIRE_BOOTSTRAP_ADMIN_TOKEN: bootstrap });
+    const hint = mintTokenString();
+    const r = await run('docker-compose', ['-f', COMPOSE, 'config'], { ...process.env, QUIRE_BOOTSTRAP_ADMIN_TOKEN: bootstrap, QUIRE_PUBLISH_HINT_TOKEN: hint });
     expect(r.code, r.out).toBe(0);
     interface Service {
       image: string;
@@ -317,8 +328,12 @@ describe('deploy/compose', () => {
       if (app === undefined) continue;
       const config = loadFor(app, env);
       // Access control on in every service; the migration registers the first admin token.
-      if (app === 'migrate') expect(config.bootstrapAdminToken, `compose ${name} registers the bootstrap admin token`).toBe(bootstrap);
-      else expect(config.auth?.enabled, `compose ${name} runs with access control on`).toBe(true);
+      if (app === 'migrate') {
+        expect(config.bootstrapAdminToken, `compose ${name} registers the bootstrap admin token`).toBe(bootstrap);
+        expect(config.hintToken, `compose ${name} registers the change-hint token`).toBe(hint);
+      } else expect(config.auth?.enabled, `compose ${name} runs with access control on`).toBe(true);
+      // Change hints (ADR 0008): each consume service watches the publish service, with the token.
+      if (app === 'consume') expect([config.publishHintEndpoints, config.publishHintToken], `compose ${name} watches change hints`).toEqual([['publish:7444'], hint]);
       if (config.httpPort !== undefined) expect(s.ports?.map((p) => p.target), `compose ${name} publishes its REST port`).toContain(config.httpPort);
       if (app !== 'migrate') expect(s.depends_on?.['migrate']?.condition, `compose ${name} waits for the migration`).toBe('service_completed_successfully');
       expect(existsSync(join(ROOT, s.command?.[0] ?? ''))).toBe(true);

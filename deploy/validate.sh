@@ -37,6 +37,7 @@ fi
 # The Compose file requires the bootstrap admin token from the environment; its value does
 # not matter to the schema check.
 export QUIRE_BOOTSTRAP_ADMIN_TOKEN="${QUIRE_BOOTSTRAP_ADMIN_TOKEN:-placeholder-for-validation}"
+export QUIRE_PUBLISH_HINT_TOKEN="${QUIRE_PUBLISH_HINT_TOKEN:-placeholder-for-validation}"
 for f in "${compose[@]}"; do
   echo "docker-compose config: $f"
   if docker-compose -f "$f" config -q; then echo "valid: $f"; else status=1; fi

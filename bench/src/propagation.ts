@@ -14,6 +14,8 @@ export interface PropagationRow {
   payloadBytes: number;
   /** One entry per repetition (a publish / put). */
   reps: Array<Latency & { missing: number }>;
+  /** Publish to the first subscriber: the publish call, the consume service learning of it (change hint / feed) and one answer; the rest of p50/p99 is the fan-out. */
+  first?: Spread;
   p50: Spread;
   p99: Spread;
   max: Spread;
@@ -23,6 +25,8 @@ export interface PropagationRow {
 
 export interface PropagationResult {
   changePollMs: number;
+  /** The consume service watched the publish service's change hints (the default deployment, ADR 0008). */
+  changeHints?: boolean;
   pollIntervalMs: number;
   rows: PropagationRow[];
 }
@@ -36,6 +40,7 @@ function row(system: PropagationRow['system'], consumers: number, payloadBytes: 
     consumers,
     payloadBytes,
     reps,
+    first: spread(reps.map((r) => r.min)),
     p50: spread(reps.map((r) => r.p50)),
     p99: spread(reps.map((r) => r.p99)),
     max: spread(reps.map((r) => r.max)),
@@ -59,7 +64,8 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
   const changePollMs = 150;
   const q = quireEnv(ctx.servers, 'prop', { QUIRE_CHANGE_POLL_MS: String(changePollMs) });
   const publishProc = await startPublish(q);
-  const consumeProc = await startConsume(q);
+  // As deployed (deploy/, quickstart): the consume service watches the publish service's change hints.
+  const consumeProc = await startConsume(q, { QUIRE_PUBLISH_HINT_ENDPOINTS: publishProc.grpcAddress });
   const pub: Publisher = createPublisher({ endpoint: publishProc.grpcAddress, actor: 'bench', regions: ['region-a'] });
   const etcd = new Etcd3({ hosts: ctx.etcd.endpoint });
   const rows: PropagationRow[] = [];
@@ -150,5 +156,5 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
     await Promise.all([publishProc.stop(), consumeProc.stop()]);
     await dropQuireEnv(ctx.servers, q);
   }
-  return { changePollMs, pollIntervalMs: sizes.pollIntervalMs, rows };
+  return { changePollMs, changeHints: true, pollIntervalMs: sizes.pollIntervalMs, rows };
 }

@@ -9,7 +9,7 @@ describe('bench statistics', () => {
     expect(percentile(xs, 100)).toBe(100);
     expect(percentile([7], 99)).toBe(7);
     expect(percentile([], 50)).toBeNaN();
-    expect(latency([3, 1, 2])).toEqual({ count: 3, p50: 2, p99: 3, max: 3 });
+    expect(latency([3, 1, 2])).toEqual({ count: 3, min: 1, p50: 2, p99: 3, max: 3 });
   });
 
   it('median and spread over repetitions, ignoring failed (non-finite) runs', () => {

@@ -34,13 +34,15 @@ export function spread(runs: readonly number[]): Spread {
 
 export interface Latency {
   count: number;
+  /** The fastest (propagation: publish to the first subscriber, before most of the fan-out). */
+  min: number;
   p50: number;
   p99: number;
   max: number;
 }
 
 export function latency(xs: readonly number[]): Latency {
-  return { count: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs.length ? Math.max(...xs) : Number.NaN };
+  return { count: xs.length, min: xs.length ? Math.min(...xs) : Number.NaN, p50: percentile(xs, 50), p99: percentile(xs, 99), max: xs.length ? Math.max(...xs) : Number.NaN };
 }
 
 /** `12.3 [11.0–14.2]` with a sensible number of digits. */

@@ -7,10 +7,13 @@
  */
 import { systemClock } from '@quire/core';
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
-import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, type QuireMetrics } from '@quire/observability';
+import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, trackHintWatch, type QuireMetrics } from '@quire/observability';
 import { createAccessGuard, createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import { guardConsumeHandlers, installConsumeAuth } from './auth.ts';
+import { hostname } from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
 import { TopicCache } from './cache.ts';
+import { HintWatch } from './hints.ts';
 import type { ConsumeConfig } from './config.ts';
 import { ConsistencyChecker } from './consistency.ts';
 import { createGrpcServer } from './grpc.ts';
@@ -113,6 +116,9 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   trackCache(core.cache, metrics);
   const rest = await createRestServer(core.service, core.cache, { logger: fastifyLogger(config.logLevel) });
   logError = (err, what) => rest.log.warn({ err }, what);
+  // Change hints (ADR 0008): a publish replica's commit wakes the change-feed read at once.
+  const hints = (config.publishHintEndpoints ?? []).length === 0 ? undefined : watchHints(config, core.cache, rest.log);
+  if (hints !== undefined) trackHintWatch(hints, metrics);
   const onGrpcError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
   const guard = createAccessGuard(config.auth, stores.store, (err, what) => rest.log.warn({ err }, what));
   installConsumeAuth(rest, guard);
@@ -146,6 +152,7 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
     // Answer held long-polls first, so the servers' graceful close does not wait on them.
     drain: () => {
       observed.stop();
+      hints?.stop();
       core.service.drain();
     },
     release: async () => {
@@ -154,5 +161,22 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
     },
   });
   observed.start();
+  await hints?.start();
   return { ...transports, service: core.service, metrics };
+}
+
+/** The hint streams of this replica: every hint wakes the cache's change-feed read. */
+function watchHints(config: ConsumeConfig, cache: TopicCache, log: FastifyBaseLogger): HintWatch {
+  return new HintWatch({
+    endpoints: config.publishHintEndpoints ?? [],
+    ...(config.publishHintToken === undefined ? {} : { token: config.publishHintToken }),
+    watcher: `${hostname()}-${process.pid}`,
+    onHint: (hint) => {
+      cache.pollNow();
+      // Stage timing for propagation work (debug level): hint sent → received here.
+      log.debug({ topic: hint.topic, replica: hint.replica, lagMs: Date.now() - hint.at }, 'change hint');
+    },
+    onState: (address, connected) => log.info({ address }, connected ? 'change hints: stream open' : 'change hints: stream closed'),
+    onError: (err, what) => log.warn({ err }, what),
+  });
 }

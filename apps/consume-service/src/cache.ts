@@ -9,7 +9,7 @@
  * - a full refresh every `refreshMs` (default 5 s), paging through the topics' state stamps
  *   (`listTopicStamps`) and reloading only the topics whose stamp moved;
  * - a prompt refresh of only the changed topics, polling `store.changesSince(cursor)`
- *   every `changePollMs` (default 150 ms).
+ *   every `changePollMs` (default 150 ms), and at once on a change hint (`pollNow`).
  * When a topic's state changes, the `onChange` listeners are called with its name (the
  * service wakes that topic's long-polls in one pass).
  */
@@ -84,6 +84,10 @@ export class TopicCache {
   #changeTimer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #changeRunning: Promise<void> | undefined;
+  /** Change-feed reads (timer or `pollNow`): started, one in flight, another asked for meanwhile. */
+  #changePolling = false;
+  #changeInFlight = false;
+  #pollAgain = false;
   #stopped = false;
 
   constructor(options: TopicCacheOptions) {
@@ -105,6 +109,7 @@ export class TopicCache {
     this.#cursor = (await this.#store.changesSince()).cursor;
     await this.refresh();
     this.#scheduleRefresh();
+    this.#changePolling = true;
     this.#scheduleChangePoll();
   }
 
@@ -312,12 +317,35 @@ export class TopicCache {
 
   #scheduleChangePoll(): void {
     if (this.#stopped) return;
-    this.#changeTimer = setTimeout(() => {
-      this.#changeRunning = this.pollChanges()
-        .catch((err: unknown) => this.#storeFailed(err, 'change feed'))
-        .finally(() => this.#scheduleChangePoll());
-    }, this.#changePollMs);
+    this.#changeTimer = setTimeout(() => this.#runChangePoll(), this.#changePollMs);
     this.#changeTimer.unref();
+  }
+
+  /**
+   * Read the change feed now instead of at the next poll (a change hint from a publish
+   * replica, ADR 0008). Coalesced: one read at a time; hints that arrive during a read
+   * cause exactly one more read right after it. No-op before `start()` and after `stop()`.
+   */
+  pollNow(): void {
+    if (this.#stopped || !this.#changePolling) return;
+    if (this.#changeInFlight) {
+      this.#pollAgain = true;
+      return;
+    }
+    clearTimeout(this.#changeTimer);
+    this.#runChangePoll();
+  }
+
+  #runChangePoll(): void {
+    this.#changeInFlight = true;
+    this.#pollAgain = false;
+    this.#changeRunning = this.pollChanges()
+      .catch((err: unknown) => this.#storeFailed(err, 'change feed'))
+      .finally(() => {
+        this.#changeInFlight = false;
+        if (this.#pollAgain && !this.#stopped) this.#runChangePoll();
+        else this.#scheduleChangePoll();
+      });
   }
 }
 

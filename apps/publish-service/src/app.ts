@@ -5,12 +5,13 @@
  */
 import { systemClock } from '@quire/core';
 import type { Clock } from '@quire/core';
-import { blobChecks, createMetrics, instrumentPublishes, instrumentStores, observe, storeCheck, trackLeadership, trackRollouts, type QuireMetrics } from '@quire/observability';
+import { blobChecks, createMetrics, instrumentPublishes, instrumentStores, observe, storeCheck, trackChangeHints, trackLeadership, trackRollouts, type QuireMetrics } from '@quire/observability';
 import { createAccessGuard, createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import { guardPublishHandlers, installPublishAuth } from './auth.ts';
 import type { PublishConfig } from './config.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { createGrpcServer } from './grpc.ts';
+import { ChangeHints, addChangeHintService, hintingStore } from './hints.ts';
 import { rolloutGrpcHandlers } from './grpc-rollouts.ts';
 import { createRestServer } from './rest.ts';
 import { registerRolloutRoutes } from './rollout-routes.ts';
@@ -38,7 +39,10 @@ export interface PublishAppOptions {
 
 export async function createPublishApp(config: PublishConfig, options: PublishAppOptions = {}): Promise<PublishApp> {
   const metrics = createMetrics('publish');
-  const stores = instrumentStores(await createStores(config), metrics, config);
+  // Every change-recording write hints the consume services (hints.ts, ADR 0008).
+  const hints = new ChangeHints(config.replicaId);
+  const instrumented = instrumentStores(await createStores(config), metrics, config);
+  const stores = { ...instrumented, store: hintingStore(instrumented.store, hints) };
   const clock = options.clock ?? systemClock;
   const rollouts = new RolloutService({ store: stores.store, clock });
   const onPublished = (record: { topic: string; version: number }, actor: string) => rollouts.startForPublish(record.topic, record.version, actor);
@@ -49,6 +53,8 @@ export async function createPublishApp(config: PublishConfig, options: PublishAp
   const guard = createAccessGuard(config.auth, stores.store, (err, what) => rest.log.warn({ err }, what));
   const grpcServer = createGrpcServer(service, { onError, extraHandlers: rolloutGrpcHandlers(rollouts, onError), wrapHandlers: guardPublishHandlers(guard) });
   installPublishAuth(rest, grpcServer, { store: stores.store, guard, clock, onError });
+  addChangeHintService(grpcServer, hints, guard, (event, watcher) => rest.log.debug({ watcher }, `change hints: watcher ${event}`));
+  trackChangeHints(hints, metrics);
   const scheduler = new Scheduler({
     store: stores.store,
     rollouts,
@@ -83,6 +89,8 @@ export async function createPublishApp(config: PublishConfig, options: PublishAp
     host: config.host,
     httpPort: config.httpPort,
     grpcPort: config.grpcPort,
+    // End the hint streams so the gRPC server's graceful close does not wait on them.
+    drain: () => hints.close(),
     release: async () => {
       observed.stop();
       await scheduler.stop();

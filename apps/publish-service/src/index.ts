@@ -1,6 +1,7 @@
 // Public surface of @quire/publish-service (for the quickstart and end-to-end tests).
 export { createPublishApp, createStores } from './app.ts';
 export { bootstrapAdminToken } from './auth.ts';
+export { localHintToken } from './hints.ts';
 export type { PublishApp, PublishAppOptions, Stores } from './app.ts';
 export { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.ts';
 export type { BlobStoreConfig, MetadataStoreConfig, PublishConfig, S3RegionConfig } from './config.ts';

@@ -51,6 +51,10 @@ describe('quickstart (embedded default, separate processes)', () => {
     expect(poll.status).toBe(200);
     const body = (await poll.json()) as { updates: Array<{ topic: string; version: { version: number } }> };
     expect(body.updates.map((u) => [u.topic, Number(u.version.version)])).toEqual([['devices.supported', 1]]);
+    // The consume service watches the publish service's change hints (ADR 0008), with its own viewer token.
+    const metrics = await (await fetch(`${q.consumeUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^quire_change_hint_streams_connected\{[^}]*\} 1$/m);
+    expect(metrics).toMatch(/^quire_change_hints_received_total\{[^}]*\} [1-9]/m);
   });
 
   it('serves the admin UI on one URL, with the API proxied under /api', async () => {
@@ -77,7 +81,9 @@ describe('quickstart (embedded default, separate processes)', () => {
       expect(again.adminToken).toBeUndefined();
       const res = await fetch(`${again.publishUrl}/v1/tokens`, { headers: { authorization: `Bearer ${q.adminToken ?? ''}` } });
       expect(res.status).toBe(200);
-      expect(((await res.json()) as { tokens: Array<{ name: string }> }).tokens.map((t) => t.name)).toEqual(['quickstart-admin']);
+      // The admin token and the consume service's change-hint token (viewer), each made once: a restart reuses both.
+      const tokens = ((await res.json()) as { tokens: Array<{ name: string; role: string }> }).tokens;
+      expect(tokens.map((t) => [t.name, t.role]).sort()).toEqual([['consume-hints', 'viewer'], ['quickstart-admin', 'admin']]);
     } finally {
       await again.stop();
     }

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bootstrapAdminToken, createStores, loadConfig } from '@quire/publish-service';
+import { bootstrapAdminToken, createStores, loadConfig, localHintToken } from '@quire/publish-service';
 import { buildUi, startUiServer } from '@quire/admin-ui';
 
 export interface QuickstartOptions {
@@ -136,10 +136,13 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
     processes.push(publish.proc);
     // The publish service has migrated the store: the first admin token goes straight into it.
     let adminToken: string | undefined;
+    // The consume service's change-hint token (ADR 0008), kept in the data directory.
+    let hintToken: string | undefined;
     if (auth) {
       const stores = await createStores(loadConfig({ QUIRE_METADATA_STORE: 'embedded', QUIRE_DATA_DIR: dataDir }));
       try {
         adminToken = await bootstrapAdminToken(stores.store, 'quickstart-admin', 'quickstart');
+        hintToken = await localHintToken(stores.store, join(dataDir, 'consume-hints.token'));
       } finally {
         await stores.close();
       }
@@ -154,6 +157,9 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
         QUIRE_CONSUME_HTTP_PORT: String(options.consumeHttpPort ?? 7081),
         QUIRE_CONSUME_GRPC_PORT: String(options.consumeGrpcPort ?? 7443),
         QUIRE_LOG_LEVEL: 'warn',
+        // A commit on the publish service wakes the consume service's change-feed read at once.
+        QUIRE_PUBLISH_HINT_ENDPOINTS: publish.match[2] as string,
+        ...(hintToken === undefined ? {} : { QUIRE_PUBLISH_HINT_TOKEN: hintToken }),
         ...authEnv,
       },
       /listening: rest (\S+) grpc (\S+)/,

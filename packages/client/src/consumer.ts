@@ -87,6 +87,15 @@ export interface ConsumerOptions {
    * not all land on the next one in the same instant.
    */
   rearmJitterMs?: number;
+  /**
+   * Long-poll only: after an answer that carried an update, a random pause in
+   * [0, rearmAfterUpdateMs] (default 250 ms; 0 = re-arm at once) before the next poll. A
+   * fleet woken by one publish then does not send its re-polls in the same instant, while
+   * the service is still answering the rest of the fleet and each consumer applies its
+   * update. Nothing is missed: a version published during the pause is answered at once by
+   * the poll that follows it.
+   */
+  rearmAfterUpdateMs?: number;
   /** grpc.health.v1 checks of each endpoint (default every 5 s; `intervalMs: 0` = off). */
   healthCheck?: HealthCheckOptions;
   /** S3 snapshot fallback when the service cannot be reached (default on; `false` = off). */
@@ -279,6 +288,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     maxMs: positiveMs(options.reconnect?.maxMs, 30_000, 'reconnect.maxMs'),
   };
   const rearmJitterMs = positiveMs(options.rearmJitterMs, 1000, 'rearmJitterMs');
+  const rearmAfterUpdateMs = positiveMs(options.rearmAfterUpdateMs, 250, 'rearmAfterUpdateMs');
   const pollTimeoutMs = positiveMs(options.pollTimeoutMs, 10_000, 'pollTimeoutMs');
   const fallback =
     options.fallback === false
@@ -326,12 +336,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   let fallbackSince: number | undefined;
 
   const reportError = (err: QuireError): void => emit('error', err);
+  /** The identity never changes: mapped once, not on every poll. */
+  const identityPb = identityToPb(identity);
 
   async function pollOnce(wait: number): Promise<PbPollResponseOutput | undefined> {
     const list = [...subs.values()];
     if (list.length === 0) return undefined;
     const req = {
-      identity: identityToPb(identity),
+      identity: identityPb,
       subscriptions: list.map((s) => ({
         topic: s.topic,
         knownVersion: s.known,
@@ -586,6 +598,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         else downloadFailures = 0;
         if (res !== undefined && res.updates.length === 0 && res.errors.length > 0) delay = Math.max(delay, jitter(wait > 0 ? 0 : Math.min(pollIntervalMs, 1000)));
         if (res === undefined && subs.size === 0) delay = Math.max(delay, 50);
+        // Re-arming the long-poll after an update: spread the fleet's re-polls out (see the option).
+        if (waitMs !== undefined && wait > 0 && res !== undefined && res.updates.length > 0 && !resubscribe) delay = Math.max(delay, Math.random() * rearmAfterUpdateMs);
         // Re-arming the long-poll after an outage or a drain: spread the clients out.
         if ((cutShort || recovering) && !resubscribe && waitMs !== undefined) delay = Math.max(delay, Math.random() * rearmJitterMs);
       } catch (err) {

@@ -42,24 +42,9 @@ export function fromGrpcError(err: unknown): QuireError {
   return QuireError.from(err);
 }
 
-export interface BackoffOptions {
-  /** First delay (default 100 ms). */
-  baseMs?: number;
-  /** Largest delay (default 10 s). */
-  maxMs?: number;
-}
-
-/**
- * Exponential backoff with "equal jitter": a random delay in [ceiling/2, ceiling], ceiling =
- * min(max, base·2^attempt). Random enough that clients failing together come back spread
- * out, bounded below so a dead endpoint is never hammered in a tight loop.
- */
-export function backoffDelay(attempt: number, options: BackoffOptions = {}): number {
-  const base = options.baseMs ?? 100;
-  const max = options.maxMs ?? 10_000;
-  const ceiling = Math.min(max, base * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-}
+// The backoff is core's, shared with the consume service's change-hint streams.
+export { backoffDelay } from '@quire/core';
+export type { BackoffOptions } from '@quire/core';
 
 /** `ms` ±`ratio` (default 10%), at least 0. */
 export function jitter(ms: number, ratio = 0.1): number {

@@ -90,3 +90,5 @@ export {
 } from './access.ts';
 export type { AccessDecision, AccessRequest, Action, ApiToken, ApiTokenView, NewTokenInput, Principal, Role } from './access.ts';
 export { ENCRYPTION_ALGORITHMS, ENCRYPTION_METADATA, checkPublishEncryption, checkTopicEncryptionSettings, encryptionAad, encryptionOf, validateTopicEncryption } from './encryption.ts';
+export { backoffDelay } from './backoff.ts';
+export type { BackoffOptions } from './backoff.ts';

@@ -10,6 +10,8 @@ export {
   instrumentStores,
   reasonLabel,
   trackCache,
+  trackChangeHints,
+  trackHintWatch,
   trackLeadership,
   trackRollouts,
 } from './instrument.ts';

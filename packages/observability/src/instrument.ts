@@ -8,6 +8,7 @@
  * own property calling the original with the same receiver and arguments.
  */
 import { Code, QuireError, type BlobStore, type MetadataStore } from '@quire/core';
+import { Counter } from 'prom-client';
 import { consistencyMetrics, pollMetrics, publishMetrics, type QuireMetrics } from './metrics.ts';
 
 /** Codes a store adapter answers with that are answers, not failures of the store (see `MetadataStore`). */
@@ -218,4 +219,29 @@ export function trackRollouts(source: { listActiveRuns(): Promise<ReadonlyArray<
     for (const run of await source.listActiveRuns()) out[run.status] = (out[run.status] ?? 0) + 1;
     return out;
   });
+}
+
+/** A total someone else counts, exposed as a counter read at scrape time. */
+function scrapedCounter(metrics: QuireMetrics, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+/** Publish side of the change hints (ADR 0008): watchers now, hints sent. */
+export function trackChangeHints(hints: { readonly watchers: number; readonly sent: number }, metrics: QuireMetrics): void {
+  metrics.gauge('quire_change_hint_watchers', 'Change-hint streams (consume replicas) this publish replica is sending to now', () => hints.watchers);
+  scrapedCounter(metrics, 'quire_change_hints_sent_total', 'Change hints sent to watchers (one per change and watcher)', () => hints.sent);
+}
+
+/** Consume side of the change hints (ADR 0008): streams connected now, hints received. */
+export function trackHintWatch(watch: { readonly connected: number; readonly received: number }, metrics: QuireMetrics): void {
+  metrics.gauge('quire_change_hint_streams_connected', 'Change-hint streams open to publish replicas now', () => watch.connected);
+  scrapedCounter(metrics, 'quire_change_hints_received_total', 'Change hints received from publish replicas (each wakes a change-feed read)', () => watch.received);
 }

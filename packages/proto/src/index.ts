@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as AdminProto } from './gen/admin.ts';
 import type { ProtoGrpcType as ConsumeProto } from './gen/consume.ts';
+import type { ProtoGrpcType as InternalProto } from './gen/internal.ts';
 import type { ProtoGrpcType as PublishProto } from './gen/publish.ts';
 
 /** Folder holding `quire/v1/*.proto` (the contract). */
@@ -17,13 +18,13 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_ROOT],
 };
 
-let cached: (PublishProto & ConsumeProto & AdminProto) | undefined;
+let cached: (PublishProto & ConsumeProto & AdminProto & InternalProto) | undefined;
 
-/** The loaded contract: `quire.v1.PublishService`, `quire.v1.ConsumeService`, `quire.v1.AdminService` and messages. */
-export function loadQuireProto(): PublishProto & ConsumeProto & AdminProto {
+/** The loaded contract: `quire.v1.PublishService`, `quire.v1.ConsumeService`, `quire.v1.AdminService`, `quire.v1.ChangeHintService` and messages. */
+export function loadQuireProto(): PublishProto & ConsumeProto & AdminProto & InternalProto {
   if (!cached) {
-    const def = protoLoader.loadSync(['quire/v1/publish.proto', 'quire/v1/consume.proto', 'quire/v1/admin.proto'], LOADER_OPTIONS);
-    cached = grpc.loadPackageDefinition(def) as unknown as PublishProto & ConsumeProto & AdminProto;
+    const def = protoLoader.loadSync(['quire/v1/publish.proto', 'quire/v1/consume.proto', 'quire/v1/admin.proto', 'quire/v1/internal.proto'], LOADER_OPTIONS);
+    cached = grpc.loadPackageDefinition(def) as unknown as PublishProto & ConsumeProto & AdminProto & InternalProto;
   }
   return cached;
 }
@@ -31,6 +32,11 @@ export function loadQuireProto(): PublishProto & ConsumeProto & AdminProto {
 export type { ProtoGrpcType as ConsumeProto } from './gen/consume.ts';
 export type { ProtoGrpcType as PublishProto } from './gen/publish.ts';
 export type { ProtoGrpcType as AdminProto } from './gen/admin.ts';
+export type { ProtoGrpcType as InternalProto } from './gen/internal.ts';
+// Change hints between the services (internal.proto).
+export type { ChangeHintServiceHandlers, ChangeHintServiceClient } from './gen/quire/v1/ChangeHintService.ts';
+export type { ChangeHint as PbChangeHint, ChangeHint__Output as PbChangeHintOutput } from './gen/quire/v1/ChangeHint.ts';
+export type { WatchChangesRequest as PbWatchChangesRequest, WatchChangesRequest__Output as PbWatchChangesRequestOutput } from './gen/quire/v1/WatchChangesRequest.ts';
 // Access control (admin.proto).
 export type { AdminServiceHandlers, AdminServiceClient } from './gen/quire/v1/AdminService.ts';
 export type { ApiToken as PbApiToken, ApiToken__Output as PbApiTokenOutput } from './gen/quire/v1/ApiToken.ts';

@@ -117,20 +117,37 @@ export async function ensureBootstrapAdminToken(
   by: string,
   name = 'bootstrap-admin',
 ): Promise<{ token: ApiTokenView; created: boolean }> {
+  return ensureDeploymentToken(store, tokenString, by, { name, role: 'admin' }, 'QUIRE_BOOTSTRAP_ADMIN_TOKEN');
+}
+
+/**
+ * A token a deployment made itself (`quire tokens mint`) and hands to a process in its
+ * configuration (`variable`): registered with `settings` when the store has no token of its
+ * id yet, else left as it is (reruns change nothing; a revoked one stays revoked). A token
+ * of that id with another secret is a conflict. Used by `quire migrate` for the first
+ * admin token and the consume services' change-hint token.
+ */
+export async function ensureDeploymentToken(
+  store: MetadataStore,
+  tokenString: string,
+  by: string,
+  settings: { name: string; role: ApiToken['role'] },
+  variable: string,
+): Promise<{ token: ApiTokenView; created: boolean }> {
   const parsed = parseTokenString(tokenString);
   if (parsed === undefined) throw QuireError.invalid('token', 'is not a Quire token (quire_<16 hex digits>_<43 base64url characters>)');
   const existing = async (): Promise<{ token: ApiTokenView; created: boolean } | undefined> => {
     const t = await store.getToken(parsed.id);
     if (t === undefined) return undefined;
     if (t.secretHash !== hashSecret(parsed.secret)) {
-      throw new QuireError(Code.ALREADY_EXISTS, `token ${parsed.id} already exists with another secret: QUIRE_BOOTSTRAP_ADMIN_TOKEN must be a freshly minted token (quire tokens mint)`, { field: 'token' });
+      throw new QuireError(Code.ALREADY_EXISTS, `token ${parsed.id} already exists with another secret: ${variable} must be a freshly minted token (quire tokens mint)`, { field: 'token' });
     }
     return { token: tokenView(t), created: false };
   };
   const before = await existing();
   if (before !== undefined) return before;
   try {
-    return { token: await registerToken(store, { name, role: 'admin' }, by, tokenString), created: true };
+    return { token: await registerToken(store, settings, by, tokenString), created: true };
   } catch (err) {
     // Another migration registered it at the same moment.
     const after = err instanceof QuireError && err.code === Code.ALREADY_EXISTS ? await existing() : undefined;

@@ -29,6 +29,8 @@ const load = configLoader(
     QUIRE_POLL_QUEUE_PER_APP: z.coerce.number().int().default(2000),
     QUIRE_HELD_POLLS_PER_APP: z.coerce.number().int().default(50000),
     QUIRE_READY_MAX_CACHE_AGE_MS: z.coerce.number().int().default(300_000),
+    QUIRE_PUBLISH_HINT_ENDPOINTS: z.string().default(''),
+    QUIRE_PUBLISH_HINT_TOKEN: z.string().optional(),
   },
   (shared, own) => ({ ...shared, httpPort: own.QUIRE_CONSUME_HTTP_PORT, cacheRefreshMs: own.QUIRE_CACHE_REFRESH_MS }),
 );

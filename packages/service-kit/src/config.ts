@@ -93,17 +93,23 @@ export const APP_VARIABLES = {
   migrate: {
     QUIRE_BOOTSTRAP_ADMIN_TOKEN:
       'quire migrate: a token string (make one with `quire tokens mint`) registered as an admin token when the store has no token of its id yet (only its hash is stored); how a deployment with QUIRE_AUTH=on gets its first admin',
+    QUIRE_BOOTSTRAP_HINT_TOKEN:
+      'quire migrate: the consume services\' change-hint token (the value of their QUIRE_PUBLISH_HINT_TOKEN, made with `quire tokens mint`), registered as a viewer token named consume-hints when the store has no token of its id yet',
   },
   'consume-service': {
     QUIRE_CONSUME_HTTP_PORT: 'REST port (default 7081; 0 = any free port)',
     QUIRE_CONSUME_GRPC_PORT: 'gRPC port (default 7443; 0 = any free port)',
     QUIRE_CACHE_REFRESH_MS: 'full refresh period of the topic cache (default 5000)',
-    QUIRE_CHANGE_POLL_MS: 'change-feed poll period (default 150)',
+    QUIRE_CHANGE_POLL_MS: 'change-feed poll period (default 150; up to 600000: with change hints the poll only catches what a lost hint missed)',
     QUIRE_FLEET_FLUSH_MS: 'how often aggregated fleet reports are written (default 5000)',
     QUIRE_POLL_CONCURRENCY_PER_APP: 'poll evaluations of one application at once (default 32)',
     QUIRE_POLL_QUEUE_PER_APP: 'poll evaluations of one application waiting; more are refused with 429 / RESOURCE_EXHAUSTED (default 2000)',
     QUIRE_HELD_POLLS_PER_APP: 'long-polls of one application held at once; more are refused (default 50000)',
     QUIRE_READY_MAX_CACHE_AGE_MS: 'readiness: the instance stays ready (store "degraded") while its last full cache refresh is younger than this, even with the metadata store down (default 300000)',
+    QUIRE_PUBLISH_HINT_ENDPOINTS:
+      'change hints (ADR 0008): gRPC host:port of the publish replicas, comma-separated, or a host name resolving to all of them (re-resolved every 30 s); the service holds a stream to each and reads the change feed as soon as one commits a change, instead of waiting for the next QUIRE_CHANGE_POLL_MS; empty (default) = change feed only',
+    QUIRE_PUBLISH_HINT_TOKEN:
+      'change hints: API token sent on the hint streams when the publish service runs with QUIRE_AUTH=on (any role; only hints of topics it may read are sent, so give it a token covering every topic, e.g. a viewer token)',
   },
   // Read by apps/cli through commander's `.env()`; kept here so the services accept them.
   cli: {

@@ -41,6 +41,7 @@ export {
   AccessGuard,
   createAccessGuard,
   ensureBootstrapAdminToken,
+  ensureDeploymentToken,
   guardGrpcHandlers,
   grpcActor,
   grpcPrincipal,

@@ -33,3 +33,19 @@ describe('QUIRE_BOOTSTRAP_ADMIN_TOKEN (quire migrate)', () => {
     }
   });
 });
+
+describe('QUIRE_BOOTSTRAP_HINT_TOKEN (quire migrate registers the consume services\' change-hint token)', () => {
+  it('is taken as is, or refused naming the variable without echoing it', () => {
+    const token = mintTokenString();
+    expect(loadMigrateConfig({ QUIRE_BOOTSTRAP_HINT_TOKEN: token }).hintToken).toBe(token);
+    expect(loadMigrateConfig({}).hintToken).toBeUndefined();
+    let err: unknown;
+    try {
+      loadMigrateConfig({ QUIRE_BOOTSTRAP_HINT_TOKEN: 'REPLACE_ME_secret' });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as ConfigError).variable).toBe('QUIRE_BOOTSTRAP_HINT_TOKEN');
+    expect((err as ConfigError).message).not.toContain('REPLACE_ME_secret');
+  });
+});

@@ -4,11 +4,13 @@
  * does before a service starts — create the keyspace and apply the pending CQL migrations
  * under the migration lease, create the buckets — and nothing else. The services still
  * migrate at start (the lease makes that safe), so the job is an ordering convenience: a
- * rollout's pods find the schema ready instead of taking turns on the lease.
+ * rollout's pods find the schema ready instead of taking turns on the lease. With the
+ * deployment's token variables set it also registers the first admin token and the consume
+ * services' change-hint token (each once).
  */
 import { z } from 'zod';
 import { parseTokenString } from '@quire/core';
-import { ensureBootstrapAdminToken } from './auth.ts';
+import { ensureBootstrapAdminToken, ensureDeploymentToken } from './auth.ts';
 import type { BlobStoreConfig, MetadataStoreConfig, ServiceConfig } from './config.ts';
 import { ConfigError, configLoader } from './config.ts';
 import { createStores } from './stores.ts';
@@ -16,20 +18,33 @@ import { createStores } from './stores.ts';
 export interface MigrateConfig extends ServiceConfig {
   /** QUIRE_BOOTSTRAP_ADMIN_TOKEN: the token string to register as the first admin token. */
   bootstrapAdminToken?: string;
+  /** QUIRE_BOOTSTRAP_HINT_TOKEN: the consume services' change-hint token, registered as a viewer token. */
+  hintToken?: string;
 }
 
 /**
  * The migration's configuration: the variables every service shares, and the bootstrap
  * admin token. A malformed token is refused without echoing it (it is a secret).
  */
-export const loadMigrateConfig = configLoader('migrate', { QUIRE_BOOTSTRAP_ADMIN_TOKEN: z.string().optional() }, (shared, own): MigrateConfig => {
-  const token = own.QUIRE_BOOTSTRAP_ADMIN_TOKEN?.trim();
-  if (token === undefined || token === '') return shared;
+export const loadMigrateConfig = configLoader(
+  'migrate',
+  { QUIRE_BOOTSTRAP_ADMIN_TOKEN: z.string().optional(), QUIRE_BOOTSTRAP_HINT_TOKEN: z.string().optional() },
+  (shared, own): MigrateConfig => {
+    const admin = tokenVariable('QUIRE_BOOTSTRAP_ADMIN_TOKEN', own.QUIRE_BOOTSTRAP_ADMIN_TOKEN);
+    const hint = tokenVariable('QUIRE_BOOTSTRAP_HINT_TOKEN', own.QUIRE_BOOTSTRAP_HINT_TOKEN);
+    return { ...shared, ...(admin === undefined ? {} : { bootstrapAdminToken: admin }), ...(hint === undefined ? {} : { hintToken: hint }) };
+  },
+);
+
+/** A token variable's value (undefined when unset); refused without echoing it (it is a secret). */
+function tokenVariable(variable: string, value: string | undefined): string | undefined {
+  const token = value?.trim();
+  if (token === undefined || token === '') return undefined;
   if (parseTokenString(token) === undefined) {
-    throw new ConfigError('QUIRE_BOOTSTRAP_ADMIN_TOKEN', 'is not a Quire token (quire_<16 hex digits>_<43 base64url characters>); make one with `quire tokens mint`');
+    throw new ConfigError(variable, 'is not a Quire token (quire_<16 hex digits>_<43 base64url characters>); make one with `quire tokens mint`');
   }
-  return { ...shared, bootstrapAdminToken: token };
-});
+  return token;
+}
 
 export interface MigrationReport {
   metadataStore: string;
@@ -37,6 +52,8 @@ export interface MigrationReport {
   elapsedMs: number;
   /** The bootstrap admin token's id, and whether this run registered it (false: it was there already). */
   bootstrapAdminToken?: { id: string; created: boolean };
+  /** The change-hint token's id, and whether this run registered it. */
+  hintToken?: { id: string; created: boolean };
 }
 
 export function describeMetadataStore(ms: MetadataStoreConfig): string {
@@ -56,7 +73,7 @@ export function describeBlobStore(bs: BlobStoreConfig): string {
  * token configured, register it (once); `progress` hears each step.
  */
 export async function migrateStores(
-  config: Pick<MigrateConfig, 'metadataStore' | 'blobStore' | 'bootstrapAdminToken'>,
+  config: Pick<MigrateConfig, 'metadataStore' | 'blobStore' | 'bootstrapAdminToken' | 'hintToken'>,
   progress: (line: string) => void = () => {},
 ): Promise<MigrationReport> {
   const report: MigrationReport = { metadataStore: describeMetadataStore(config.metadataStore), blobStore: describeBlobStore(config.blobStore), elapsedMs: 0 };
@@ -74,6 +91,12 @@ export async function migrateStores(
           ? `bootstrap admin token ${token.id} registered (QUIRE_BOOTSTRAP_ADMIN_TOKEN)`
           : `bootstrap admin token ${token.id} already registered${token.revokedAt === undefined ? '' : ' (revoked)'}: left as it is`,
       );
+    }
+    if (config.hintToken !== undefined) {
+      // The consume services' change-hint streams (ADR 0008): read-only, every topic.
+      const { token, created } = await ensureDeploymentToken(stores.store, config.hintToken, 'quire migrate', { name: 'consume-hints', role: 'viewer' }, 'QUIRE_BOOTSTRAP_HINT_TOKEN');
+      report.hintToken = { id: token.id, created };
+      progress(created ? `change-hint token ${token.id} registered as a viewer (QUIRE_BOOTSTRAP_HINT_TOKEN)` : `change-hint token ${token.id} already registered: left as it is`);
     }
   } finally {
     await stores.close();
