@@ -203,7 +203,7 @@ describe('deploy/k8s', () => {
           expect(config.hintToken, `${w.metadata.name} registers the change-hint token`).toBe(env['QUIRE_BOOTSTRAP_HINT_TOKEN']);
         } else expect(config.auth?.enabled, `${w.metadata.name} runs with access control on`).toBe(true);
         if (app === 'consume') {
-          // Change hints (ADR 0008): every publish replica through the headless Service, with the token.
+          // Change hints (ADR 0009): every publish replica through the headless Service, with the token.
           expect(config.publishHintEndpoints).toEqual(['quire-publish-replicas.quire.svc.cluster.local:7444']);
           expect(named('Service', 'quire-publish-replicas').spec?.['clusterIP']).toBe('None');
           expect(config.publishHintToken).toBe(env['QUIRE_PUBLISH_HINT_TOKEN']);
@@ -332,7 +332,7 @@ describe('deploy/compose', () => {
         expect(config.bootstrapAdminToken, `compose ${name} registers the bootstrap admin token`).toBe(bootstrap);
         expect(config.hintToken, `compose ${name} registers the change-hint token`).toBe(hint);
       } else expect(config.auth?.enabled, `compose ${name} runs with access control on`).toBe(true);
-      // Change hints (ADR 0008): each consume service watches the publish service, with the token.
+      // Change hints (ADR 0009): each consume service watches the publish service, with the token.
       if (app === 'consume') expect([config.publishHintEndpoints, config.publishHintToken], `compose ${name} watches change hints`).toEqual([['publish:7444'], hint]);
       if (config.httpPort !== undefined) expect(s.ports?.map((p) => p.target), `compose ${name} publishes its REST port`).toContain(config.httpPort);
       if (app !== 'migrate') expect(s.depends_on?.['migrate']?.condition, `compose ${name} waits for the migration`).toBe('service_completed_successfully');

@@ -25,7 +25,7 @@ export interface PropagationRow {
 
 export interface PropagationResult {
   changePollMs: number;
-  /** The consume service watched the publish service's change hints (the default deployment, ADR 0008). */
+  /** The consume service watched the publish service's change hints (the default deployment, ADR 0009). */
   changeHints?: boolean;
   pollIntervalMs: number;
   rows: PropagationRow[];

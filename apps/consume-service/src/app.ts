@@ -116,7 +116,7 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   trackCache(core.cache, metrics);
   const rest = await createRestServer(core.service, core.cache, { logger: fastifyLogger(config.logLevel) });
   logError = (err, what) => rest.log.warn({ err }, what);
-  // Change hints (ADR 0008): a publish replica's commit wakes the change-feed read at once.
+  // Change hints (ADR 0009): a publish replica's commit wakes the change-feed read at once.
   const hints = (config.publishHintEndpoints ?? []).length === 0 ? undefined : watchHints(config, core.cache, rest.log);
   if (hints !== undefined) trackHintWatch(hints, metrics);
   const onGrpcError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');

@@ -1,4 +1,4 @@
-// `TopicCache.pollNow` (the change hints' wake-up, ADR 0008) on the real embedded store:
+// `TopicCache.pollNow` (the change hints' wake-up, ADR 0009) on the real embedded store:
 // with the timer's change poll a minute away, a wake-up reads the change feed at once;
 // wake-ups during a read are coalesced into exactly one more read after it.
 import { mkdtempSync, rmSync } from 'node:fs';

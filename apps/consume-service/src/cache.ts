@@ -323,7 +323,7 @@ export class TopicCache {
 
   /**
    * Read the change feed now instead of at the next poll (a change hint from a publish
-   * replica, ADR 0008). Coalesced: one read at a time; hints that arrive during a read
+   * replica, ADR 0009). Coalesced: one read at a time; hints that arrive during a read
    * cause exactly one more read right after it. No-op before `start()` and after `stop()`.
    */
   pollNow(): void {

@@ -29,7 +29,7 @@ export interface ConsumeConfig extends ServiceConfig {
   heldPollsPerApp?: number;
   /** /readyz and gRPC health stay ready while the cache is younger than this, even with the store down. */
   readyMaxCacheAgeMs?: number;
-  /** Change hints (ADR 0008): publish replicas' gRPC `host:port`s to watch; empty = none (the change feed alone). */
+  /** Change hints (ADR 0009): publish replicas' gRPC `host:port`s to watch; empty = none (the change feed alone). */
   publishHintEndpoints?: string[];
   /** Token sent on the hint streams (needed when the publish service runs with QUIRE_AUTH=on). */
   publishHintToken?: string;

@@ -1,4 +1,4 @@
-// Change hints (ADR 0008) with the services as real processes on Cassandra + S3, access
+// Change hints (ADR 0009) with the services as real processes on Cassandra + S3, access
 // control on. The consume services read the change feed only every 10 minutes and never do
 // a full refresh during the test (1 h), so a held long-poll answered with the new version
 // within its 30 s wait was woken by the hint, not by the change poll. Also: the hint

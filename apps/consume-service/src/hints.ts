@@ -1,5 +1,5 @@
 /**
- * The consume side of the change hints (ADR 0008): one `WatchChanges` stream to each
+ * The consume side of the change hints (ADR 0009): one `WatchChanges` stream to each
  * publish replica, and on every hint a wake-up of the topic cache's change-feed read
  * (`TopicCache.pollNow`, coalesced there). The hint is only a wake-up: a hint lost while a
  * stream is down costs at most one change-poll period (QUIRE_CHANGE_POLL_MS), since the

@@ -39,7 +39,7 @@ export interface PublishAppOptions {
 
 export async function createPublishApp(config: PublishConfig, options: PublishAppOptions = {}): Promise<PublishApp> {
   const metrics = createMetrics('publish');
-  // Every change-recording write hints the consume services (hints.ts, ADR 0008).
+  // Every change-recording write hints the consume services (hints.ts, ADR 0009).
   const hints = new ChangeHints(config.replicaId);
   const instrumented = instrumentStores(await createStores(config), metrics, config);
   const stores = { ...instrumented, store: hintingStore(instrumented.store, hints) };

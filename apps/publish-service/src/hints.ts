@@ -1,5 +1,5 @@
 /**
- * Change hints (`quire.v1.ChangeHintService/WatchChanges`, ADR 0008): the consume services
+ * Change hints (`quire.v1.ChangeHintService/WatchChanges`, ADR 0009): the consume services
  * hold a stream to each publish replica and, on a hint, read the store's change feed at
  * once instead of at their next change poll.
  *

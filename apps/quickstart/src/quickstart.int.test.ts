@@ -51,7 +51,7 @@ describe('quickstart (embedded default, separate processes)', () => {
     expect(poll.status).toBe(200);
     const body = (await poll.json()) as { updates: Array<{ topic: string; version: { version: number } }> };
     expect(body.updates.map((u) => [u.topic, Number(u.version.version)])).toEqual([['devices.supported', 1]]);
-    // The consume service watches the publish service's change hints (ADR 0008), with its own viewer token.
+    // The consume service watches the publish service's change hints (ADR 0009), with its own viewer token.
     const metrics = await (await fetch(`${q.consumeUrl}/metrics`)).text();
     expect(metrics).toMatch(/^quire_change_hint_streams_connected\{[^}]*\} 1$/m);
     expect(metrics).toMatch(/^quire_change_hints_received_total\{[^}]*\} [1-9]/m);

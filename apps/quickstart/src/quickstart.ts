@@ -136,7 +136,7 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
     processes.push(publish.proc);
     // The publish service has migrated the store: the first admin token goes straight into it.
     let adminToken: string | undefined;
-    // The consume service's change-hint token (ADR 0008), kept in the data directory.
+    // The consume service's change-hint token (ADR 0009), kept in the data directory.
     let hintToken: string | undefined;
     if (auth) {
       const stores = await createStores(loadConfig({ QUIRE_METADATA_STORE: 'embedded', QUIRE_DATA_DIR: dataDir }));

@@ -234,13 +234,13 @@ function scrapedCounter(metrics: QuireMetrics, name: string, help: string, read:
   });
 }
 
-/** Publish side of the change hints (ADR 0008): watchers now, hints sent. */
+/** Publish side of the change hints (ADR 0009): watchers now, hints sent. */
 export function trackChangeHints(hints: { readonly watchers: number; readonly sent: number }, metrics: QuireMetrics): void {
   metrics.gauge('quire_change_hint_watchers', 'Change-hint streams (consume replicas) this publish replica is sending to now', () => hints.watchers);
   scrapedCounter(metrics, 'quire_change_hints_sent_total', 'Change hints sent to watchers (one per change and watcher)', () => hints.sent);
 }
 
-/** Consume side of the change hints (ADR 0008): streams connected now, hints received. */
+/** Consume side of the change hints (ADR 0009): streams connected now, hints received. */
 export function trackHintWatch(watch: { readonly connected: number; readonly received: number }, metrics: QuireMetrics): void {
   metrics.gauge('quire_change_hint_streams_connected', 'Change-hint streams open to publish replicas now', () => watch.connected);
   scrapedCounter(metrics, 'quire_change_hints_received_total', 'Change hints received from publish replicas (each wakes a change-feed read)', () => watch.received);

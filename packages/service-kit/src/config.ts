@@ -107,7 +107,7 @@ export const APP_VARIABLES = {
     QUIRE_HELD_POLLS_PER_APP: 'long-polls of one application held at once; more are refused (default 50000)',
     QUIRE_READY_MAX_CACHE_AGE_MS: 'readiness: the instance stays ready (store "degraded") while its last full cache refresh is younger than this, even with the metadata store down (default 300000)',
     QUIRE_PUBLISH_HINT_ENDPOINTS:
-      'change hints (ADR 0008): gRPC host:port of the publish replicas, comma-separated, or a host name resolving to all of them (re-resolved every 30 s); the service holds a stream to each and reads the change feed as soon as one commits a change, instead of waiting for the next QUIRE_CHANGE_POLL_MS; empty (default) = change feed only',
+      'change hints (ADR 0009): gRPC host:port of the publish replicas, comma-separated, or a host name resolving to all of them (re-resolved every 30 s); the service holds a stream to each and reads the change feed as soon as one commits a change, instead of waiting for the next QUIRE_CHANGE_POLL_MS; empty (default) = change feed only',
     QUIRE_PUBLISH_HINT_TOKEN:
       'change hints: API token sent on the hint streams when the publish service runs with QUIRE_AUTH=on (any role; only hints of topics it may read are sent, so give it a token covering every topic, e.g. a viewer token)',
   },

@@ -93,7 +93,7 @@ export async function migrateStores(
       );
     }
     if (config.hintToken !== undefined) {
-      // The consume services' change-hint streams (ADR 0008): read-only, every topic.
+      // The consume services' change-hint streams (ADR 0009): read-only, every topic.
       const { token, created } = await ensureDeploymentToken(stores.store, config.hintToken, 'quire migrate', { name: 'consume-hints', role: 'viewer' }, 'QUIRE_BOOTSTRAP_HINT_TOKEN');
       report.hintToken = { id: token.id, created };
       progress(created ? `change-hint token ${token.id} registered as a viewer (QUIRE_BOOTSTRAP_HINT_TOKEN)` : `change-hint token ${token.id} already registered: left as it is`);
