@@ -223,10 +223,18 @@ export async function dropQuireEnv(servers: Servers, q: QuireEnv): Promise<void>
 }
 
 export async function startPublish(q: QuireEnv, extra: Record<string, string> = {}): Promise<QuireProcess> {
-  return startQuireProcess('publish-service', { ...q.env, QUIRE_PUBLISH_HTTP_PORT: '0', QUIRE_PUBLISH_GRPC_PORT: '0', ...extra }, 120_000);
+  const profile: Record<string, string> =
+    consumeProfileDir === undefined
+      ? {}
+      : {
+          NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(join(HERE, 'cpu-profile.mjs')).href}`.trim(),
+          BENCH_CPU_PROFILE_DIR: consumeProfileDir,
+          BENCH_PROFILE_NAME: 'publish',
+        };
+  return startQuireProcess('publish-service', { ...q.env, QUIRE_PUBLISH_HTTP_PORT: '0', QUIRE_PUBLISH_GRPC_PORT: '0', ...profile, ...extra }, 120_000);
 }
 
-/** `--profile-consume <dir>`: consume-service processes write a V8 CPU profile there when they exit. */
+/** `--profile-consume <dir>`: consume-service (and publish-service) processes write a V8 CPU profile there when they exit. */
 let consumeProfileDir: string | undefined;
 export function profileConsumeInto(dir: string | undefined): void {
   consumeProfileDir = dir;

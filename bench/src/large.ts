@@ -85,15 +85,14 @@ export async function largePayloads(ctx: Context): Promise<LargeResult> {
       const cpu = Object.fromEntries(kinds.map((k) => [k, { client: [] as number[], service: [] as number[] }])) as Record<Kind, { client: number[]; service: number[] }>;
       const servicePid = (what: Kind): number | undefined =>
         what === 'sdkPublish' || what === 'sdkDirect' ? publishProc.child.pid : what === 'sdkDownload' || what === 'sdkDownloadTo' ? consumeProc.child.pid : undefined;
-      const run = async <T extends { ms: number }>(what: Kind, req: Parameters<Awaited<ReturnType<typeof startWorker>>['call']>[0]): Promise<T> => {
+      const run = async <T extends { ms: number; cpuMs?: number }>(what: Kind, req: Parameters<Awaited<ReturnType<typeof startWorker>>['call']>[0]): Promise<T> => {
         const w = await startWorker(what);
         try {
           const svc = servicePid(what);
-          const c0 = cpuMs(w.pid);
           const s0 = svc === undefined ? 0 : cpuMs(svc);
           const out = await w.call<T>(req);
           const gib = bytes / 1024 ** 3;
-          cpu[what].client.push((cpuMs(w.pid) - c0) / 1000 / gib);
+          cpu[what].client.push((out.cpuMs ?? Number.NaN) / 1000 / gib);
           cpu[what].service.push(svc === undefined ? 0 : (cpuMs(svc) - s0) / 1000 / gib);
           m[what].push(mib / (out.ms / 1000));
           r[what].push(w.rss().peak);

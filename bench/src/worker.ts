@@ -389,6 +389,14 @@ async function rawGet(req: Extract<WorkerRequest, { op: 'rawGet' }>): Promise<{ 
   return { ms, bytes };
 }
 
+/** The operation's result with the CPU time (ms, user + system) this process spent on it (module loading excluded). */
+async function withCpu<T extends object>(op: () => Promise<T>): Promise<T & { cpuMs: number }> {
+  const c0 = process.cpuUsage();
+  const out = await op();
+  const c = process.cpuUsage(c0);
+  return { ...out, cpuMs: (c.user + c.system) / 1000 };
+}
+
 // ---------------------------------------------------------------- dispatch
 
 async function handle(req: WorkerRequest): Promise<unknown> {
@@ -414,17 +422,17 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'waitAnswered':
       return waitAnswered(req);
     case 'sdkPublish':
-      return sdkPublish(req);
+      return withCpu(() => sdkPublish(req));
     case 'sdkDownload':
-      return sdkDownload(req);
+      return withCpu(() => sdkDownload(req));
     case 'sdkDirect':
-      return sdkDirect(req);
+      return withCpu(() => sdkDirect(req));
     case 'sdkDownloadTo':
-      return sdkDownloadTo(req);
+      return withCpu(() => sdkDownloadTo(req));
     case 'rawUpload':
-      return rawUpload(req);
+      return withCpu(() => rawUpload(req));
     case 'rawGet':
-      return rawGet(req);
+      return withCpu(() => rawGet(req));
   }
 }
 
