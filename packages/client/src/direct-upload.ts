@@ -4,7 +4,8 @@
  * upload → `CommitUploaded`). The bytes never pass through the publish service; it reads
  * the object once to check size and SHA-256 before the version becomes visible. If the
  * commit fails, the uploaded objects are deleted (best effort; the orphan sweep covers
- * the rest).
+ * the rest). Encrypted topics are refused before anything is uploaded (this path does not
+ * encrypt; `publish` does).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -84,6 +85,16 @@ export function createDirectUploader(options: DirectUploaderOptions): DirectUplo
       if ((input.file === undefined) === (input.data === undefined)) throw QuireError.invalid('file', 'give exactly one of file or data');
       const total = input.file !== undefined ? (await stat(input.file)).size : (input.data as Uint8Array).byteLength;
       const open = (): Readable => (input.file !== undefined ? createReadStream(input.file) : Readable.from([Buffer.from(input.data as Uint8Array)]));
+      // An encrypted topic takes only payloads encrypted under its key, which this path does
+      // not do: refuse before a byte is uploaded rather than at the commit.
+      const t = await unary<{ encryption: { keyId: string } | null }>(client, 'GetTopic', { name: topic }, { metadata: md() }).catch((err: unknown) => {
+        throw err instanceof QuireError && err.code === Code.NOT_FOUND ? new QuireError(Code.NOT_FOUND, err.message, { field: 'topic', cause: err }) : err;
+      });
+      if (t.encryption !== null && t.encryption !== undefined) {
+        throw new QuireError(Code.FAILED_PRECONDITION, `topic ${topic} is encrypted (key "${t.encryption.keyId}"): the direct uploader does not encrypt; use publish() with a keyring`, {
+          field: 'topic',
+        });
+      }
       const prepared = await unary<{ publishId: string; key: string; locations: Array<{ region: string; bucket: string; key: string }> }>(
         client,
         'PrepareUpload',
