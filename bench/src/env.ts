@@ -38,6 +38,14 @@ export function rssMiB(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
+/** CPU time (user + system, ms) a process has used so far (/proc/<pid>/stat). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[11], [12] = utime, stime (the 14th and 15th of the whole line) in clock ticks (100 Hz on Linux).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Nanoseconds on the system-wide monotonic clock (CLOCK_MONOTONIC: the same in every process). */
@@ -215,10 +223,18 @@ export async function dropQuireEnv(servers: Servers, q: QuireEnv): Promise<void>
 }
 
 export async function startPublish(q: QuireEnv, extra: Record<string, string> = {}): Promise<QuireProcess> {
-  return startQuireProcess('publish-service', { ...q.env, QUIRE_PUBLISH_HTTP_PORT: '0', QUIRE_PUBLISH_GRPC_PORT: '0', ...extra }, 120_000);
+  const profile: Record<string, string> =
+    consumeProfileDir === undefined
+      ? {}
+      : {
+          NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(join(HERE, 'cpu-profile.mjs')).href}`.trim(),
+          BENCH_CPU_PROFILE_DIR: consumeProfileDir,
+          BENCH_PROFILE_NAME: 'publish',
+        };
+  return startQuireProcess('publish-service', { ...q.env, QUIRE_PUBLISH_HTTP_PORT: '0', QUIRE_PUBLISH_GRPC_PORT: '0', ...profile, ...extra }, 120_000);
 }
 
-/** `--profile-consume <dir>`: consume-service processes write a V8 CPU profile there when they exit. */
+/** `--profile-consume <dir>`: consume-service (and publish-service) processes write a V8 CPU profile there when they exit. */
 let consumeProfileDir: string | undefined;
 export function profileConsumeInto(dir: string | undefined): void {
   consumeProfileDir = dir;

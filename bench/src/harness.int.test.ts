@@ -56,7 +56,11 @@ describe('benchmark harness (tiny sizes)', () => {
     for (const r of results.poll?.rows ?? []) expect(r.quire.rps.median > 0 && r.bare.rps.median > 0 && finite(r.ratio.median)).toBe(true);
     const large = results.large?.rows[0];
     expect(large?.bytes).toBe(1024 * 1024);
-    expect([large?.sdkPublish.median, large?.rawUpload.median, large?.sdkDownload.median, large?.rawGet.median, large?.rss.sdkDownload.median].every((x) => x !== undefined && x > 0)).toBe(true);
+    expect(
+      [large?.sdkPublish.median, large?.sdkDirect?.median, large?.rawUpload.median, large?.sdkDownload.median, large?.sdkDownloadTo?.median, large?.rawGet.median, large?.rss.sdkDownload.median, large?.rss.sdkDownloadTo?.median].every(
+        (x) => x !== undefined && x > 0,
+      ),
+    ).toBe(true);
     expect(results.scale?.topics).toBe(4);
     expect(results.scale?.held.quire.missing).toBe(0);
     expect(results.scale?.held.bare.missing).toBe(0);

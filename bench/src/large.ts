@@ -1,27 +1,41 @@
-// 3. Large payloads: publish (through the publish service, streamed) and download (SDK
-// consumer, verified) against raw @aws-sdk/lib-storage Upload and raw GetObject of the same
-// bytes to the same s3proxy, alternating; each client in a fresh process for its peak RSS.
+// 3. Large payloads: publish (through the publish service, streamed; and the direct
+// uploader, straight to S3 then committed) and download (the consumer's `download` into one
+// verified buffer, and `downloadTo` into a verified file) against raw @aws-sdk/lib-storage
+// Upload and raw GetObject of the same bytes to the same s3proxy, each repetition starting
+// with another client; each client in a fresh process for its peak RSS.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { createPublisher } from '@quire/client';
 import type { Context } from './context.ts';
-import { dropQuireEnv, quireEnv, rssMiB, startConsume, startPublish, startWorker } from './env.ts';
+import { cpuMs, dropQuireEnv, quireEnv, rssMiB, startConsume, startPublish, startWorker } from './env.ts';
 import { ratioSpread, spread, type Spread } from './stats.ts';
 
 export interface LargeRow {
   bytes: number;
   /** MiB/s per repetition. */
   sdkPublish: Spread;
+  /** `createDirectUploader` (absent in results from before it was measured). */
+  sdkDirect?: Spread;
   rawUpload: Spread;
   sdkDownload: Spread;
+  /** `consumer.downloadTo` (absent in results from before it was measured). */
+  sdkDownloadTo?: Spread;
   rawGet: Spread;
   publishRatio: Spread;
+  directRatio?: Spread;
   downloadRatio: Spread;
+  downloadToRatio?: Spread;
+  /**
+   * CPU seconds per GiB moved (median over repetitions): the client process, plus the
+   * Quire service it talks to during the call (publish service for publish and direct
+   * upload, consume service for the downloads); s3proxy's own CPU is not counted.
+   */
+  cpuPerGiB?: Record<string, { client: number; service: number }>;
   /** Peak RSS (MiB) of the client process. */
-  rss: { sdkPublish: Spread; rawUpload: Spread; sdkDownload: Spread; rawGet: Spread };
+  rss: { sdkPublish: Spread; sdkDirect?: Spread; rawUpload: Spread; sdkDownload: Spread; sdkDownloadTo?: Spread; rawGet: Spread };
   /** Peak RSS (MiB) of the publish service process over the whole benchmark. */
   publishServicePeakRss: number;
 }
@@ -29,6 +43,9 @@ export interface LargeRow {
 export interface LargeResult {
   rows: LargeRow[];
 }
+
+/** `items` rotated left by `n` (each repetition starts with another client). */
+const rotate = <T>(items: readonly T[], n: number): T[] => items.map((_, i) => items[(i + n) % items.length] as T);
 
 async function writeRandomFile(path: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
@@ -61,12 +78,22 @@ export async function largePayloads(ctx: Context): Promise<LargeResult> {
       const topic = `bench.large.m${mib}`;
       await pub.createTopic({ name: topic, owner: 'bench' });
       const reps = bytes >= 512 * 1024 * 1024 ? Math.min(2, sizes.reps) : sizes.reps;
-      const m = { sdkPublish: [] as number[], rawUpload: [] as number[], sdkDownload: [] as number[], rawGet: [] as number[] };
-      const r = { sdkPublish: [] as number[], rawUpload: [] as number[], sdkDownload: [] as number[], rawGet: [] as number[] };
-      const run = async <T extends { ms: number }>(what: keyof typeof m, req: Parameters<Awaited<ReturnType<typeof startWorker>>['call']>[0]): Promise<T> => {
+      const kinds = ['sdkPublish', 'sdkDirect', 'rawUpload', 'sdkDownload', 'sdkDownloadTo', 'rawGet'] as const;
+      type Kind = (typeof kinds)[number];
+      const m = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
+      const r = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
+      const cpu = Object.fromEntries(kinds.map((k) => [k, { client: [] as number[], service: [] as number[] }])) as Record<Kind, { client: number[]; service: number[] }>;
+      const servicePid = (what: Kind): number | undefined =>
+        what === 'sdkPublish' || what === 'sdkDirect' ? publishProc.child.pid : what === 'sdkDownload' || what === 'sdkDownloadTo' ? consumeProc.child.pid : undefined;
+      const run = async <T extends { ms: number; cpuMs?: number }>(what: Kind, req: Parameters<Awaited<ReturnType<typeof startWorker>>['call']>[0]): Promise<T> => {
         const w = await startWorker(what);
         try {
+          const svc = servicePid(what);
+          const s0 = svc === undefined ? 0 : cpuMs(svc);
           const out = await w.call<T>(req);
+          const gib = bytes / 1024 ** 3;
+          cpu[what].client.push((out.cpuMs ?? Number.NaN) / 1000 / gib);
+          cpu[what].service.push(svc === undefined ? 0 : (cpuMs(svc) - s0) / 1000 / gib);
           m[what].push(mib / (out.ms / 1000));
           r[what].push(w.rss().peak);
           return out;
@@ -74,42 +101,52 @@ export async function largePayloads(ctx: Context): Promise<LargeResult> {
           await w.stop();
         }
       };
+      const s3s = { [region.name]: { ...s3, forcePathStyle: true } };
       for (let rep = 1; rep <= reps; rep++) {
         const rawKey = `raw/${mib}-${rep}.bin`;
-        const sdkFirst = rep % 2 === 1;
-        const up = async (): Promise<number> => (await run<{ ms: number; version: number }>('sdkPublish', { op: 'sdkPublish', endpoint: publishProc.grpcAddress, topic, file, region: region.name })).version;
-        const raw = async (): Promise<void> => void (await run('rawUpload', { op: 'rawUpload', s3, bucket, key: rawKey, file }));
-        let version: number;
-        if (sdkFirst) {
-          version = await up();
-          await raw();
-        } else {
-          await raw();
-          version = await up();
-        }
-        const down = async (): Promise<void> =>
-          void (await run('sdkDownload', { op: 'sdkDownload', endpoint: consumeProc.grpcAddress, topic, version, region: region.name, s3: { [region.name]: { ...s3, forcePathStyle: true } } }));
-        const get = async (): Promise<void> => void (await run('rawGet', { op: 'rawGet', s3, bucket, key: rawKey }));
-        if (sdkFirst) {
-          await down();
-          await get();
-        } else {
-          await get();
-          await down();
-        }
+        let version = 0;
+        const uploads: Record<string, () => Promise<void>> = {
+          sdkPublish: async () => {
+            version = (await run<{ ms: number; version: number }>('sdkPublish', { op: 'sdkPublish', endpoint: publishProc.grpcAddress, topic, file, region: region.name })).version;
+          },
+          sdkDirect: async () => void (await run('sdkDirect', { op: 'sdkDirect', endpoint: publishProc.grpcAddress, topic, file, region: region.name, s3: s3s })),
+          rawUpload: async () => void (await run('rawUpload', { op: 'rawUpload', s3, bucket, key: rawKey, file })),
+        };
+        for (const k of rotate(Object.keys(uploads), rep - 1)) await (uploads[k] as () => Promise<void>)();
+        const downloads: Record<string, () => Promise<void>> = {
+          sdkDownload: async () =>
+            void (await run('sdkDownload', { op: 'sdkDownload', endpoint: consumeProc.grpcAddress, topic, version, region: region.name, s3: s3s })),
+          sdkDownloadTo: async () =>
+            void (await run('sdkDownloadTo', { op: 'sdkDownloadTo', endpoint: consumeProc.grpcAddress, topic, version, region: region.name, s3: s3s, path: join(dir, `down-${mib}.bin`) })),
+          rawGet: async () => void (await run('rawGet', { op: 'rawGet', s3, bucket, key: rawKey })),
+        };
+        for (const k of rotate(Object.keys(downloads), rep - 1)) await (downloads[k] as () => Promise<void>)();
+        const f = (k: Kind, a: Record<Kind, number[]>) => a[k].at(-1)?.toFixed(0);
         ctx.progress(
-          `large ${mib} MiB rep ${rep}/${reps}: publish ${m.sdkPublish.at(-1)?.toFixed(0)} MiB/s (raw ${m.rawUpload.at(-1)?.toFixed(0)}), download ${m.sdkDownload.at(-1)?.toFixed(0)} MiB/s (raw ${m.rawGet.at(-1)?.toFixed(0)}); RSS publish ${r.sdkPublish.at(-1)?.toFixed(0)} MiB, download ${r.sdkDownload.at(-1)?.toFixed(0)} MiB`,
+          `large ${mib} MiB rep ${rep}/${reps} (MiB/s, peak RSS MiB): publish ${f('sdkPublish', m)} (${f('sdkPublish', r)}), direct ${f('sdkDirect', m)} (${f('sdkDirect', r)}), raw upload ${f('rawUpload', m)} (${f('rawUpload', r)}); download ${f('sdkDownload', m)} (${f('sdkDownload', r)}), downloadTo ${f('sdkDownloadTo', m)} (${f('sdkDownloadTo', r)}), raw get ${f('rawGet', m)} (${f('rawGet', r)}); load ${loadavg()[0]?.toFixed(1)}`,
         );
       }
       rows.push({
         bytes,
         sdkPublish: spread(m.sdkPublish),
+        sdkDirect: spread(m.sdkDirect),
         rawUpload: spread(m.rawUpload),
         sdkDownload: spread(m.sdkDownload),
+        sdkDownloadTo: spread(m.sdkDownloadTo),
         rawGet: spread(m.rawGet),
         publishRatio: ratioSpread(m.sdkPublish, m.rawUpload),
+        directRatio: ratioSpread(m.sdkDirect, m.rawUpload),
         downloadRatio: ratioSpread(m.sdkDownload, m.rawGet),
-        rss: { sdkPublish: spread(r.sdkPublish), rawUpload: spread(r.rawUpload), sdkDownload: spread(r.sdkDownload), rawGet: spread(r.rawGet) },
+        downloadToRatio: ratioSpread(m.sdkDownloadTo, m.rawGet),
+        rss: {
+          sdkPublish: spread(r.sdkPublish),
+          sdkDirect: spread(r.sdkDirect),
+          rawUpload: spread(r.rawUpload),
+          sdkDownload: spread(r.sdkDownload),
+          sdkDownloadTo: spread(r.sdkDownloadTo),
+          rawGet: spread(r.rawGet),
+        },
+        cpuPerGiB: Object.fromEntries(kinds.map((k) => [k, { client: spread(cpu[k].client).median, service: spread(cpu[k].service).median }])),
         publishServicePeakRss: rssMiB(publishProc.child.pid as number).peak,
       });
       rmSync(file, { force: true });

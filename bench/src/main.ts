@@ -36,6 +36,7 @@ const program = new Command('bench')
   .option('--poll-interval-ms <ms>', 'propagation: interval of the polling (non long-poll) consumers (default 30000)', positiveInt)
   .option('--scale-topics <n>', 'topics in the scale benchmark (default 10000)', positiveInt)
   .option('--held-polls <n>', 'held long-polls in the scale benchmark (default 10000)', positiveInt)
+  .addOption(new Option('--payload-mib <list>', 'large payloads: comma-separated sizes in MiB (default 100,1024)').argParser((v) => v.split(',').map((x) => positiveInt(x.trim()))))
   .option('--profile-consume <dir>', 'consume-service processes write V8 CPU profiles (.cpuprofile) into <dir> when they stop')
   .option('--report-from <json>', 'do not run anything: rewrite REPORT.md and its charts from an earlier results file')
   .option('--merge-from <json>', 'with --report-from: copy the benchmarks present in <json> (a later run of some of them) into the --report-from file, noting it, then write the report')
@@ -43,7 +44,7 @@ const program = new Command('bench')
   .showHelpAfterError();
 
 program.parse(process.argv.filter((a) => a !== '--'));
-const opts = program.opts<{ quick: boolean; only?: BenchmarkName[]; reps?: number; scaleTopics?: number; heldPolls?: number; out?: string; profileConsume?: string; reportFrom?: string; mergeFrom?: string; consumers?: number[]; pollIntervalMs?: number }>();
+const opts = program.opts<{ quick: boolean; only?: BenchmarkName[]; reps?: number; scaleTopics?: number; heldPolls?: number; out?: string; profileConsume?: string; reportFrom?: string; mergeFrom?: string; consumers?: number[]; pollIntervalMs?: number; payloadMib?: number[] }>();
 if (opts.profileConsume) {
   mkdirSync(resolve(opts.profileConsume), { recursive: true });
   profileConsumeInto(resolve(opts.profileConsume));
@@ -56,6 +57,7 @@ if (opts.pollIntervalMs) sizes['pollIntervalMs'] = opts.pollIntervalMs;
 if (opts.reps) sizes['reps'] = opts.reps;
 if (opts.scaleTopics) sizes['scaleTopics'] = opts.scaleTopics;
 if (opts.heldPolls) sizes['heldPolls'] = opts.heldPolls;
+if (opts.payloadMib) sizes['payloads'] = opts.payloadMib.map((m) => m * 1024 * 1024);
 
 if (opts.reportFrom) {
   const from = resolve(opts.reportFrom);

@@ -46,6 +46,14 @@ export function targets(r: BenchResults): Target[] {
       out.push({ what: `${size(big.bytes)} download vs raw GetObject`, target: '≥ 0.9×', measured: `×${fmt(big.downloadRatio)}`, met: big.downloadRatio.median >= 0.9 });
       out.push({ what: `${size(big.bytes)} SDK publish peak RSS`, target: '< 200 MB', measured: `${fmt(big.rss.sdkPublish, ' MiB')} (max ${num(big.rss.sdkPublish.max * 1.048576)} MB)`, met: big.rss.sdkPublish.max * 1.048576 < 200 });
       out.push({ what: `${size(big.bytes)} SDK download peak RSS`, target: '< 200 MB', measured: `${fmt(big.rss.sdkDownload, ' MiB')} (max ${num(big.rss.sdkDownload.max * 1.048576)} MB)`, met: big.rss.sdkDownload.max * 1.048576 < 200 });
+      if (big.directRatio && big.rss.sdkDirect) {
+        out.push({ what: `${size(big.bytes)} direct upload vs raw upload`, target: '≥ 0.9×', measured: `×${fmt(big.directRatio)}`, met: big.directRatio.median >= 0.9 });
+        out.push({ what: `${size(big.bytes)} direct upload peak RSS`, target: '< 200 MB', measured: `${fmt(big.rss.sdkDirect, ' MiB')} (max ${num(big.rss.sdkDirect.max * 1.048576)} MB)`, met: big.rss.sdkDirect.max * 1.048576 < 200 });
+      }
+      if (big.downloadToRatio && big.rss.sdkDownloadTo) {
+        out.push({ what: `${size(big.bytes)} downloadTo vs raw GetObject`, target: '≥ 0.9×', measured: `×${fmt(big.downloadToRatio)}`, met: big.downloadToRatio.median >= 0.9 });
+        out.push({ what: `${size(big.bytes)} downloadTo peak RSS`, target: '< 200 MB', measured: `${fmt(big.rss.sdkDownloadTo, ' MiB')} (max ${num(big.rss.sdkDownloadTo.max * 1.048576)} MB)`, met: big.rss.sdkDownloadTo.max * 1.048576 < 200 });
+      }
     }
   }
   if (r.scale) {
@@ -182,16 +190,29 @@ export function writeReport(r: BenchResults, reportPath: string, resultsPath: st
     L.push('## 3. Large payloads');
     L.push('');
     L.push(
-      'SDK publish = `createPublisher().publish({ file })` (streamed over gRPC through the publish service into S3, one region); raw upload = `@aws-sdk/lib-storage` `Upload` of the same file (8 MiB parts, 4 in parallel) to the same s3proxy. SDK download = `consumer.download()` (S3 GetObject + SHA-256 verification); raw = `GetObject` streamed and hashed, bytes discarded. Each client in a fresh process; peak RSS = its VmHWM.',
+      'SDK publish = `createPublisher().publish({ file })` (streamed over gRPC through the publish service into S3, one region); SDK direct = `createDirectUploader().publish()` (multipart straight to S3, then `CommitUploaded`: the service reads the object back once to check size and SHA-256); raw upload = `@aws-sdk/lib-storage` `Upload` of the same file (8 MiB parts, 4 in parallel) to the same s3proxy. SDK download = `consumer.download()` (S3 GetObject into one verified buffer); SDK downloadTo = `consumer.downloadTo(path)` (streamed through SHA-256 into a temp file, fsynced, renamed); raw = `GetObject` streamed and hashed, bytes discarded. Ratios are per repetition against the raw client of the same repetition (median [min–max]). Each client in a fresh process; peak RSS = its VmHWM (max over repetitions).',
     );
     L.push('');
-    L.push('| size | SDK publish MiB/s | raw upload MiB/s | ratio | SDK download MiB/s | raw GetObject MiB/s | ratio | peak RSS MiB: publish / upload / download / get | publish-service peak RSS MiB |');
-    L.push('|---|---|---|---|---|---|---|---|---|');
+    const opt = (x: Spread | undefined, suffix = '') => (x === undefined ? '—' : `${fmt(x)}${suffix}`);
+    const rssOf = (x: Spread | undefined) => (x === undefined ? '—' : num(x.max));
+    L.push('| size | client | MiB/s | ratio to raw | peak RSS MiB | CPU s/GiB: client + Quire service |');
+    L.push('|---|---|---|---|---|---|');
     for (const row of r.large.rows) {
-      L.push(
-        `| ${size(row.bytes)} | ${fmt(row.sdkPublish)} | ${fmt(row.rawUpload)} | ×${fmt(row.publishRatio)} | ${fmt(row.sdkDownload)} | ${fmt(row.rawGet)} | ×${fmt(row.downloadRatio)} | ${num(row.rss.sdkPublish.max)} / ${num(row.rss.rawUpload.max)} / ${num(row.rss.sdkDownload.max)} / ${num(row.rss.rawGet.max)} | ${num(row.publishServicePeakRss)} |`,
-      );
+      const rows: Array<[string, Spread | undefined, string, Spread | undefined, string]> = [
+        ['SDK publish (via service)', row.sdkPublish, `×${fmt(row.publishRatio)}`, row.rss.sdkPublish, 'sdkPublish'],
+        ['SDK direct upload', row.sdkDirect, row.directRatio === undefined ? '—' : `×${fmt(row.directRatio)}`, row.rss.sdkDirect, 'sdkDirect'],
+        ['raw Upload', row.rawUpload, '×1', row.rss.rawUpload, 'rawUpload'],
+        ['SDK download (buffer)', row.sdkDownload, `×${fmt(row.downloadRatio)}`, row.rss.sdkDownload, 'sdkDownload'],
+        ['SDK downloadTo (file)', row.sdkDownloadTo, row.downloadToRatio === undefined ? '—' : `×${fmt(row.downloadToRatio)}`, row.rss.sdkDownloadTo, 'sdkDownloadTo'],
+        ['raw GetObject', row.rawGet, '×1', row.rss.rawGet, 'rawGet'],
+      ];
+      for (const [name, speed, ratio, rss, key] of rows) {
+        const c = row.cpuPerGiB?.[key];
+        L.push(`| ${size(row.bytes)} | ${name} | ${opt(speed)} | ${ratio} | ${rssOf(rss)} | ${c === undefined ? '—' : `${c.client.toFixed(1)} + ${c.service.toFixed(1)}`} |`);
+      }
     }
+    L.push('');
+    L.push(`Publish-service peak RSS (MiB, whole benchmark): ${r.large.rows.map((row) => `${size(row.bytes)} run ${num(row.publishServicePeakRss)}`).join(', ')}.`);
     L.push('');
     L.push(
       chart(
@@ -200,8 +221,14 @@ export function writeReport(r: BenchResults, reportPath: string, resultsPath: st
           'Large payloads: SDK vs raw S3',
           'MiB/s',
           r.large.rows.flatMap((row) => [
-            { label: `${size(row.bytes)}\nupload`, bars: [bar('Quire SDK', row.sdkPublish), bar('raw S3', row.rawUpload)] },
-            { label: `${size(row.bytes)}\ndownload`, bars: [bar('Quire SDK', row.sdkDownload), bar('raw S3', row.rawGet)] },
+            {
+              label: `${size(row.bytes)}\nupload`,
+              bars: [bar('Quire SDK', row.sdkPublish), ...(row.sdkDirect ? [bar('SDK direct / to file', row.sdkDirect)] : []), bar('raw S3', row.rawUpload)],
+            },
+            {
+              label: `${size(row.bytes)}\ndownload`,
+              bars: [bar('Quire SDK', row.sdkDownload), ...(row.sdkDownloadTo ? [bar('SDK direct / to file', row.sdkDownloadTo)] : []), bar('raw S3', row.rawGet)],
+            },
           ]),
         ),
       ),

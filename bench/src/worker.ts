@@ -3,7 +3,7 @@
 // harness (env.ts `startWorker`). Every timestamp is `process.hrtime.bigint()`
 // (CLOCK_MONOTONIC, one clock for every process on the machine).
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import http from 'node:http';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,7 +12,7 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Etcd3 } from 'etcd3';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createConsumer, createPublisher, type Consumer } from '@quire/client';
+import { createConsumer, createDirectUploader, createPublisher, type Consumer } from '@quire/client';
 import { loadQuireProto, type ConsumeServiceClient, type PbPollRequest } from '@quire/proto';
 
 export interface S3Target {
@@ -42,7 +42,9 @@ export type WorkerRequest =
   | { op: 'heldPolls'; url: string; body: string; n: number }
   | { op: 'waitAnswered'; timeoutMs: number }
   | { op: 'sdkPublish'; endpoint: string; topic: string; file: string; region: string }
+  | { op: 'sdkDirect'; endpoint: string; topic: string; file: string; region: string; s3: Record<string, S3Target & { forcePathStyle: boolean }> }
   | { op: 'sdkDownload'; endpoint: string; topic: string; version: number; region: string; s3: Record<string, S3Target & { forcePathStyle: boolean }> }
+  | { op: 'sdkDownloadTo'; endpoint: string; topic: string; version: number; region: string; s3: Record<string, S3Target & { forcePathStyle: boolean }>; path: string }
   | { op: 'rawUpload'; s3: S3Target; bucket: string; key: string; file: string }
   | { op: 'rawGet'; s3: S3Target; bucket: string; key: string };
 
@@ -334,6 +336,27 @@ async function sdkDownload(req: Extract<WorkerRequest, { op: 'sdkDownload' }>): 
   return { ms, bytes: bytes.byteLength };
 }
 
+/** `createDirectUploader`: straight to S3 (multipart), then CommitUploaded (the service reads it back once to verify). */
+async function sdkDirect(req: Extract<WorkerRequest, { op: 'sdkDirect' }>): Promise<{ ms: number; version: number }> {
+  const up = createDirectUploader({ endpoint: req.endpoint, actor: 'bench', s3: req.s3 });
+  const t0 = nowNs();
+  const v = await up.publish(req.topic, { file: req.file, regions: [req.region] });
+  const ms = (nowNs() - t0) / 1e6;
+  up.close();
+  return { ms, version: v.version };
+}
+
+/** `consumer.downloadTo`: streamed into a verified file (fsynced, renamed), deleted afterwards. */
+async function sdkDownloadTo(req: Extract<WorkerRequest, { op: 'sdkDownloadTo' }>): Promise<{ ms: number }> {
+  const c = createConsumer({ endpoints: [req.endpoint], identity: { application: 'bench', region: req.region }, s3: req.s3 });
+  const t0 = nowNs();
+  await c.downloadTo(req.topic, req.version, req.path);
+  const ms = (nowNs() - t0) / 1e6;
+  await c.close();
+  rmSync(req.path, { force: true });
+  return { ms };
+}
+
 async function rawUpload(req: Extract<WorkerRequest, { op: 'rawUpload' }>): Promise<{ ms: number }> {
   const client = s3Client(req.s3);
   const t0 = nowNs();
@@ -366,6 +389,14 @@ async function rawGet(req: Extract<WorkerRequest, { op: 'rawGet' }>): Promise<{ 
   return { ms, bytes };
 }
 
+/** The operation's result with the CPU time (ms, user + system) this process spent on it (module loading excluded). */
+async function withCpu<T extends object>(op: () => Promise<T>): Promise<T & { cpuMs: number }> {
+  const c0 = process.cpuUsage();
+  const out = await op();
+  const c = process.cpuUsage(c0);
+  return { ...out, cpuMs: (c.user + c.system) / 1000 };
+}
+
 // ---------------------------------------------------------------- dispatch
 
 async function handle(req: WorkerRequest): Promise<unknown> {
@@ -391,13 +422,17 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'waitAnswered':
       return waitAnswered(req);
     case 'sdkPublish':
-      return sdkPublish(req);
+      return withCpu(() => sdkPublish(req));
     case 'sdkDownload':
-      return sdkDownload(req);
+      return withCpu(() => sdkDownload(req));
+    case 'sdkDirect':
+      return withCpu(() => sdkDirect(req));
+    case 'sdkDownloadTo':
+      return withCpu(() => sdkDownloadTo(req));
     case 'rawUpload':
-      return rawUpload(req);
+      return withCpu(() => rawUpload(req));
     case 'rawGet':
-      return rawGet(req);
+      return withCpu(() => rawGet(req));
   }
 }
 

@@ -131,6 +131,10 @@ async function makeS3Fixture() {
       accessKeyId: r.accessKeyId,
       secretAccessKey: r.secretAccessKey,
     })),
+    // 2 parts in flight per region (the default is 4): the contract's 64 MiB memory check
+    // then tells "streams" (≤ 2 regions × 4 × 5 MiB) from "buffers the object" (≥ 64 MiB)
+    // with room to spare; with 4 the streaming bound itself is 60 MiB.
+    queueSize: 2,
   });
   return {
     store,

@@ -30,8 +30,8 @@ import type { ConsumerIdentity, Metadata, Page } from '@quire/core';
 import type { PbPollResponseOutput } from '@quire/proto';
 import type { EndpointHealth, HealthCheckOptions } from './balancer.ts';
 import { DiskCache } from './disk-cache.ts';
-import { S3Downloader, verifyPayload, type RegionFailure, type S3RegionClientOptions } from './download.ts';
-import { decryptPayload, type KeyProvider } from './encryption.ts';
+import { S3Downloader, verifyPayload, type DownloadProgress, type RegionFailure, type S3RegionClientOptions } from './download.ts';
+import { decryptPayload, decryptingTransform, type KeyProvider } from './encryption.ts';
 import { RETRYABLE_CODES, backoffDelay, fromGrpcError, isRetryable, jitter, sleep } from './errors.ts';
 import { History, createHealthCheckedConsumePool, identityToPb, type ListVersionsOptions } from './history.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
@@ -197,6 +197,13 @@ export interface Consumer {
   versionAt(topic: string, at: Date | number): Promise<VersionInfo>;
   /** A version's bytes, verified against its SHA-256. */
   download(topic: string, version: number): Promise<Uint8Array>;
+  /**
+   * A version's bytes written to the file `path` without holding them in memory (for
+   * versions too big for `download`): streamed through the SHA-256 check (and decryption)
+   * into a temp file beside `path`, fsynced, renamed to `path` only once verified; a
+   * refused region's temp file is deleted and the next region tried. Resolves to `path`.
+   */
+  downloadTo(topic: string, version: number, path: string, options?: { onProgress?: (p: DownloadProgress) => void }): Promise<string>;
 }
 
 class SubscriptionImpl<T> extends EventEmitter implements Subscription<T> {
@@ -679,6 +686,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     download: async (topic, version) => {
       const d = await history.getVersion(topic, version);
       return decryptPayload(options.keyring, d, await history.bytesOf(d));
+    },
+    downloadTo: async (topic, version, path, o = {}) => {
+      if (typeof path !== 'string' || path === '') throw QuireError.invalid('path', 'must be a file path');
+      const d = await history.getVersion(topic, version);
+      return history.saveTo(d, path, { ...o, transform: () => decryptingTransform(options.keyring, d) });
     },
   };
   return consumer;

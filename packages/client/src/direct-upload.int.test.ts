@@ -81,6 +81,13 @@ describe('direct upload from the SDK', () => {
     await expect(direct.publish('direct.nope', { data: randomBytes(10) })).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'topic' });
   });
 
+  it('refuses an encrypted topic before uploading anything', async () => {
+    await pub.createTopic({ name: 'direct.secret', inlineThresholdBytes: 1024, encryption: { keyId: 'k-direct' } });
+    await expect(direct.publish('direct.secret', { data: randomBytes(64 * 1024) })).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', field: 'topic' });
+    const listed = await Promise.all(s3.regions.map((r) => (admin[r.name] as S3Client).send(new ListObjectsV2Command({ Bucket: buckets[r.name], Prefix: 'topics/direct.secret/' }))));
+    expect(listed.map((l) => l.KeyCount ?? 0)).toEqual(s3.regions.map(() => 0));
+  });
+
   it('PrepareUpload over REST names the key and one location per region; an unknown region is refused', async () => {
     const post = (body: unknown) =>
       fetch(`${pubApp.httpUrl}/v1/topics/direct.big/uploads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { readVerified } from './download.ts';
+import { readVerified, streamVerified, type PayloadSink } from './download.ts';
 
 async function* chunks(...parts: string[]): AsyncIterable<Uint8Array> {
   for (const p of parts) yield Buffer.from(p);
@@ -23,3 +23,32 @@ describe('readVerified (S3 body → one verified buffer)', () => {
     await expect(readVerified(chunks('hello worle'), v('hello world'))).rejects.toMatchObject({ field: 'sha256' });
   });
 });
+
+describe('streamVerified (S3 body → a sink, verified before finish)', () => {
+  const sink = () => {
+    const log: string[] = [];
+    const s: PayloadSink<string> = {
+      write: (c) => void log.push(Buffer.from(c).toString()),
+      finish: async () => log.join(''),
+      abort: async () => void log.push('aborted'),
+    };
+    return { s, log };
+  };
+
+  it('hands the chunks over in order and finishes only after the check', async () => {
+    const { s } = sink();
+    const seen: number[] = [];
+    expect(await streamVerified(chunks('hel', 'lo ', 'world'), v('hello world'), s, (n) => seen.push(n))).toBe('hello world');
+    expect(seen).toEqual([3, 6, 11]);
+  });
+
+  it('aborts the sink on a wrong size or SHA-256 and never finishes', async () => {
+    const a = sink();
+    await expect(streamVerified(chunks('hello worle'), v('hello world'), a.s)).rejects.toMatchObject({ code: 'DATA_LOSS', field: 'sha256' });
+    expect(a.log).toEqual(['hello worle', 'aborted']);
+    const b = sink();
+    await expect(streamVerified(chunks('hello', ' world', '!'), v('hello world'), b.s)).rejects.toMatchObject({ code: 'DATA_LOSS', field: 'size' });
+    expect(b.log).toEqual(['hello', ' world', 'aborted']); // the byte too many is never written
+  });
+});
+

@@ -5,7 +5,9 @@
  * against the recorded size and SHA-256 before anyone sees it. Only this file imports
  * the AWS SDK.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Code, QuireError } from '@quire/core';
 import type { BlobLocation } from '@quire/core';
@@ -56,22 +58,146 @@ export function verifyPayload(bytes: Uint8Array, v: Pick<VersionInfo, 'topic' | 
  * Throws DATA_LOSS as `verifyPayload` does.
  */
 export async function readVerified(body: AsyncIterable<Uint8Array>, v: Pick<VersionInfo, 'topic' | 'version' | 'size' | 'sha256'>): Promise<Uint8Array> {
-  const out = Buffer.allocUnsafe(v.size);
+  let out: Buffer | undefined = Buffer.allocUnsafe(v.size);
+  let at = 0;
+  return streamVerified(body, v, {
+    write(chunk) {
+      out?.set(chunk, at);
+      at += chunk.byteLength;
+    },
+    finish: async () => out as Buffer,
+    async abort() {
+      out = undefined;
+    },
+  });
+}
+
+/** Bytes of a download so far (of the stored payload: the ciphertext for an encrypted topic). */
+export interface DownloadProgress {
+  loaded: number;
+  total: number;
+  /** Where they come from: an S3 region, `inline`, or `service` (streamed by the consume service). A retry from the next source starts again from 0. */
+  source: string;
+}
+
+/**
+ * Where a download's bytes go as they arrive (a file): `write` is called with the stored
+ * bytes in order, `finish` once they are all there and verified (size and SHA-256), `abort`
+ * when the download failed or the bytes were refused — the sink must then leave nothing
+ * behind. One sink per attempt: a retry from the next region gets a fresh one.
+ */
+export interface PayloadSink<T> {
+  write(chunk: Uint8Array): Promise<void> | void;
+  finish(): Promise<T>;
+  abort(): Promise<void>;
+}
+
+/**
+ * A stored payload's plaintext as it streams (decryption): `update` may hold bytes back,
+ * `final` returns the rest and throws when the payload does not authenticate. Nothing it
+ * returns is usable before `final` succeeded: the file sink writes it to a temp file only.
+ */
+export interface PayloadTransform {
+  update(chunk: Uint8Array): Uint8Array;
+  final(): Uint8Array;
+}
+
+function sizeMismatch(v: Pick<VersionInfo, 'topic' | 'version' | 'size'>, got: number): QuireError {
+  return new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: got ${got} bytes, expected ${v.size}`, { field: 'size' });
+}
+
+/**
+ * `body` written into `sink` as it arrives, hashed on the way, then checked against the
+ * recorded size and SHA-256 before `sink.finish()`; on any failure (a read error, too many
+ * or too few bytes, another SHA-256) the sink is aborted and DATA_LOSS (or the read error)
+ * is thrown. Memory: one chunk at a time, whatever the payload's size.
+ */
+export async function streamVerified<T>(
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  v: Pick<VersionInfo, 'topic' | 'version' | 'size' | 'sha256'>,
+  sink: PayloadSink<T>,
+  onProgress?: (loaded: number) => void,
+): Promise<T> {
   const hash = createHash('sha256');
   let got = 0;
-  for await (const chunk of body) {
-    if (got + chunk.byteLength <= v.size) out.set(chunk, got);
-    got += chunk.byteLength;
-    hash.update(chunk);
+  try {
+    for await (const chunk of body) {
+      got += chunk.byteLength;
+      if (got > v.size) throw sizeMismatch(v, got);
+      hash.update(chunk);
+      await sink.write(chunk);
+      onProgress?.(got);
+    }
+    if (got !== v.size) throw sizeMismatch(v, got);
+    const sha = hash.digest('hex');
+    if (sha !== v.sha256.toLowerCase()) {
+      throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: SHA-256 ${sha} does not match the recorded ${v.sha256}`, { field: 'sha256' });
+    }
+    return await sink.finish();
+  } catch (err) {
+    await sink.abort().catch(() => undefined);
+    throw err;
   }
-  if (got !== v.size) {
-    throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: got ${got} bytes, expected ${v.size}`, { field: 'size' });
+}
+
+/**
+ * A sink writing into a temp file beside `path` (same directory, so the final rename is
+ * atomic), through `transform` when given (decryption); `finish` fsyncs it and renames it
+ * to `path`, `abort` deletes it. `path` is never seen half-written or unverified.
+ */
+export async function fileSink(path: string, transform?: PayloadTransform): Promise<PayloadSink<string>> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.quire-tmp`);
+  let fh;
+  try {
+    fh = await open(tmp, 'wx');
+  } catch (err) {
+    throw QuireError.invalid('path', `cannot write beside ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const sha = hash.digest('hex');
-  if (sha !== v.sha256.toLowerCase()) {
-    throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: SHA-256 ${sha} does not match the recorded ${v.sha256}`, { field: 'sha256' });
-  }
-  return out;
+  const file = fh;
+  // One write in flight while the next chunk is read (the chunks are fresh buffers, never reused).
+  let pending: Promise<void> = Promise.resolve();
+  const writeAll = async (bytes: Uint8Array): Promise<void> => {
+    for (let at = 0; at < bytes.byteLength; ) at += (await file.write(bytes, at)).bytesWritten;
+  };
+  const put = async (bytes: Uint8Array): Promise<void> => {
+    await pending;
+    if (bytes.byteLength === 0) return;
+    pending = writeAll(bytes);
+    pending.catch(() => undefined); // awaited (and thrown) at the next write or at finish
+  };
+  const diskError = (err: unknown): QuireError =>
+    err instanceof QuireError ? err : new QuireError(Code.INTERNAL, `writing ${tmp}: ${err instanceof Error ? err.message : String(err)}`, { field: 'path', cause: err });
+  let closed = false;
+  return {
+    async write(chunk) {
+      try {
+        await put(transform ? transform.update(chunk) : chunk);
+      } catch (err) {
+        throw diskError(err);
+      }
+    },
+    async finish() {
+      try {
+        if (transform) await put(transform.final());
+        await pending;
+        await file.sync();
+        closed = true;
+        await file.close();
+        await rename(tmp, path);
+      } catch (err) {
+        throw diskError(err);
+      }
+      return path;
+    },
+    async abort() {
+      await pending.catch(() => undefined);
+      if (!closed) {
+        closed = true;
+        await file.close().catch(() => undefined);
+      }
+      await unlink(tmp).catch(() => undefined);
+    },
+  };
 }
 
 /** The locations with `region`'s first, the others in their given order. */
@@ -129,6 +255,21 @@ export class S3Downloader {
    * fail, the error names every region tried.
    */
   async fetch(v: VersionInfo, throughService?: (v: VersionInfo) => Promise<Uint8Array>): Promise<Uint8Array> {
+    return this.fetchInto(v, undefined, (body) => readVerified(body, v), throughService);
+  }
+
+  /**
+   * An S3 version's bytes through `consume` (`readVerified`, or `streamVerified` into a
+   * fresh sink per attempt): each location in turn, own region first; a missing client, a
+   * failed read or a refused payload moves on to the next, then to `throughService`. When
+   * all fail, the error names every source tried (DATA_LOSS when the last was refused).
+   */
+  async fetchInto<T>(
+    v: VersionInfo,
+    onSource: ((source: string) => void) | undefined,
+    consume: (body: AsyncIterable<Uint8Array>) => Promise<T>,
+    throughService?: (v: VersionInfo) => Promise<T>,
+  ): Promise<T> {
     if (v.pointer.kind !== 's3') throw new QuireError(Code.INTERNAL, `${v.topic} version ${v.version} is not stored in S3`);
     const tried: string[] = [];
     let last: unknown;
@@ -139,9 +280,10 @@ export class S3Downloader {
         continue;
       }
       try {
+        onSource?.(loc.region);
         const res = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
         if (res.Body === undefined) throw new QuireError(Code.DATA_LOSS, 'empty response body');
-        return await readVerified(res.Body as AsyncIterable<Uint8Array>, v);
+        return await consume(res.Body as AsyncIterable<Uint8Array>);
       } catch (err) {
         last = err;
         tried.push(`${loc.region}: ${err instanceof Error ? err.message : String(err)}`);
@@ -151,6 +293,7 @@ export class S3Downloader {
     // Last resort: the consume service reads it from its blob store and streams it.
     if (throughService !== undefined) {
       try {
+        onSource?.('service');
         return await throughService(v);
       } catch (err) {
         tried.push(`through the consume service: ${err instanceof Error ? err.message : String(err)}`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isQuireError } from '@quire/core';
-import { addKeyringKey, createLocalKeyring, decryptPayload, encryptPayload, encryptStream } from './encryption.ts';
+import { addKeyringKey, createLocalKeyring, decryptPayload, decryptingTransform, encryptPayload, encryptStream } from './encryption.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'quire-keyring-'));
 const path = join(dir, 'keyring.json');
@@ -53,5 +53,32 @@ describe('local keyring and payload encryption', () => {
     // A plain version passes through untouched.
     const plain = new Uint8Array([1, 2, 3]);
     expect(await decryptPayload(undefined, { topic: 'pay.t', version: 1, metadata: {} }, plain)).toBe(plain);
+  });
+
+  it('decrypts as a stream whatever the chunking (the tag split across chunks), and checks the tag at the end', async () => {
+    const ring = createLocalKeyring(path);
+    const plain = Buffer.from('streamed secret payload, some bytes long enough to cut anywhere');
+    const { ciphertext, metadata } = await encryptPayload(ring, 'pay.t', enc, plain);
+    const v = { topic: 'pay.t', version: 3, metadata, size: ciphertext.length };
+    for (const cuts of [[], [1], [ciphertext.length - 8], [10, ciphertext.length - 20, ciphertext.length - 3], [ciphertext.length - 16]]) {
+      const d = await decryptingTransform(ring, v);
+      const parts: Buffer[] = [];
+      let at = 0;
+      for (const cut of [...cuts, ciphertext.length]) {
+        parts.push(Buffer.from(d?.update(ciphertext.subarray(at, cut)) ?? []));
+        at = cut;
+      }
+      parts.push(Buffer.from(d?.final() ?? []));
+      expect(Buffer.concat(parts).equals(plain)).toBe(true);
+    }
+    const tampered = Buffer.from(ciphertext);
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 1;
+    const d = await decryptingTransform(ring, v);
+    d?.update(tampered);
+    expect(() => d?.final()).toThrow(/does not decrypt/);
+    const short = await decryptingTransform(ring, v);
+    short?.update(ciphertext.subarray(0, 20));
+    expect(() => short?.final()).toThrow(/got 20 bytes of ciphertext/);
+    expect(await decryptingTransform(undefined, { ...v, metadata: {} })).toBeUndefined();
   });
 });

@@ -25,6 +25,7 @@ import { createReadStream } from 'node:fs';
 import { Code, ENCRYPTION_METADATA, QuireError, encryptionAad, encryptionOf } from '@quire/core';
 import type { Metadata, TopicEncryption } from '@quire/core';
 import type { VersionInfo } from './mapping.ts';
+import type { PayloadTransform } from './download.ts';
 
 /** Wraps and unwraps data keys under named key-encryption keys (a keyring file, a KMS). */
 export interface KeyProvider {
@@ -178,8 +179,23 @@ export async function encryptStream(provider: KeyProvider, topic: string, enc: T
  * DATA_LOSS when the ciphertext does not authenticate.
  */
 export async function decryptPayload(provider: KeyProvider | undefined, v: Pick<VersionInfo, 'topic' | 'version' | 'metadata'>, bytes: Uint8Array): Promise<Uint8Array> {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const d = await decryptingTransform(provider, { ...v, size: buf.length });
+  if (d === undefined) return bytes;
+  return Buffer.concat([d.update(buf), d.final()]);
+}
+
+/**
+ * Decryption as a stream, for `downloadTo`: undefined for a plain version. The ciphertext's
+ * size is known (`v.size`), so its last 16 bytes (the GCM tag) are held back as they
+ * arrive and checked by `final()`, which throws DATA_LOSS when the payload does not
+ * authenticate; the plaintext handed out before that is unverified and must only go to a
+ * place that is deleted on failure (the file sink's temp file). Memory: one chunk.
+ * FAILED_PRECONDITION naming the key id without a provider or the key.
+ */
+export async function decryptingTransform(provider: KeyProvider | undefined, v: Pick<VersionInfo, 'topic' | 'version' | 'metadata' | 'size'>): Promise<PayloadTransform | undefined> {
   const h = encryptionOf(v.metadata);
-  if (h === undefined) return bytes;
+  if (h === undefined) return undefined;
   const what = `${v.topic} version ${v.version}`;
   if (h.algorithm !== 'aes-256-gcm') throw new QuireError(Code.FAILED_PRECONDITION, `${what} is encrypted with ${h.algorithm}, which this SDK does not know`);
   if (provider === undefined) {
@@ -188,17 +204,32 @@ export async function decryptPayload(provider: KeyProvider | undefined, v: Pick<
   if (!(await provider.hasKey(h.keyId))) {
     throw new QuireError(Code.FAILED_PRECONDITION, `${what} is encrypted with key "${h.keyId}", which this consumer's keyring does not hold`, { field: 'keyring' });
   }
+  if (v.size < TAG_BYTES) throw new QuireError(Code.DATA_LOSS, `${what}: ciphertext shorter than its tag`);
   const key = await provider.unwrapKey(h.keyId, Buffer.from(h.wrappedKey, 'base64'));
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < TAG_BYTES) throw new QuireError(Code.DATA_LOSS, `${what}: ciphertext shorter than its tag`);
   const d = createDecipheriv('aes-256-gcm', key, Buffer.from(h.iv, 'base64'));
   d.setAAD(encryptionAad(v.topic, h.keyId));
-  d.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
-  try {
-    return Buffer.concat([d.update(buf.subarray(0, buf.length - TAG_BYTES)), d.final()]);
-  } catch {
-    throw new QuireError(Code.DATA_LOSS, `${what}: the payload does not decrypt with key "${h.keyId}" (tampered, or another key under that id)`);
-  }
+  const bodyBytes = v.size - TAG_BYTES;
+  const tag: Buffer[] = [];
+  let at = 0;
+  return {
+    update(chunk) {
+      const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const bodyPart = Math.max(0, Math.min(buf.length, bodyBytes - at));
+      at += buf.length;
+      if (bodyPart < buf.length) tag.push(buf.subarray(bodyPart));
+      return bodyPart > 0 ? d.update(buf.subarray(0, bodyPart)) : Buffer.alloc(0);
+    },
+    final() {
+      const t = Buffer.concat(tag);
+      if (at !== v.size || t.length !== TAG_BYTES) throw new QuireError(Code.DATA_LOSS, `${what}: got ${at} bytes of ciphertext, expected ${v.size}`);
+      try {
+        d.setAuthTag(t);
+        return d.final();
+      } catch {
+        throw new QuireError(Code.DATA_LOSS, `${what}: the payload does not decrypt with key "${h.keyId}" (tampered, or another key under that id)`);
+      }
+    },
+  };
 }
 
 interface PublishSource {

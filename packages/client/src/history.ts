@@ -10,7 +10,7 @@ import type { ConsumerIdentity, Page } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import type { ConsumeServiceClient, PbConsumerIdentity, PbVersionDescriptorOutput } from '@quire/proto';
 import { fromGrpcError } from './errors.ts';
-import { S3Downloader, verifyPayload } from './download.ts';
+import { S3Downloader, fileSink, readVerified, streamVerified, verifyPayload, type DownloadProgress, type PayloadSink, type PayloadTransform } from './download.ts';
 import { CHANNEL_OPTIONS, HealthCheckedPool, type ClientPool, type HealthCheckOptions } from './balancer.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
 import { EndpointPool, unary, withRetry, type RetryOptions } from './transport.ts';
@@ -114,26 +114,80 @@ export class History {
    * The bytes of any version streamed through the consume service (ReadData): for
    * versions in a blob store this client cannot reach itself (the embedded default's local
    * directory, an S3 region without credentials here), and as the last resort when every
-   * S3 region failed. Verified against size and SHA-256.
+   * S3 region failed. Verified against size and SHA-256 as the chunks arrive (one buffer).
    */
   async readThroughService(v: VersionInfo): Promise<Uint8Array> {
-    const bytes = await withRetry(
+    return this.#throughService(v, (body) => readVerified(body, v));
+  }
+
+  /** ReadData's chunks handed to `consume` (retried as a whole on another endpoint when the call fails). */
+  #throughService<T>(v: VersionInfo, consume: (body: AsyncIterable<Uint8Array>) => Promise<T>): Promise<T> {
+    return withRetry(
       this.#pool,
-      (client) =>
-        new Promise<Uint8Array>((resolve, reject) => {
-          const call = (client as unknown as { ReadData(req: unknown, opts: grpc.CallOptions): grpc.ClientReadableStream<{ data: Buffer }> }).ReadData(
-            { topic: v.topic, version: v.version, region: this.#identity.region ?? '' },
-            { deadline: Date.now() + 10 * 60_000 },
-          );
-          const chunks: Buffer[] = [];
-          call.on('data', (m: { data: Buffer }) => chunks.push(m.data));
-          call.on('error', (err: grpc.ServiceError) => reject(fromGrpcError(err)));
-          call.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))));
-        }),
+      async (client) => {
+        const call = (client as unknown as { ReadData(req: unknown, opts: grpc.CallOptions): grpc.ClientReadableStream<{ data: Buffer }> }).ReadData(
+          { topic: v.topic, version: v.version, region: this.#identity.region ?? '' },
+          { deadline: Date.now() + 10 * 60_000 },
+        );
+        call.on('error', () => undefined); // surfaced by the iteration below; our own cancel() must not throw
+        async function* body(): AsyncGenerator<Uint8Array> {
+          try {
+            for await (const m of call as AsyncIterable<{ data: Buffer }>) yield m.data;
+          } catch (err) {
+            throw fromGrpcError(err);
+          }
+        }
+        try {
+          return await consume(body());
+        } finally {
+          call.cancel();
+        }
+      },
       this.#retry,
     );
-    verifyPayload(bytes, v);
-    return bytes;
+  }
+
+  /**
+   * A version's bytes written to the file `path` without holding them in memory: streamed
+   * from S3 (own region first) or the consume service through the SHA-256 check (and
+   * `transform`: decryption) into a temp file beside `path`, fsynced, and renamed to `path`
+   * only once verified. A refused or failed attempt deletes its temp file and moves on to
+   * the next region, as `bytesOf` does. Inline versions are written the same way.
+   */
+  async saveTo(
+    v: VersionInfo,
+    path: string,
+    options: { onProgress?: (p: DownloadProgress) => void; transform?: () => Promise<PayloadTransform | undefined> } = {},
+  ): Promise<string> {
+    if (v.deletedAt !== undefined) throw new QuireError(Code.NOT_FOUND, `${v.topic} version ${v.version} was deleted`, { field: 'version' });
+    let source = 'inline';
+    const progress = options.onProgress === undefined ? undefined : (loaded: number) => options.onProgress?.({ loaded, total: v.size, source });
+    // The first sink (temp file, decryption) is made before any byte is read: a missing key
+    // or an unwritable directory fails at once, not once per region.
+    let first: PayloadSink<string> | undefined = await fileSink(path, await options.transform?.());
+    const sink = async (): Promise<PayloadSink<string>> => {
+      const s = first ?? (await fileSink(path, await options.transform?.()));
+      first = undefined;
+      return s;
+    };
+    const into = async (body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<string> => streamVerified(body, v, await sink(), progress);
+    try {
+      if (v.pointer.kind === 's3') {
+        return await this.#s3.fetchInto(
+          v,
+          (s) => {
+            source = s;
+          },
+          into,
+          (x) => this.#throughService(x, into),
+        );
+      }
+      const res = await this.#call<{ data: Buffer }>('ReadInline', { topic: v.topic, version: v.version });
+      return await into([new Uint8Array(res.data.buffer, res.data.byteOffset, res.data.byteLength)]);
+    } finally {
+      // Never used (every source failed before a byte came): its temp file goes too.
+      await first?.abort();
+    }
   }
 
   async download(topic: string, version: number): Promise<Uint8Array> {

@@ -20,7 +20,7 @@ export { CACHE_FORMAT, encodeCacheFile, parseCacheFile } from './disk-cache.ts';
 export type { CachedVersion } from './disk-cache.ts';
 export type { MetricsOptions } from './metrics.ts';
 export type { ListVersionsOptions } from './history.ts';
-export type { RegionFailure, S3RegionClientOptions } from './download.ts';
+export type { DownloadProgress, RegionFailure, S3RegionClientOptions } from './download.ts';
 export { verifyPayload } from './download.ts';
 export type { AuditEntryInfo, PinInfo, RolloutPlanInfo, RolloutRunInfo, RolloutStageInfo, TopicInfo, VersionInfo } from './mapping.ts';
 export { topicFromPb } from './mapping.ts';

@@ -428,20 +428,36 @@ function versionOf(res: PbPublishResponseOutput): VersionInfo {
   return versionFromPb(res.version);
 }
 
-/** Re-slice a byte stream into pieces of exactly `size` bytes (the last may be shorter). */
+/**
+ * Re-slice a byte stream into pieces of exactly `size` bytes (the last may be shorter).
+ * A source already cut to `size` (a file read with highWaterMark = size) passes through
+ * without a copy; only pieces that straddle source chunks are joined.
+ */
 async function* rechunk(source: AsyncIterable<unknown>, size: number): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   for await (const raw of source) {
-    const buf = typeof raw === 'string' ? Buffer.from(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
-    pending.push(buf);
-    pendingBytes += buf.byteLength;
-    while (pendingBytes >= size) {
-      const all = Buffer.concat(pending, pendingBytes);
-      yield all.subarray(0, size);
-      const rest = all.subarray(size);
-      pending = rest.byteLength > 0 ? [rest] : [];
-      pendingBytes = rest.byteLength;
+    let buf = typeof raw === 'string' ? Buffer.from(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
+    if (pendingBytes > 0) {
+      const need = size - pendingBytes;
+      if (buf.byteLength < need) {
+        pending.push(buf);
+        pendingBytes += buf.byteLength;
+        continue;
+      }
+      pending.push(buf.subarray(0, need));
+      yield Buffer.concat(pending, size);
+      pending = [];
+      pendingBytes = 0;
+      buf = buf.subarray(need);
+    }
+    while (buf.byteLength >= size) {
+      yield buf.subarray(0, size);
+      buf = buf.subarray(size);
+    }
+    if (buf.byteLength > 0) {
+      pending.push(buf);
+      pendingBytes = buf.byteLength;
     }
   }
   if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
