@@ -246,8 +246,15 @@ export async function consumeMemoryReport(pid: number): Promise<unknown> {
   return undefined;
 }
 
+/** `--consume-node-options <flags>`: extra Node/V8 flags for consume-service processes (e.g. heap settings). */
+let consumeNodeOptions: string | undefined;
+export function consumeNodeOptionsAre(flags: string | undefined): void {
+  consumeNodeOptions = flags;
+}
+
 export async function startConsume(q: QuireEnv, extra: Record<string, string> = {}): Promise<QuireProcess> {
   const imports = [
+    ...(consumeNodeOptions === undefined ? [] : [consumeNodeOptions]),
     ...(consumeProfileDir === undefined ? [] : [`--import ${pathToFileURL(join(HERE, 'cpu-profile.mjs')).href}`]),
     ...(consumeMemoryDir === undefined ? [] : [`--import ${pathToFileURL(join(HERE, 'memory-report.mjs')).href}`]),
   ];
