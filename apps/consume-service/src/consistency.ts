@@ -10,7 +10,8 @@
  * a poll never repeats a check. Failures are re-checked after `recheckMs` (an upload may
  * still be landing, S3 may have been briefly unreachable). Concurrent checks of the same
  * version share one promise (checks run at most `concurrency` at once). Small inline
- * payloads are kept in memory for polls, copied, in an LRU bounded by bytes.
+ * payloads of the topics polled are kept in memory for polls, copied, in an LRU bounded
+ * by bytes.
  */
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -81,6 +82,16 @@ export class ConsistencyChecker {
    * (the driver's response frame), which a cached view would keep alive whole.
    */
   readonly #inline: LRUCache<string, Uint8Array>;
+  /**
+   * Topics whose inline bytes a poll asked for (`cachedInline`): only their checks keep the
+   * bytes. A topic nobody polls needs none in memory (at 10,000 topics the warm-up kept
+   * ~10 MiB of bytes no one read); the first poll of a topic reads them from the store and
+   * fills the cache behind it, and from then on its new versions are kept when checked, so
+   * the polls woken by a publish read nothing.
+   */
+  readonly #polled = new Set<string>();
+  /** Keys of inline bytes being read into the cache (one read per version). */
+  readonly #filling = new Set<string>();
 
   constructor(options: ConsistencyOptions) {
     this.#store = options.store;
@@ -173,7 +184,29 @@ export class ConsistencyChecker {
 
   /** Inline bytes kept in memory by an earlier check, if any. */
   cachedInline(topic: string, version: number): Uint8Array | undefined {
-    return this.#inline.get(`${topic}\u0000${version}`);
+    const key = `${topic}\u0000${version}`;
+    const bytes = this.#inline.get(key);
+    if (bytes !== undefined) return bytes;
+    const entries = this.#results.get(topic);
+    if (entries === undefined) return undefined;
+    this.#polled.add(topic);
+    // Fill the cache behind the caller's own read, for the next polls (a checked, whole
+    // inline version only; a version pruned meanwhile is not cached).
+    const entry = entries.get(String(version));
+    if (entry?.settled?.ok === true && entry.record.pointer.kind === 'inline' && entry.record.size <= this.#inlineMax && !this.#filling.has(key)) {
+      this.#filling.add(key);
+      void this.#limit(() => this.#store.getInlineData(topic, (entry.record.pointer as { blobId: string }).blobId))
+        .then(
+          (data) => {
+            if (data !== undefined && data.byteLength === entry.record.size && this.#results.get(topic)?.get(String(version)) === entry) {
+              this.#inline.set(key, Uint8Array.prototype.slice.call(data));
+            }
+          },
+          (err: unknown) => this.#onError(err, `inline data of ${topic} version ${version}`),
+        )
+        .finally(() => this.#filling.delete(key));
+    }
+    return undefined;
   }
 
   /** Forget everything about versions of `topic` not in `keep` (called when the cache drops them). */
@@ -186,7 +219,10 @@ export class ConsistencyChecker {
       entries.delete(k);
       this.#inline.delete(`${topic}\u0000${version}`);
     }
-    if (entries.size === 0) this.#results.delete(topic);
+    if (entries.size === 0) {
+      this.#results.delete(topic);
+      this.#polled.delete(topic);
+    }
   }
 
   /** The region a check is about: the consumer's when the version has a location there, else any (undefined). */
@@ -206,7 +242,7 @@ export class ConsistencyChecker {
       if (bytes.byteLength !== record.size) return { ok: false, reason: `inline data is ${bytes.byteLength} bytes, expected ${record.size}` };
       const sha = createHash('sha256').update(bytes).digest('hex');
       if (sha !== record.sha256) return { ok: false, reason: 'inline data checksum mismatch' };
-      if (bytes.byteLength <= this.#inlineMax) this.#inline.set(`${record.topic}\u0000${record.version}`, Uint8Array.prototype.slice.call(bytes));
+      if (bytes.byteLength <= this.#inlineMax && this.#polled.has(record.topic)) this.#inline.set(`${record.topic}\u0000${record.version}`, Uint8Array.prototype.slice.call(bytes));
       return WHOLE;
     }
     const configured = new Set(this.#blobs.regions);
