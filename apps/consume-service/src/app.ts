@@ -7,7 +7,7 @@
  */
 import { systemClock } from '@quire/core';
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
-import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, type QuireMetrics } from '@quire/observability';
+import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, trackInlineCache, type QuireMetrics } from '@quire/observability';
 import { createAccessGuard, createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import { guardConsumeHandlers, installConsumeAuth } from './auth.ts';
 import { TopicCache } from './cache.ts';
@@ -111,6 +111,7 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   instrumentPolls(core.service, metrics);
   instrumentConsistency(core.checker, metrics);
   trackCache(core.cache, metrics);
+  trackInlineCache(core.checker, metrics);
   const rest = await createRestServer(core.service, core.cache, { logger: fastifyLogger(config.logLevel) });
   logError = (err, what) => rest.log.warn({ err }, what);
   const onGrpcError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');

@@ -10,6 +10,7 @@ export {
   instrumentStores,
   reasonLabel,
   trackCache,
+  trackInlineCache,
   trackLeadership,
   trackRollouts,
 } from './instrument.ts';
