@@ -32,10 +32,10 @@ export interface ConsistencyOptions {
    */
   inlineCacheTotalBytes?: number;
   /**
-   * Checks running at once (default 32). The warm-up asks for one check per active version
-   * of every topic at a cold start (10,000 at once at 10,000 topics): unbounded, their
-   * promises, store reads and driver buffers all lived at once and raised the heap's peak,
-   * which the process's RSS keeps. The queue drains as fast as the store answers.
+   * Checks running at once (default 64, as the topic cache's loads). The warm-up asks for one
+   * check per active version of every topic at a cold start (10,000 at once at 10,000
+   * topics): unbounded, their store reads and driver buffers all lived at once. The queue
+   * drains as fast as the store answers; a poll asking for a queued check shares it.
    */
   concurrency?: number;
   onError?: (err: unknown, what: string) => void;
@@ -100,7 +100,7 @@ export class ConsistencyChecker {
     this.#recheckMs = options.recheckMs ?? 5000;
     this.#inlineMax = options.inlineCacheMaxBytes ?? 64 * 1024;
     this.#onError = options.onError ?? (() => {});
-    this.#limit = pLimit(options.concurrency ?? 32);
+    this.#limit = pLimit(options.concurrency ?? 64);
     const total = options.inlineCacheTotalBytes ?? 64 * 1024 * 1024;
     this.#inlineMax = Math.min(this.#inlineMax, total);
     // Size of an entry: its bytes plus its key and bookkeeping, so that many tiny payloads are bounded too.
