@@ -3,7 +3,7 @@
 // the end), an etcd node of our own (Debian's etcd-server, apt-get installed when missing),
 // Quire's services as real processes, and worker processes for the load generators.
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -240,11 +240,45 @@ export function profileConsumeInto(dir: string | undefined): void {
   consumeProfileDir = dir;
 }
 
+/** `--memory-consume <dir>`: consume-service processes write a memory breakdown there on SIGUSR2 (memory-report.mjs). */
+let consumeMemoryDir: string | undefined;
+export function memoryConsumeInto(dir: string | undefined): void {
+  consumeMemoryDir = dir;
+}
+
+/**
+ * With `--memory-consume`: ask the consume process for its memory breakdown (SIGUSR2) and
+ * return it (undefined without the option, or when no report came within 3 min).
+ */
+export async function consumeMemoryReport(pid: number): Promise<unknown> {
+  if (consumeMemoryDir === undefined) return undefined;
+  const dir = consumeMemoryDir;
+  const existing = new Set(readdirSync(dir));
+  process.kill(pid, 'SIGUSR2');
+  for (const until = Date.now() + 180_000; Date.now() < until; await sleep(200)) {
+    const file = readdirSync(dir).find((f) => f.startsWith(`consume-${pid}-`) && f.endsWith('.json') && !existing.has(f));
+    if (file !== undefined) return JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown;
+  }
+  return undefined;
+}
+
+/** `--consume-node-options <flags>`: extra Node/V8 flags for consume-service processes (e.g. heap settings). */
+let consumeNodeOptions: string | undefined;
+export function consumeNodeOptionsAre(flags: string | undefined): void {
+  consumeNodeOptions = flags;
+}
+
 export async function startConsume(q: QuireEnv, extra: Record<string, string> = {}): Promise<QuireProcess> {
-  const profile: Record<string, string> =
-    consumeProfileDir === undefined
-      ? {}
-      : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(join(HERE, 'cpu-profile.mjs')).href}`.trim(), BENCH_CPU_PROFILE_DIR: consumeProfileDir };
+  const imports = [
+    ...(consumeNodeOptions === undefined ? [] : [consumeNodeOptions]),
+    ...(consumeProfileDir === undefined ? [] : [`--import ${pathToFileURL(join(HERE, 'cpu-profile.mjs')).href}`]),
+    ...(consumeMemoryDir === undefined ? [] : [`--import ${pathToFileURL(join(HERE, 'memory-report.mjs')).href}`]),
+  ];
+  const profile: Record<string, string> = {
+    ...(imports.length === 0 ? {} : { NODE_OPTIONS: [process.env['NODE_OPTIONS'] ?? '', ...imports].join(' ').trim() }),
+    ...(consumeProfileDir === undefined ? {} : { BENCH_CPU_PROFILE_DIR: consumeProfileDir }),
+    ...(consumeMemoryDir === undefined ? {} : { BENCH_MEMORY_DIR: consumeMemoryDir }),
+  };
   return startQuireProcess('consume-service', { ...q.env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0', ...profile, ...extra }, 180_000);
 }
 

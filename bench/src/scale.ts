@@ -8,7 +8,7 @@ import { createCassandraMetadataStore } from '@quire/metadata-store';
 import cassandra from 'cassandra-driver';
 import type { QuireProcess } from '@quire/test-servers';
 import type { Context } from './context.ts';
-import { nowNs, dropQuireEnv, quireEnv, rssMiB, sleep, startConsume, startPublish, startWorker, type Worker } from './env.ts';
+import { consumeMemoryReport, nowNs, dropQuireEnv, quireEnv, rssMiB, sleep, startConsume, startPublish, startWorker, type Worker } from './env.ts';
 import { ratioSpread, spread, type Spread } from './stats.ts';
 
 export interface ScaleResult {
@@ -164,6 +164,8 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
         }
         for (let i = 1; i < stamps.length; i++) refresh.push((stamps[i] as number) - (stamps[i - 1] as number) - refreshMs);
         rssLoaded.push(rssMiB(proc.child.pid as number).rss);
+        const memory = await consumeMemoryReport(proc.child.pid as number);
+        if (memory !== undefined) ctx.progress(`scale: consume memory with ${h.topics} topics: ${JSON.stringify(memory)}`);
         ctx.progress(`scale: cold start ${cold.at(-1)} ms (listening after ${listening.at(-1)} ms), full refresh ${refresh.slice(-2).join(', ')} ms, RSS ${rssLoaded.at(-1)?.toFixed(0)} MiB`);
       } finally {
         await proc.stop();

@@ -7,7 +7,7 @@
  */
 import { systemClock } from '@quire/core';
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
-import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, trackHintWatch, type QuireMetrics } from '@quire/observability';
+import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, trackHintWatch, trackInlineCache, type QuireMetrics } from '@quire/observability';
 import { createAccessGuard, createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import { guardConsumeHandlers, installConsumeAuth } from './auth.ts';
 import { hostname } from 'node:os';
@@ -114,6 +114,7 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   instrumentPolls(core.service, metrics);
   instrumentConsistency(core.checker, metrics);
   trackCache(core.cache, metrics);
+  trackInlineCache(core.checker, metrics);
   const rest = await createRestServer(core.service, core.cache, { logger: fastifyLogger(config.logLevel) });
   logError = (err, what) => rest.log.warn({ err }, what);
   // Change hints (ADR 0009): a publish replica's commit wakes the change-feed read at once.

@@ -9,9 +9,13 @@
  * version stays whole: versions are immutable, and deletion is seen by the cache), so
  * a poll never repeats a check. Failures are re-checked after `recheckMs` (an upload may
  * still be landing, S3 may have been briefly unreachable). Concurrent checks of the same
- * version share one promise. Small inline payloads are kept in memory for polls.
+ * version share one promise (checks run at most `concurrency` at once). Small inline
+ * payloads of the topics polled are kept in memory for polls, copied, in an LRU bounded
+ * by bytes.
  */
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { BlobStore, Clock, MetadataStore, VersionRecord } from '@quire/core';
 
 export interface ConsistencyOptions {
@@ -22,6 +26,18 @@ export interface ConsistencyOptions {
   recheckMs?: number;
   /** Keep inline payloads up to this size in memory (default 64 KiB). */
   inlineCacheMaxBytes?: number;
+  /**
+   * At most this many bytes of inline payloads in memory, all topics together (default
+   * 64 MiB); past it the least recently used go (a poll then reads them from the store).
+   */
+  inlineCacheTotalBytes?: number;
+  /**
+   * Checks running at once (default 64, as the topic cache's loads). The warm-up asks for one
+   * check per active version of every topic at a cold start (10,000 at once at 10,000
+   * topics): unbounded, their store reads and driver buffers all lived at once. The queue
+   * drains as fast as the store answers; a poll asking for a queued check shares it.
+   */
+  concurrency?: number;
   onError?: (err: unknown, what: string) => void;
 }
 
@@ -31,10 +47,14 @@ export interface CheckResult {
   reason?: string;
 }
 
+/** The one passing result (most results): shared, not one object per check. */
+const WHOLE: CheckResult = Object.freeze({ ok: true });
+
 interface Entry {
   /** What was checked, to check it again (`recheckFailed`). */
   record: VersionRecord;
-  region: string | undefined;
+  /** The region the check is about (`#regionScope`), undefined for any. */
+  scope: string | undefined;
   result: Promise<CheckResult>;
   /** Settled result, for the synchronous fast path. */
   settled?: CheckResult;
@@ -48,14 +68,30 @@ export class ConsistencyChecker {
   readonly #recheckMs: number;
   readonly #inlineMax: number;
   readonly #onError: (err: unknown, what: string) => void;
-  readonly #results = new Map<string, Entry>();
-  readonly #inline = new Map<string, Uint8Array>();
+  readonly #limit: LimitFunction;
   /**
-   * Keys of #results / #inline per topic, so `prune` (called on every topic change, i.e. for
-   * every topic during a cold start's first refresh) touches one topic's entries, not all of
-   * them: scanning every key made a 10,000-topic cold start quadratic (bench/REPORT.md).
+   * Results per topic, then per `version\0scope`: `prune` (called on every topic change, i.e.
+   * for every topic during a cold start's first refresh) touches one topic's entries, not all
+   * of them (scanning every key made a 10,000-topic cold start quadratic: bench/REPORT.md),
+   * and the topic's name is held once, not in every key.
    */
-  readonly #keysByTopic = new Map<string, Set<string>>();
+  readonly #results = new Map<string, Map<string, Entry>>();
+  /**
+   * Inline payloads by `topic\0version`, bounded by bytes (lru-cache: the least recently
+   * used go first). Each is a copy: the store's bytes may be a view into a larger buffer
+   * (the driver's response frame), which a cached view would keep alive whole.
+   */
+  readonly #inline: LRUCache<string, Uint8Array>;
+  /**
+   * Topics whose inline bytes a poll asked for (`cachedInline`): only their checks keep the
+   * bytes. A topic nobody polls needs none in memory (at 10,000 topics the warm-up kept
+   * ~10 MiB of bytes no one read); the first poll of a topic reads them from the store and
+   * fills the cache behind it, and from then on its new versions are kept when checked, so
+   * the polls woken by a publish read nothing.
+   */
+  readonly #polled = new Set<string>();
+  /** Keys of inline bytes being read into the cache (one read per version). */
+  readonly #filling = new Set<string>();
 
   constructor(options: ConsistencyOptions) {
     this.#store = options.store;
@@ -64,20 +100,26 @@ export class ConsistencyChecker {
     this.#recheckMs = options.recheckMs ?? 5000;
     this.#inlineMax = options.inlineCacheMaxBytes ?? 64 * 1024;
     this.#onError = options.onError ?? (() => {});
+    this.#limit = pLimit(options.concurrency ?? 64);
+    const total = options.inlineCacheTotalBytes ?? 64 * 1024 * 1024;
+    this.#inlineMax = Math.min(this.#inlineMax, total);
+    // Size of an entry: its bytes plus its key and bookkeeping, so that many tiny payloads are bounded too.
+    this.#inline = new LRUCache<string, Uint8Array>({ maxSize: Math.max(1, total), sizeCalculation: (bytes, key) => bytes.byteLength + key.length * 2 + 64 });
   }
 
   /** Is `v` whole for a consumer in `region` (may be undefined)? */
   check(v: VersionRecord, region: string | undefined): Promise<CheckResult> {
     if (v.deletedAt !== undefined) return Promise.resolve({ ok: false, reason: 'deleted' });
     const scope = this.#regionScope(v, region);
-    const key = `${v.topic}\u0000${v.version}\u0000${scope ?? '*'}`;
-    const cached = this.#results.get(key);
+    const key = scope === undefined ? String(v.version) : `${v.version}\u0000${scope}`;
+    let topic = this.#results.get(v.topic);
+    const cached = topic?.get(key);
     const now = this.#clock.now();
     if (cached !== undefined && (cached.settled === undefined || cached.settled.ok || now - cached.at < this.#recheckMs)) {
       return cached.result;
     }
-    const entry: Entry = { record: v, region, at: now, result: Promise.resolve({ ok: false }) };
-    entry.result = this.#run(v, scope).then(
+    const entry: Entry = { record: v, scope, at: now, result: Promise.resolve(WHOLE) };
+    entry.result = this.#limit(() => this.#run(v, scope)).then(
       (r) => {
         entry.settled = r;
         entry.at = this.#clock.now();
@@ -91,14 +133,27 @@ export class ConsistencyChecker {
         return r;
       },
     );
-    this.#results.set(key, entry);
-    this.#track(v.topic, key);
+    if (topic === undefined) {
+      topic = new Map();
+      this.#results.set(v.topic, topic);
+    }
+    topic.set(key, entry);
     return entry.result;
   }
 
   /** How long a failed check is kept before it is run again. */
   get recheckMs(): number {
     return this.#recheckMs;
+  }
+
+  /** Checks waiting for their turn (the warm-up's queue at a cold start). */
+  get pending(): number {
+    return this.#limit.pendingCount;
+  }
+
+  /** Bytes of inline payloads held in memory (bookkeeping included). */
+  get inlineBytes(): number {
+    return this.#inline.calculatedSize;
   }
 
   /**
@@ -109,15 +164,19 @@ export class ConsistencyChecker {
   async recheckFailed(wanted: (topic: string) => boolean): Promise<Set<string>> {
     const now = this.#clock.now();
     const due: Entry[] = [];
-    for (const e of this.#results.values()) {
-      const s = e.settled;
-      if (s === undefined || s.ok || s.reason === 'deleted' || now - e.at < this.#recheckMs) continue;
-      if (wanted(e.record.topic)) due.push(e);
+    for (const [topic, entries] of this.#results) {
+      let watched: boolean | undefined;
+      for (const e of entries.values()) {
+        const s = e.settled;
+        if (s === undefined || s.ok || s.reason === 'deleted' || now - e.at < this.#recheckMs) continue;
+        watched ??= wanted(topic);
+        if (watched) due.push(e);
+      }
     }
     const passed = new Set<string>();
     await Promise.all(
       due.map(async (e) => {
-        if ((await this.check(e.record, e.region)).ok) passed.add(e.record.topic);
+        if ((await this.check(e.record, e.scope)).ok) passed.add(e.record.topic);
       }),
     );
     return passed;
@@ -125,31 +184,45 @@ export class ConsistencyChecker {
 
   /** Inline bytes kept in memory by an earlier check, if any. */
   cachedInline(topic: string, version: number): Uint8Array | undefined {
-    return this.#inline.get(`${topic}\u0000${version}`);
+    const key = `${topic}\u0000${version}`;
+    const bytes = this.#inline.get(key);
+    if (bytes !== undefined) return bytes;
+    const entries = this.#results.get(topic);
+    if (entries === undefined) return undefined;
+    this.#polled.add(topic);
+    // Fill the cache behind the caller's own read, for the next polls (a checked, whole
+    // inline version only; a version pruned meanwhile is not cached).
+    const entry = entries.get(String(version));
+    if (entry?.settled?.ok === true && entry.record.pointer.kind === 'inline' && entry.record.size <= this.#inlineMax && !this.#filling.has(key)) {
+      this.#filling.add(key);
+      void this.#limit(() => this.#store.getInlineData(topic, (entry.record.pointer as { blobId: string }).blobId))
+        .then(
+          (data) => {
+            if (data !== undefined && data.byteLength === entry.record.size && this.#results.get(topic)?.get(String(version)) === entry) {
+              this.#inline.set(key, Uint8Array.prototype.slice.call(data));
+            }
+          },
+          (err: unknown) => this.#onError(err, `inline data of ${topic} version ${version}`),
+        )
+        .finally(() => this.#filling.delete(key));
+    }
+    return undefined;
   }
 
   /** Forget everything about versions of `topic` not in `keep` (called when the cache drops them). */
   prune(topic: string, keep: ReadonlySet<number>): void {
-    const keys = this.#keysByTopic.get(topic);
-    if (keys === undefined) return;
-    const prefix = `${topic}\u0000`;
-    for (const k of keys) {
-      const version = Number(k.slice(prefix.length).split('\u0000')[0]);
+    const entries = this.#results.get(topic);
+    if (entries === undefined) return;
+    for (const [k, e] of entries) {
+      const version = e.record.version;
       if (keep.has(version)) continue;
-      this.#results.delete(k);
-      this.#inline.delete(k);
-      keys.delete(k);
+      entries.delete(k);
+      this.#inline.delete(`${topic}\u0000${version}`);
     }
-    if (keys.size === 0) this.#keysByTopic.delete(topic);
-  }
-
-  #track(topic: string, key: string): void {
-    let keys = this.#keysByTopic.get(topic);
-    if (keys === undefined) {
-      keys = new Set();
-      this.#keysByTopic.set(topic, keys);
+    if (entries.size === 0) {
+      this.#results.delete(topic);
+      this.#polled.delete(topic);
     }
-    keys.add(key);
   }
 
   /** The region a check is about: the consumer's when the version has a location there, else any (undefined). */
@@ -169,12 +242,8 @@ export class ConsistencyChecker {
       if (bytes.byteLength !== record.size) return { ok: false, reason: `inline data is ${bytes.byteLength} bytes, expected ${record.size}` };
       const sha = createHash('sha256').update(bytes).digest('hex');
       if (sha !== record.sha256) return { ok: false, reason: 'inline data checksum mismatch' };
-      if (bytes.byteLength <= this.#inlineMax) {
-        const key = `${record.topic}\u0000${record.version}`;
-        this.#inline.set(key, bytes);
-        this.#track(record.topic, key);
-      }
-      return { ok: true };
+      if (bytes.byteLength <= this.#inlineMax && this.#polled.has(record.topic)) this.#inline.set(`${record.topic}\u0000${record.version}`, Uint8Array.prototype.slice.call(bytes));
+      return WHOLE;
     }
     const configured = new Set(this.#blobs.regions);
     const reachable = pointer.locations.filter((l) => configured.has(l.region));
@@ -203,7 +272,7 @@ export class ConsistencyChecker {
       if (failed) errors++;
       if (head !== undefined) {
         if (head.size !== size) return { ok: false, reason: `object in ${l.region} is ${head.size} bytes, expected ${size}` };
-        return { ok: true };
+        return WHOLE;
       }
     }
     const where = locations.map((l) => l.region).join(', ');

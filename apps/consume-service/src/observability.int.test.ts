@@ -132,6 +132,7 @@ describe('consume service /metrics', () => {
     expect(v(before, 'quire_cache_refresh_age_seconds')).toBeGreaterThanOrEqual(0);
     expect(metricValue(before, 'quire_cache_refresh_age_seconds')).toBeDefined();
     expect(v(before, 'quire_cache_topics')).toBeGreaterThanOrEqual(1);
+    expect(metricValue(before, 'quire_inline_cache_bytes')).toBeDefined();
     expect(v(before, 'quire_polls_in_flight', { kind: 'long' })).toBe(0);
 
     // A long-poll with nothing new is held: in flight and held until a publish answers it.

@@ -12,6 +12,7 @@ export {
   trackCache,
   trackChangeHints,
   trackHintWatch,
+  trackInlineCache,
   trackLeadership,
   trackRollouts,
 } from './instrument.ts';

@@ -205,6 +205,11 @@ export function trackCache(cache: { health(): { stale: boolean; ageMs: number | 
   metrics.gauge('quire_cache_topics', 'Topics held in the cache', () => cache.health().topics);
 }
 
+/** Scrape-time gauge of the inline payload bytes the consume service's consistency checker holds in memory. */
+export function trackInlineCache(checker: { readonly inlineBytes: number }, metrics: QuireMetrics): void {
+  metrics.gauge('quire_inline_cache_bytes', 'Bytes of inline payloads held in memory for polls (bounded, least recently used out first)', () => checker.inlineBytes);
+}
+
 /** Scrape-time gauge of the scheduler's leadership (1 = this replica leads). */
 export function trackLeadership(scheduler: { readonly isLeader: boolean }, metrics: QuireMetrics): void {
   metrics.gauge('quire_scheduler_leader', '1 when this replica holds the scheduler lease (leads rollouts, snapshots, retention), else 0', () =>
