@@ -21,6 +21,7 @@ import {
   type QuireProcess,
   type S3Regions,
 } from '@quire/test-servers';
+import type { StageEvent } from './stages.ts';
 import type { WorkerReply, WorkerRequest } from './worker.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -224,12 +225,33 @@ export function profileConsumeInto(dir: string | undefined): void {
   consumeProfileDir = dir;
 }
 
-export async function startConsume(q: QuireEnv, extra: Record<string, string> = {}): Promise<QuireProcess> {
-  const profile: Record<string, string> =
-    consumeProfileDir === undefined
-      ? {}
-      : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(join(HERE, 'cpu-profile.mjs')).href}`.trim(), BENCH_CPU_PROFILE_DIR: consumeProfileDir };
-  return startQuireProcess('consume-service', { ...q.env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0', ...profile, ...extra }, 180_000);
+/**
+ * A consume-service process. `stageTraceFile`: preload `stage-trace.mjs`, which writes the
+ * service's propagation stage markers (hint received, topic reloaded, held polls answered)
+ * with monotonic timestamps to that file (see `readStageTrace`).
+ */
+export async function startConsume(q: QuireEnv, extra: Record<string, string> = {}, options: { stageTraceFile?: string } = {}): Promise<QuireProcess> {
+  const imports: string[] = [];
+  const env: Record<string, string> = {};
+  if (consumeProfileDir !== undefined) {
+    imports.push(pathToFileURL(join(HERE, 'cpu-profile.mjs')).href);
+    env['BENCH_CPU_PROFILE_DIR'] = consumeProfileDir;
+  }
+  if (options.stageTraceFile !== undefined) {
+    imports.push(pathToFileURL(join(HERE, 'stage-trace.mjs')).href);
+    env['BENCH_STAGE_TRACE_FILE'] = options.stageTraceFile;
+  }
+  if (imports.length > 0) env['NODE_OPTIONS'] = [process.env['NODE_OPTIONS'] ?? '', ...imports.map((i) => `--import ${i}`)].join(' ').trim();
+  return startQuireProcess('consume-service', { ...q.env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0', ...env, ...extra }, 180_000);
+}
+
+/** The lines `stage-trace.mjs` wrote (none when the file is missing). */
+export function readStageTrace(file: string): StageEvent[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as StageEvent);
 }
 
 // ---------------------------------------------------------------- workers
