@@ -54,7 +54,7 @@ describe('benchmark harness (tiny sizes)', () => {
     }
     // Where the time goes: every stage of every long-poll publish was traced in the consume service.
     const lp = prop.find((r) => r.system === 'quire long-poll');
-    expect(lp?.stages?.map((s) => s.seen)).toEqual(Array.from({ length: 8 }, () => lp?.reps.length));
+    expect(lp?.stages?.map((s) => s.seen)).toEqual(Array.from({ length: 11 }, () => lp?.reps.length));
     expect(lp?.stages?.every((s) => finite(s.fromStart.median))).toBe(true);
     expect(results.poll?.rows.map((r) => r.transport).sort()).toEqual(['grpc', 'rest']);
     for (const r of results.poll?.rows ?? []) expect(r.quire.rps.median > 0 && r.bare.rps.median > 0 && finite(r.ratio.median)).toBe(true);

@@ -53,10 +53,15 @@ function row(system: PropagationRow['system'], consumers: number, payloadBytes: 
   };
 }
 
-async function collect(workers: Worker[], version: number, t0: number, timeoutMs: number): Promise<Latency & { missing: number }> {
-  const parts = await Promise.all(workers.map((w) => w.call<{ ns: number[]; missing: number }>({ op: 'waitVersion', version, timeoutMs })));
+/** Each subscriber's latency; `received`: when the SDK consumers first / last got the poll answer (ms, Quire only). */
+async function collect(workers: Worker[], version: number, t0: number, timeoutMs: number): Promise<Latency & { missing: number; received?: { firstMs: number; lastMs: number } }> {
+  const parts = await Promise.all(
+    workers.map((w) => w.call<{ ns: number[]; missing: number; received?: { first: number; last: number } }>({ op: 'waitVersion', version, timeoutMs })),
+  );
   const ms = parts.flatMap((p) => p.ns.map((t) => (t - t0) / 1e6));
-  return { ...latency(ms), missing: parts.reduce((a, p) => a + p.missing, 0) };
+  const got = parts.flatMap((p) => (p.received === undefined ? [] : [p.received]));
+  const received = got.length === 0 ? undefined : { firstMs: (Math.min(...got.map((r) => r.first)) - t0) / 1e6, lastMs: (Math.max(...got.map((r) => r.last)) - t0) / 1e6 };
+  return { ...latency(ms), missing: parts.reduce((a, p) => a + p.missing, 0), ...(received === undefined ? {} : { received }) };
 }
 
 async function subscribers(n: number, start: (w: Worker, share: number) => Promise<unknown>, name: string): Promise<Worker[]> {
@@ -101,9 +106,18 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
           let t0 = nowNs();
           version = (await pub.publish(topic, { data: payload })).version;
           lpCall.push((nowNs() - t0) / 1e6);
-          lp.push(await collect(quire, version, t0, 30_000));
-          const got = lp.at(-1) as Latency;
-          lpMarks.push({ topic, version, t0, callMs: lpCall.at(-1) as number, firstMs: got.min, lastMs: got.max });
+          const { received, ...got } = await collect(quire, version, t0, 30_000);
+          lp.push(got);
+          lpMarks.push({
+            topic,
+            version,
+            t0,
+            callMs: lpCall.at(-1) as number,
+            firstReceivedMs: received?.firstMs ?? Number.NaN,
+            lastReceivedMs: received?.lastMs ?? Number.NaN,
+            firstMs: got.min,
+            lastMs: got.max,
+          });
           // etcd: put 1 KiB whose first 12 bytes name the put.
           await new Promise((r) => setTimeout(r, 500));
           const value = Buffer.concat([Buffer.from(String(rep).padEnd(12)), payload.subarray(12)]);

@@ -1,4 +1,4 @@
-/* global process, setInterval */
+/* global process, setInterval, setImmediate */
 // Preloaded into the consume-service process (NODE_OPTIONS=--import …) by the propagation
 // benchmark: subscribes to the service's stage markers (apps/consume-service/src/diagnostics.ts,
 // Node diagnostics_channel, inert without a subscriber), stamps each with the system-wide
@@ -6,9 +6,13 @@
 // appends JSON lines to $BENCH_STAGE_TRACE_FILE:
 //   {"s":"hint","topic":…,"ns":…}       a change hint received
 //   {"s":"changed","topic":…,"ns":…}    topic state replaced, held polls woken
-//   {"s":"answered","topic":…,"version":…,"first":…,"last":…,"count":…}
+//   {"s":"answered","topic":…,"version":…,"first":…,"last":…,"count":…,"loopFree":…}
 //                                       held polls answered with that version (running
-//                                       aggregate: the last line of a key is the total)
+//                                       aggregate: the last line of a key is the total);
+//                                       loopFree: the event loop's next check phase after
+//                                       the last of them (setImmediate), i.e. once the
+//                                       transport's synchronous work on the answers (grpc-js
+//                                       callbacks: HTTP/2 headers, message, trailers) is done
 // Lines are buffered and written every 250 ms and at exit, off the measured path.
 import { appendFileSync } from 'node:fs';
 import { subscribe } from 'node:diagnostics_channel';
@@ -20,17 +24,30 @@ if (file) {
   /** @type {Map<string, {topic: string, version: number, first: number, last: number, count: number}>} */
   const answered = new Map();
   const dirty = new Set();
+  /** Keys with a loopFree stamp scheduled. */
+  const waiting = new Set();
   subscribe('quire.consume.hint', (m) => lines.push({ s: 'hint', topic: m.topic, ns: now() }));
   subscribe('quire.consume.topicChanged', (m) => lines.push({ s: 'changed', topic: m.topic, ns: now() }));
   subscribe('quire.consume.pollAnswered', (r) => {
     const ns = now();
     for (const u of r.updates) {
       const key = `${u.topic} ${u.version.version}`;
-      const a = answered.get(key);
-      if (a === undefined) answered.set(key, { topic: u.topic, version: u.version.version, first: ns, last: ns, count: 1 });
-      else {
+      let a = answered.get(key);
+      if (a === undefined) {
+        a = { topic: u.topic, version: u.version.version, first: ns, last: ns, count: 1, loopFree: ns };
+        answered.set(key, a);
+      } else {
         a.last = ns;
         a.count++;
+      }
+      if (!waiting.has(key)) {
+        waiting.add(key);
+        const entry = a;
+        setImmediate(() => {
+          entry.loopFree = now();
+          waiting.delete(key);
+          dirty.add(key);
+        });
       }
       dirty.add(key);
     }

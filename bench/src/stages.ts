@@ -1,6 +1,7 @@
 // Where propagation's time goes: per publish, the time from the start of the publish call
 // to each stage (the publish call returning, the consume service's stage markers written by
-// stage-trace.mjs, the subscribers' handlers), on the one monotonic clock; then, over the
+// stage-trace.mjs, the subscribers' SDK receiving the poll answer, their handlers), on the
+// one monotonic clock; then, over the
 // publishes, the median time of each stage and of each stage's delta from the one before.
 import { spread, type Spread } from './stats.ts';
 
@@ -10,6 +11,9 @@ export interface PublishMark {
   version: number;
   t0: number;
   callMs: number;
+  /** First / last poll answer decoded by the subscribers' SDK (before its checks and handlers). */
+  firstReceivedMs: number;
+  lastReceivedMs: number;
   /** First / last subscriber handler. */
   firstMs: number;
   lastMs: number;
@@ -18,7 +22,7 @@ export interface PublishMark {
 /** A line of the consume service's stage trace (see stage-trace.mjs). */
 export type StageEvent =
   | { s: 'hint' | 'changed'; topic: string; ns: number }
-  | { s: 'answered'; topic: string; version: number; first: number; last: number; count: number };
+  | { s: 'answered'; topic: string; version: number; first: number; last: number; count: number; loopFree: number };
 
 export const STAGES = [
   'publish call returned',
@@ -27,7 +31,10 @@ export const STAGES = [
   'consume service: topic reloaded, held polls woken',
   'consume service: first held poll answered',
   'consume service: last held poll answered',
+  'consume service: event loop free after the answers',
+  'subscribers: first poll answer received by the SDK',
   'first subscriber handler',
+  'subscribers: last poll answer received by the SDK',
   'last subscriber handler',
 ] as const;
 
@@ -54,7 +61,7 @@ export function stagesOf(mark: PublishMark, events: readonly StageEvent[], until
   let answered: Extract<StageEvent, { s: 'answered' }> | undefined;
   for (const e of mine) if (e.s === 'answered' && e.version === mark.version) answered = e;
   const lastHint = changed === undefined ? undefined : hints.filter((h) => h <= changed).at(-1);
-  return [mark.callMs, ms(hints[0]), ms(lastHint), ms(changed), ms(answered?.first), ms(answered?.last), mark.firstMs, mark.lastMs];
+  return [mark.callMs, ms(hints[0]), ms(lastHint), ms(changed), ms(answered?.first), ms(answered?.last), ms(answered?.loopFree), mark.firstReceivedMs, mark.firstMs, mark.lastReceivedMs, mark.lastMs];
 }
 
 /** Median [min–max] over the publishes of each stage and of its delta from the stage before. */
