@@ -21,6 +21,7 @@ import {
   type QuireProcess,
   type S3Regions,
 } from '@quire/test-servers';
+import type { StageEvent } from './stages.ts';
 import type { WorkerReply, WorkerRequest } from './worker.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -268,18 +269,39 @@ export function consumeNodeOptionsAre(flags: string | undefined): void {
   consumeNodeOptions = flags;
 }
 
-export async function startConsume(q: QuireEnv, extra: Record<string, string> = {}): Promise<QuireProcess> {
-  const imports = [
-    ...(consumeNodeOptions === undefined ? [] : [consumeNodeOptions]),
-    ...(consumeProfileDir === undefined ? [] : [`--import ${pathToFileURL(join(HERE, 'cpu-profile.mjs')).href}`]),
-    ...(consumeMemoryDir === undefined ? [] : [`--import ${pathToFileURL(join(HERE, 'memory-report.mjs')).href}`]),
-  ];
-  const profile: Record<string, string> = {
-    ...(imports.length === 0 ? {} : { NODE_OPTIONS: [process.env['NODE_OPTIONS'] ?? '', ...imports].join(' ').trim() }),
-    ...(consumeProfileDir === undefined ? {} : { BENCH_CPU_PROFILE_DIR: consumeProfileDir }),
-    ...(consumeMemoryDir === undefined ? {} : { BENCH_MEMORY_DIR: consumeMemoryDir }),
-  };
-  return startQuireProcess('consume-service', { ...q.env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0', ...profile, ...extra }, 180_000);
+/**
+ * A consume-service process. `stageTraceFile`: preload `stage-trace.mjs`, which writes the
+ * service's propagation stage markers (hint received, topic reloaded, held polls answered)
+ * with monotonic timestamps to that file (see `readStageTrace`). `--profile-consume`,
+ * `--memory-consume` and `--consume-node-options` apply to every consume process.
+ */
+export async function startConsume(q: QuireEnv, extra: Record<string, string> = {}, options: { stageTraceFile?: string } = {}): Promise<QuireProcess> {
+  const imports: string[] = [];
+  const env: Record<string, string> = {};
+  if (consumeProfileDir !== undefined) {
+    imports.push(pathToFileURL(join(HERE, 'cpu-profile.mjs')).href);
+    env['BENCH_CPU_PROFILE_DIR'] = consumeProfileDir;
+  }
+  if (consumeMemoryDir !== undefined) {
+    imports.push(pathToFileURL(join(HERE, 'memory-report.mjs')).href);
+    env['BENCH_MEMORY_DIR'] = consumeMemoryDir;
+  }
+  if (options.stageTraceFile !== undefined) {
+    imports.push(pathToFileURL(join(HERE, 'stage-trace.mjs')).href);
+    env['BENCH_STAGE_TRACE_FILE'] = options.stageTraceFile;
+  }
+  const flags = [...(consumeNodeOptions === undefined ? [] : [consumeNodeOptions]), ...imports.map((i) => `--import ${i}`)];
+  if (flags.length > 0) env['NODE_OPTIONS'] = [process.env['NODE_OPTIONS'] ?? '', ...flags].join(' ').trim();
+  return startQuireProcess('consume-service', { ...q.env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0', ...env, ...extra }, 180_000);
+}
+
+/** The lines `stage-trace.mjs` wrote (none when the file is missing). */
+export function readStageTrace(file: string): StageEvent[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as StageEvent);
 }
 
 // ---------------------------------------------------------------- workers

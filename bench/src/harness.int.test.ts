@@ -52,6 +52,10 @@ describe('benchmark harness (tiny sizes)', () => {
       expect(r.reps.every((x) => x.missing === 0 && x.count === r.consumers)).toBe(true);
       expect([r.p50.median, r.p99.median, r.max.median].every(finite)).toBe(true);
     }
+    // Where the time goes: every stage of every long-poll publish was traced in the consume service.
+    const lp = prop.find((r) => r.system === 'quire long-poll');
+    expect(lp?.stages?.map((s) => s.seen)).toEqual(Array.from({ length: 11 }, () => lp?.reps.length));
+    expect(lp?.stages?.every((s) => finite(s.fromStart.median))).toBe(true);
     expect(results.poll?.rows.map((r) => r.transport).sort()).toEqual(['grpc', 'rest']);
     for (const r of results.poll?.rows ?? []) expect(r.quire.rps.median > 0 && r.bare.rps.median > 0 && finite(r.ratio.median)).toBe(true);
     const large = results.large?.rows[0];
@@ -76,6 +80,7 @@ describe('benchmark harness (tiny sizes)', () => {
     for (const h of ['## Machine and versions', '## Targets', '## 1. Propagation', '## 2. Poll cost', '## 3. Large payloads', '## 4. Scale', '## 5. Publish throughput', '## 6. Capacity model']) {
       expect(report.markdown).toContain(h);
     }
+    expect(report.markdown).toContain('### Where the time goes: quire long-poll, 3 subscribers');
     expect(targets(back).length).toBeGreaterThan(5);
     expect(readdirSync(join(dir, 'report')).sort()).toEqual(['held.svg', 'large.svg', 'poll-cost.svg', 'propagation.svg']);
     for (const f of report.charts) expect(readFileSync(f, 'utf8')).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);

@@ -2,10 +2,14 @@
 // Quire long-poll consumers, Quire 30 s polling consumers and etcd watchers (the peer),
 // alternating in the same run; plus an S3-backed version to long-poll consumers.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { createPublisher, type Publisher } from '@quire/client';
 import type { Context } from './context.ts';
-import { nowNs, dropQuireEnv, quireEnv, startConsume, startPublish, startWorker, type Worker } from './env.ts';
+import { nowNs, dropQuireEnv, quireEnv, readStageTrace, startConsume, startPublish, startWorker, type Worker } from './env.ts';
+import { stageBreakdown, type PublishMark, type StageRow } from './stages.ts';
 import { latency, spread, type Latency, type Spread } from './stats.ts';
 
 export interface PropagationRow {
@@ -21,6 +25,8 @@ export interface PropagationRow {
   max: Spread;
   /** Duration of the publish / put call itself (ms): the part of the latency before any fan-out. */
   callMs: Spread;
+  /** Quire long-poll: where the time goes, from the consume service's stage markers (stages.ts). */
+  stages?: StageRow[];
 }
 
 export interface PropagationResult {
@@ -47,10 +53,15 @@ function row(system: PropagationRow['system'], consumers: number, payloadBytes: 
   };
 }
 
-async function collect(workers: Worker[], version: number, t0: number, timeoutMs: number): Promise<Latency & { missing: number }> {
-  const parts = await Promise.all(workers.map((w) => w.call<{ ns: number[]; missing: number }>({ op: 'waitVersion', version, timeoutMs })));
+/** Each subscriber's latency; `received`: when the SDK consumers first / last got the poll answer (ms, Quire only). */
+async function collect(workers: Worker[], version: number, t0: number, timeoutMs: number): Promise<Latency & { missing: number; received?: { firstMs: number; lastMs: number } }> {
+  const parts = await Promise.all(
+    workers.map((w) => w.call<{ ns: number[]; missing: number; received?: { first: number; last: number } }>({ op: 'waitVersion', version, timeoutMs })),
+  );
   const ms = parts.flatMap((p) => p.ns.map((t) => (t - t0) / 1e6));
-  return { ...latency(ms), missing: parts.reduce((a, p) => a + p.missing, 0) };
+  const got = parts.flatMap((p) => (p.received === undefined ? [] : [p.received]));
+  const received = got.length === 0 ? undefined : { firstMs: (Math.min(...got.map((r) => r.first)) - t0) / 1e6, lastMs: (Math.max(...got.map((r) => r.last)) - t0) / 1e6 };
+  return { ...latency(ms), missing: parts.reduce((a, p) => a + p.missing, 0), ...(received === undefined ? {} : { received }) };
 }
 
 async function subscribers(n: number, start: (w: Worker, share: number) => Promise<unknown>, name: string): Promise<Worker[]> {
@@ -65,7 +76,11 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
   const q = quireEnv(ctx.servers, 'prop', { QUIRE_CHANGE_POLL_MS: String(changePollMs) });
   const publishProc = await startPublish(q);
   // As deployed (deploy/, quickstart): the consume service watches the publish service's change hints.
-  const consumeProc = await startConsume(q, { QUIRE_PUBLISH_HINT_ENDPOINTS: publishProc.grpcAddress });
+  // With the stage markers (hint received, topic reloaded, held polls answered) traced to a file.
+  const traceDir = mkdtempSync(join(tmpdir(), 'quire-bench-stages-'));
+  const traceFile = join(traceDir, 'consume.jsonl');
+  const consumeProc = await startConsume(q, { QUIRE_PUBLISH_HINT_ENDPOINTS: publishProc.grpcAddress }, { stageTraceFile: traceFile });
+  const marks = new Map<PropagationRow, PublishMark[]>();
   const pub: Publisher = createPublisher({ endpoint: publishProc.grpcAddress, actor: 'bench', regions: ['region-a'] });
   const etcd = new Etcd3({ hosts: ctx.etcd.endpoint });
   const rows: PropagationRow[] = [];
@@ -83,6 +98,7 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
       const et: PropagationRow['reps'] = [];
       const lpCall: number[] = [];
       const etCall: number[] = [];
+      const lpMarks: PublishMark[] = [];
       try {
         for (let rep = 1; rep <= sizes.reps; rep++) {
           // Quire: publish a 1 KiB inline version.
@@ -90,7 +106,18 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
           let t0 = nowNs();
           version = (await pub.publish(topic, { data: payload })).version;
           lpCall.push((nowNs() - t0) / 1e6);
-          lp.push(await collect(quire, version, t0, 30_000));
+          const { received, ...got } = await collect(quire, version, t0, 30_000);
+          lp.push(got);
+          lpMarks.push({
+            topic,
+            version,
+            t0,
+            callMs: lpCall.at(-1) as number,
+            firstReceivedMs: received?.firstMs ?? Number.NaN,
+            lastReceivedMs: received?.lastMs ?? Number.NaN,
+            firstMs: got.min,
+            lastMs: got.max,
+          });
           // etcd: put 1 KiB whose first 12 bytes name the put.
           await new Promise((r) => setTimeout(r, 500));
           const value = Buffer.concat([Buffer.from(String(rep).padEnd(12)), payload.subarray(12)]);
@@ -103,7 +130,9 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
       } finally {
         await Promise.all([...quire, ...watchers].map((w) => w.stop()));
       }
-      rows.push(row('quire long-poll', n, payload.length, lp, lpCall), row('etcd watch', n, payload.length, et, etCall));
+      const lpRow = row('quire long-poll', n, payload.length, lp, lpCall);
+      marks.set(lpRow, lpMarks);
+      rows.push(lpRow, row('etcd watch', n, payload.length, et, etCall));
 
       // Periodic polling: each rep waits up to one interval (+10% jitter).
       const pollReps = Math.min(sizes.reps, 2);
@@ -155,6 +184,10 @@ export async function propagation(ctx: Context): Promise<PropagationResult> {
     etcd.close();
     await Promise.all([publishProc.stop(), consumeProc.stop()]);
     await dropQuireEnv(ctx.servers, q);
+    // The trace is complete once the consume service exited (written at exit).
+    const events = readStageTrace(traceFile);
+    for (const [r, m] of marks) r.stages = stageBreakdown(m, events);
+    rmSync(traceDir, { recursive: true, force: true });
   }
   return { changePollMs, changeHints: true, pollIntervalMs: sizes.pollIntervalMs, rows };
 }

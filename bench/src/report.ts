@@ -135,6 +135,19 @@ export function writeReport(r: BenchResults, reportPath: string, resultsPath: st
     }
     L.push('');
     L.push('Reference (BASELINES.md, etcd 3.4 watch, measured earlier on this kind of machine): N=100 p50 9.0 ms, p99 19.5 ms; N=1,000 p50 32.8 ms, p99 130 ms.');
+    for (const row of p.rows) {
+      if (row.stages === undefined || row.stages.length === 0) continue;
+      L.push('');
+      L.push(`### Where the time goes: ${row.system}, ${num(row.consumers)} subscribers`);
+      L.push('');
+      L.push(
+        'Per publish, each stage in ms from the start of the publish call on the same clock (the consume service\'s stages from its stage markers, `bench/src/stage-trace.mjs`), and its delta from the stage above; median [min–max] over the publishes. A negative delta: that stage came first (a commit\'s hint reaches the consume service before the publish call, which also releases, returns).',
+      );
+      L.push('');
+      L.push('| stage | ms from publish start | Δ ms from the stage above | publishes seen |');
+      L.push('|---|---|---|---|');
+      for (const st of row.stages) L.push(`| ${st.stage} | ${fmt(st.fromStart)} | ${fmt(st.delta)} | ${st.seen} / ${row.reps.length} |`);
+    }
     L.push('');
     const lp = p.rows.filter((x) => x.system === 'quire long-poll' || x.system === 'etcd watch');
     const ns = [...new Set(lp.map((x) => x.consumers))];

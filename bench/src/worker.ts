@@ -2,6 +2,7 @@
 // watchers), bare reference servers and large-payload clients, driven over IPC by the
 // harness (env.ts `startWorker`). Every timestamp is `process.hrtime.bigint()`
 // (CLOCK_MONOTONIC, one clock for every process on the machine).
+import { subscribe } from 'node:diagnostics_channel';
 import { createHash } from 'node:crypto';
 import { createReadStream, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -13,7 +14,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { Etcd3 } from 'etcd3';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createConsumer, createDirectUploader, createPublisher, type Consumer } from '@quire/client';
-import { loadQuireProto, type ConsumeServiceClient, type PbPollRequest } from '@quire/proto';
+import { loadQuireProto, type ConsumeServiceClient, type PbPollRequest, type PbPollResponseOutput } from '@quire/proto';
 
 export interface S3Target {
   endpoint: string;
@@ -60,6 +61,20 @@ const nowNs = (): number => Number(process.hrtime.bigint());
 
 /** Arrival time (ns) of each version, per subscriber. */
 let arrivals: Array<Map<number, number>> = [];
+/**
+ * Per version: when this process's SDK consumers first / last got a poll answer carrying it,
+ * as decoded, before the SDK's own work (the SDK's `quire.client.pollAnswer` channel).
+ */
+let received = new Map<number, { first: number; last: number }>();
+subscribe('quire.client.pollAnswer', (m) => {
+  const t = nowNs();
+  for (const u of (m as PbPollResponseOutput).updates) {
+    const v = Number(u.version?.version);
+    const r = received.get(v);
+    if (r === undefined) received.set(v, { first: t, last: t });
+    else r.last = t;
+  }
+});
 let closers: Array<() => Promise<void> | void> = [];
 
 async function quireConsumers(req: Extract<WorkerRequest, { op: 'quireConsumers' }>): Promise<{ ready: number }> {
@@ -116,11 +131,12 @@ async function etcdWatchers(req: Extract<WorkerRequest, { op: 'etcdWatchers' }>)
   return { ready: req.n };
 }
 
-async function waitVersion(req: Extract<WorkerRequest, { op: 'waitVersion' }>): Promise<{ ns: number[]; missing: number }> {
+async function waitVersion(req: Extract<WorkerRequest, { op: 'waitVersion' }>): Promise<{ ns: number[]; missing: number; received?: { first: number; last: number } }> {
   const end = Date.now() + req.timeoutMs;
   while (Date.now() < end && arrivals.some((m) => !m.has(req.version))) await new Promise((r) => setTimeout(r, 20));
   const ns = arrivals.map((m) => m.get(req.version)).filter((x): x is number => x !== undefined);
-  return { ns, missing: arrivals.length - ns.length };
+  const r = received.get(req.version);
+  return { ns, missing: arrivals.length - ns.length, ...(r === undefined ? {} : { received: { ...r } }) };
 }
 
 async function closeSubscribers(): Promise<{ closed: number }> {
@@ -128,6 +144,7 @@ async function closeSubscribers(): Promise<{ closed: number }> {
   await Promise.all(closers.map((c) => c()));
   closers = [];
   arrivals = [];
+  received = new Map();
   return { closed: n };
 }
 

@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import { TopicCache } from './cache.ts';
 import { HintWatch } from './hints.ts';
+import { hintReceived } from './diagnostics.ts';
 import type { ConsumeConfig } from './config.ts';
 import { ConsistencyChecker } from './consistency.ts';
 import { createGrpcServer } from './grpc.ts';
@@ -117,7 +118,8 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   trackInlineCache(core.checker, metrics);
   const rest = await createRestServer(core.service, core.cache, { logger: fastifyLogger(config.logLevel) });
   logError = (err, what) => rest.log.warn({ err }, what);
-  // Change hints (ADR 0009): a publish replica's commit wakes the change-feed read at once.
+  // Change hints (ADR 0009): a publish replica's commit wakes the change-feed read at once
+  // and reloads the hinted topic alongside it.
   const hints = (config.publishHintEndpoints ?? []).length === 0 ? undefined : watchHints(config, core.cache, rest.log);
   if (hints !== undefined) trackHintWatch(hints, metrics);
   const onGrpcError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
@@ -166,15 +168,15 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   return { ...transports, service: core.service, metrics };
 }
 
-/** The hint streams of this replica: every hint wakes the cache's change-feed read. */
+/** The hint streams of this replica: every hint wakes the cache's change-feed read and reloads its topic. */
 function watchHints(config: ConsumeConfig, cache: TopicCache, log: FastifyBaseLogger): HintWatch {
   return new HintWatch({
     endpoints: config.publishHintEndpoints ?? [],
     ...(config.publishHintToken === undefined ? {} : { token: config.publishHintToken }),
     watcher: `${hostname()}-${process.pid}`,
     onHint: (hint) => {
-      cache.pollNow();
-      // Stage timing for propagation work (debug level): hint sent → received here.
+      if (hintReceived.hasSubscribers) hintReceived.publish({ topic: hint.topic });
+      cache.hint(hint.topic);
       log.debug({ topic: hint.topic, replica: hint.replica, lagMs: Date.now() - hint.at }, 'change hint');
     },
     onState: (address, connected) => log.info({ address }, connected ? 'change hints: stream open' : 'change hints: stream closed'),

@@ -1,6 +1,7 @@
 // `TopicCache.pollNow` (the change hints' wake-up, ADR 0009) on the real embedded store:
 // with the timer's change poll a minute away, a wake-up reads the change feed at once;
-// wake-ups during a read are coalesced into exactly one more read after it.
+// wake-ups during a read are coalesced into exactly one more read after it; a hint naming
+// its topic reloads that topic directly, even while the change-feed read is stuck.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +50,49 @@ describe('topic cache woken by a change hint', () => {
     await cache?.stop();
     await stores?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reloads a hinted topic directly, while the change-feed read is blocked', async () => {
+    // A second cache over the same store whose change-feed reads wait on a gate once closed.
+    let open = true;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const blocked = { value: 0 };
+    const gated = new Proxy(stores.store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return async (...args: unknown[]) => {
+          if (prop === 'changesSince' && !open) {
+            blocked.value++;
+            await gate;
+          }
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    await createTopic(stores.store, 'hint.direct');
+    await publishInline(stores.store, 'hint.direct', 'd1');
+    const c2 = new TopicCache({ store: gated, clock: systemClock, refreshMs: 3_600_000, changePollMs: 60_000 });
+    try {
+      await c2.start();
+      expect(c2.get('hint.direct')?.releases.map((r) => r.version)).toEqual([1]);
+      open = false;
+      const changed: string[] = [];
+      c2.onChange((t) => changed.push(t));
+      await publishInline(stores.store, 'hint.direct', 'd2');
+      c2.hint('hint.direct');
+      await until(() => changed.includes('hint.direct'), 5000, 'the hinted topic to reload');
+      // Reloaded while the feed read it started is still waiting at the gate.
+      expect(blocked.value).toBe(1);
+      expect(c2.get('hint.direct')?.releases.map((r) => r.version).sort()).toEqual([1, 2]);
+      // A hint naming no topic (a stream's "connected" message) only reads the feed.
+      c2.hint('');
+      expect(changed).toEqual(['hint.direct']);
+    } finally {
+      release();
+      await c2.stop();
+    }
   });
 
   it('does nothing before start, reads at once after, and coalesces wake-ups during a read', async () => {

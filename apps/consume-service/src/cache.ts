@@ -9,12 +9,14 @@
  * - a full refresh every `refreshMs` (default 5 s), paging through the topics' state stamps
  *   (`listTopicStamps`) and reloading only the topics whose stamp moved;
  * - a prompt refresh of only the changed topics, polling `store.changesSince(cursor)`
- *   every `changePollMs` (default 150 ms), and at once on a change hint (`pollNow`).
+ *   every `changePollMs` (default 150 ms), and at once on a change hint (`hint`: that
+ *   read, plus a direct reload of the hinted topic alongside it).
  * When a topic's state changes, the `onChange` listeners are called with its name (the
  * service wakes that topic's long-polls in one pass).
  */
 import pLimit from 'p-limit';
 import type { Clock, MetadataStore, Pin, Release, ResolutionState, Topic, TopicStamp, VersionRecord } from '@quire/core';
+import { topicChanged } from './diagnostics.ts';
 
 export interface TopicState {
   topic: Topic;
@@ -88,6 +90,8 @@ export class TopicCache {
   #changePolling = false;
   #changeInFlight = false;
   #pollAgain = false;
+  /** Hinted topic reloads in flight (one per topic), and whether another hint came meanwhile. */
+  readonly #hinted = new Map<string, { again: boolean; done: Promise<void> }>();
   #stopped = false;
 
   constructor(options: TopicCacheOptions) {
@@ -117,7 +121,7 @@ export class TopicCache {
     this.#stopped = true;
     clearTimeout(this.#refreshTimer);
     clearTimeout(this.#changeTimer);
-    await Promise.allSettled([this.#running, this.#changeRunning]);
+    await Promise.allSettled([this.#running, this.#changeRunning, ...[...this.#hinted.values()].map((h) => h.done)]);
   }
 
   /** Listen for topic state changes; returns the unsubscribe function. */
@@ -323,6 +327,7 @@ export class TopicCache {
         this.#onError(err, 'change listener');
       }
     }
+    if (topicChanged.hasSubscribers) topicChanged.publish({ topic });
   }
 
   #scheduleRefresh(): void {
@@ -354,6 +359,43 @@ export class TopicCache {
     }
     clearTimeout(this.#changeTimer);
     this.#runChangePoll();
+  }
+
+  /**
+   * A change hint for `topic` ('' for a stream's "connected" message, ADR 0009): read the
+   * change feed now (`pollNow`) and, at the same time, reload the hinted topic itself, so
+   * its held polls are woken one store round trip sooner (the feed read, then the reload,
+   * is two). The feed read stays the source of truth: a hint for the wrong topic, or none,
+   * changes nothing, and of two loads of a topic the one started last wins (`#applied`).
+   * Coalesced per topic: hints arriving during a topic's reload cause exactly one more.
+   */
+  hint(topic: string): void {
+    if (this.#stopped || !this.#changePolling) return;
+    if (topic !== '') this.#reloadHinted(topic);
+    this.pollNow();
+  }
+
+  #reloadHinted(topic: string): void {
+    const running = this.#hinted.get(topic);
+    if (running !== undefined) {
+      running.again = true;
+      return;
+    }
+    const entry = { again: false, done: Promise.resolve() };
+    this.#hinted.set(topic, entry);
+    entry.done = (async () => {
+      try {
+        do {
+          entry.again = false;
+          await this.refreshTopic(topic);
+        } while (entry.again && !this.#stopped);
+      } catch (err) {
+        // The change feed's read reloads it anyway.
+        if (!this.#stopped) this.#storeFailed(err, `reload of hinted topic ${topic}`);
+      } finally {
+        this.#hinted.delete(topic);
+      }
+    })();
   }
 
   #runChangePoll(): void {

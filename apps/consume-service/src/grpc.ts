@@ -9,6 +9,7 @@ import { loadQuireProto, versionDescriptorToPb } from '@quire/proto';
 import type { ConsumeServiceHandlers, PbConsumerIdentityOutput, PbPollResponse, PbVersionDescriptor } from '@quire/proto';
 import { grpcFailure } from '@quire/service-kit';
 import { PollCancel, isSharedAnswer, type ConsumeService, type PollResult, type VersionView } from './service.ts';
+import { pollAnswered } from './diagnostics.ts';
 
 export interface GrpcServerOptions {
   onError?: (err: unknown, method: string) => void;
@@ -113,7 +114,9 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
         },
         cancel,
       );
-      return pollToPb(result);
+      const pb = pollToPb(result);
+      if (pollAnswered.hasSubscribers && req.waitMs > 0 && result.updates.length > 0) pollAnswered.publish(result);
+      return pb;
     }),
     GetVersion: unary('GetVersion', async (req) =>
       versionToPb(await service.getVersion(req.topic, int64(req.version, 'version'), identityFromPb(req.identity))),

@@ -23,6 +23,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { channel } from 'node:diagnostics_channel';
 import type * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { Code, QuireError, validateTopicName } from '@quire/core';
@@ -38,6 +39,13 @@ import { versionFromPb, type VersionInfo } from './mapping.ts';
 import { ConsumerMetrics, type MetricsOptions } from './metrics.ts';
 import { historyCandidates, readSnapshot, snapshotCandidates } from './snapshot-fallback.ts';
 import { unary, withRetry, type RetryOptions } from './transport.ts';
+
+/**
+ * A poll answer with updates, as decoded (before the downloads, checks and handlers): a
+ * Node `diagnostics_channel`, inert without a subscriber; the propagation benchmark's
+ * subscriber processes stamp it to split the transport from the SDK's own work.
+ */
+const pollAnswerReceived = channel('quire.client.pollAnswer');
 
 export interface ConsumerIdentityInput {
   application: string;
@@ -587,6 +595,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         resubscribe = false;
         const polledAt = Date.now();
         const res = await pollOnce(wait);
+        if (pollAnswerReceived.hasSubscribers && res !== undefined && res.updates.length > 0) pollAnswerReceived.publish(res);
         const recovering = pollFailures > 0 && res !== undefined;
         if (res !== undefined) {
           pollFailures = 0;
