@@ -125,7 +125,7 @@ export function writeReport(r: BenchResults, reportPath: string, resultsPath: st
     L.push('## 1. Propagation');
     L.push('');
     L.push(
-      `From the start of the publish call (Quire: \`publisher.publish\`, etcd: \`put\`) to each subscriber's handler, on one clock (\`process.hrtime.bigint()\`, CLOCK_MONOTONIC, shared by every process). Subscribers in 2 worker processes, each with its own connection; services in their own processes. Consume service change-feed poll ${p.changePollMs} ms (default)${p.changeHints === true ? ', woken at once by the publish service\'s change hints (ADR 0009, as deployed)' : ', no change hints'}. Polling consumers poll every ${num(p.pollIntervalMs)} ms ±10%, started at random phases over one interval.`,
+      `From the start of the publish call (Quire: \`publisher.publish\`, etcd: \`put\`) to each subscriber's handler, on one clock (\`process.hrtime.bigint()\`, CLOCK_MONOTONIC, shared by every process). Subscribers in 2 worker processes, each with its own connection; services in their own processes. Quire's long-poll subscribers are SDK consumers with their defaults: their polls go one after another on one \`PollStream\` each (ADR 0010). Consume service change-feed poll ${p.changePollMs} ms (default)${p.changeHints === true ? ', woken at once by the publish service\'s change hints (ADR 0009, as deployed)' : ', no change hints'}. Polling consumers poll every ${num(p.pollIntervalMs)} ms ±10%, started at random phases over one interval.`,
     );
     L.push('');
     L.push('| system | subscribers | payload | first ms | p50 ms | p99 ms | max ms | publish call ms | publishes | not received |');

@@ -50,6 +50,7 @@ const byTopic =
 /** Every method of `quire.v1.ConsumeService`. */
 export const GRPC_RULES: GrpcRules = {
   Poll: () => [],
+  PollStream: () => [],
   GetVersion: byTopic('read'),
   ListVersions: byTopic('read'),
   VersionAt: byTopic('read'),
@@ -116,11 +117,34 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
         (err: unknown) => callback(fail('Poll', err)),
       );
     };
-    return guardGrpcHandlers(definition, { ...handlers, Poll }, guard, GRPC_RULES, 'quire.v1.ConsumeService');
+    // PollStream: each request on the stream is filtered like a Poll, as the handler reads it;
+    // all topics refused ends the stream with PERMISSION_DENIED.
+    const pollStream = handlers.PollStream;
+    const PollStream: ConsumeServiceHandlers['PollStream'] = (call) => {
+      const who = grpcPrincipal(call);
+      if (who === undefined) return pollStream(call);
+      const iterate = call[Symbol.asyncIterator].bind(call);
+      call[Symbol.asyncIterator] = async function* () {
+        for await (const req of { [Symbol.asyncIterator]: iterate }) {
+          const { allowed, denied } = await filterPoll(guard, who, req.identity, req.subscriptions, { via: 'grpc', method: 'quire.v1.ConsumeService/PollStream' });
+          req.subscriptions = allowed.map((i) => req.subscriptions[i]!);
+          if (denied.length > 0) streamDenied.set(req, denied);
+          yield req;
+        }
+      } as typeof call[typeof Symbol.asyncIterator];
+      return pollStream(call);
+    };
+    return guardGrpcHandlers(definition, { ...handlers, Poll, PollStream }, guard, GRPC_RULES, 'quire.v1.ConsumeService');
   };
 }
 
 const deniedOf = new WeakMap<FastifyRequest, Denied[]>();
+const streamDenied = new WeakMap<object, Denied[]>();
+
+/** The errors a PollStream answer gets for the request's refused topics (grpc.ts `pollStreamDenied`). */
+export function pollStreamDenied(req: object): { topic: string; errorCode: string; errorMessage: string }[] | undefined {
+  return streamDenied.get(req)?.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }));
+}
 
 /** True when access control refused some of this poll's topics (its answer gets their errors, rest.ts must not send a shared answer as is). */
 export function pollHasDenied(req: FastifyRequest): boolean {

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { QuireError } from '@quire/core';
 import { loadQuireProto, versionDescriptorToPb } from '@quire/proto';
-import type { ConsumeServiceHandlers, PbConsumerIdentityOutput, PbPollResponse, PbVersionDescriptor } from '@quire/proto';
+import type { ConsumeServiceHandlers, PbConsumerIdentityOutput, PbPollRequestOutput, PbPollResponse, PbVersionDescriptor } from '@quire/proto';
 import { grpcFailure } from '@quire/service-kit';
 import { PollCancel, isSharedAnswer, type ConsumeService, type PollResult, type VersionView } from './service.ts';
 import { pollAnswered } from './diagnostics.ts';
@@ -17,6 +17,8 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** Wraps the handlers before they are served (access control: `auth.ts`). */
   wrapHandlers?: (definition: grpc.ServiceDefinition, handlers: ConsumeServiceHandlers) => ConsumeServiceHandlers;
+  /** Errors access control adds to the answer of one PollStream request (its refused topics). */
+  pollStreamDenied?: (req: PbPollRequestOutput) => { topic: string; errorCode: string; errorMessage: string }[] | undefined;
 }
 
 /** int64 from the wire ("123") → number; INVALID_ARGUMENT naming the field when it is not a safe integer. */
@@ -78,7 +80,7 @@ const DATA_CHUNK_BYTES = 1024 * 1024;
 
 export function createGrpcServer(service: ConsumeService, options: GrpcServerOptions = {}): grpc.Server {
   const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0 });
   const fail = grpcFailure(options.onError);
   function unary<Req, Res>(method: string, fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
@@ -91,6 +93,27 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
     };
   }
 
+  /** One (long-)poll, as Poll and PollStream answer it; `cancel` ends a held one early. */
+  const answerPoll = async (req: PbPollRequestOutput, cancel: PollCancel | undefined): Promise<PbPollResponse> => {
+    const result = await service.poll(
+      {
+        identity: identityFromPb(req.identity),
+        subscriptions: req.subscriptions.map((s, i) => ({
+          topic: s.topic,
+          knownVersion: subInt64(s.knownVersion, i, 'knownVersion'),
+          appliedVersion: subInt64(s.appliedVersion, i, 'appliedVersion'),
+          failedVersion: subInt64(s.failedVersion, i, 'failedVersion'),
+          error: s.error,
+        })),
+        waitMs: req.waitMs,
+      },
+      cancel,
+    );
+    const pb = pollToPb(result);
+    if (pollAnswered.hasSubscribers && req.waitMs > 0 && result.updates.length > 0) pollAnswered.publish(result);
+    return pb;
+  };
+
   const handlers: ConsumeServiceHandlers = {
     Poll: unary('Poll', async (req, call) => {
       let cancel: PollCancel | undefined;
@@ -100,24 +123,59 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
         call.on('cancelled', () => c.abort());
         cancel = c;
       }
-      const result = await service.poll(
-        {
-          identity: identityFromPb(req.identity),
-          subscriptions: req.subscriptions.map((s, i) => ({
-            topic: s.topic,
-            knownVersion: subInt64(s.knownVersion, i, 'knownVersion'),
-            appliedVersion: subInt64(s.appliedVersion, i, 'appliedVersion'),
-            failedVersion: subInt64(s.failedVersion, i, 'failedVersion'),
-            error: s.error,
-          })),
-          waitMs: req.waitMs,
-        },
-        cancel,
-      );
-      const pb = pollToPb(result);
-      if (pollAnswered.hasSubscribers && req.waitMs > 0 && result.updates.length > 0) pollAnswered.publish(result);
-      return pb;
+      return answerPoll(req, cancel);
     }),
+    // Polls one after another on one stream (the client sends the next after reading an
+    // answer). Access control filters each request (auth.ts) and may add errors to an
+    // answer (`pollStreamDenied`). Draining: the answer is written, then the stream ends.
+    PollStream: (call) => {
+      let cancel: PollCancel | undefined;
+      let gone = false;
+      let ended = false;
+      let idle = true;
+      // Draining: a stream waiting for its next poll ends now (the consumer re-opens one,
+      // elsewhere); one in a poll ends after its answer.
+      const endIfIdle = (): void => {
+        if (!idle || gone || ended) return;
+        ended = true;
+        call.end();
+      };
+      const unlisten = service.onDrain(endIfIdle);
+      call.on('cancelled', () => {
+        gone = true;
+        cancel?.abort();
+      });
+      void (async () => {
+        try {
+          for await (const message of call) {
+            if (ended || gone) break;
+            idle = false;
+            const req = message as PbPollRequestOutput;
+            cancel = req.waitMs > 0 ? new PollCancel() : undefined;
+            let pb = await answerPoll(req, cancel);
+            cancel = undefined;
+            idle = true;
+            if (gone) return;
+            const denied = options.pollStreamDenied?.(req);
+            // A copy: the answer may be an object shared by many polls.
+            if (denied !== undefined && denied.length > 0) pb = { ...pb, errors: [...(pb.errors ?? []), ...denied] };
+            call.write(pb);
+            if (service.closing) {
+              // End our side now: leaving the loop would destroy the stream before its status is sent.
+              ended = true;
+              call.end();
+            }
+          }
+          if (!gone && !ended) call.end();
+          ended = true;
+        } catch (err) {
+          if (!gone && !ended) call.emit('error', fail('PollStream', err));
+          ended = true;
+        } finally {
+          unlisten();
+        }
+      })();
+    },
     GetVersion: unary('GetVersion', async (req) =>
       versionToPb(await service.getVersion(req.topic, int64(req.version, 'version'), identityFromPb(req.identity))),
     ),
@@ -158,18 +216,17 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
   // Poll answers shared by many polls are encoded once: the bytes are kept by message object.
   const encodePoll = loaded.Poll.responseSerialize;
   const encoded = new WeakMap<object, Buffer>();
+  const responseSerialize = (msg: PbPollResponse): Buffer => {
+    const known = encoded.get(msg);
+    if (known !== undefined) return known;
+    const bytes = encodePoll(msg);
+    if (sharedPbValues.has(msg)) encoded.set(msg, bytes);
+    return bytes;
+  };
   const definition: grpc.ServiceDefinition = {
     ...loaded,
-    Poll: {
-      ...loaded.Poll,
-      responseSerialize: (msg: PbPollResponse): Buffer => {
-        const known = encoded.get(msg);
-        if (known !== undefined) return known;
-        const bytes = encodePoll(msg);
-        if (sharedPbValues.has(msg)) encoded.set(msg, bytes);
-        return bytes;
-      },
-    },
+    Poll: { ...loaded.Poll, responseSerialize },
+    PollStream: { ...loaded.PollStream, responseSerialize },
   };
   server.addService(definition, options.wrapHandlers ? options.wrapHandlers(definition, handlers) : handlers);
   return server;

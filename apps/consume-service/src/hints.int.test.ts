@@ -175,6 +175,41 @@ describe('change hints from the publish service to the consume services', () => 
     expect(await metric(consume, 'quire_change_hints_received_total')).toBe(0);
   });
 
+  it('PollStream with access control: refused without a token; a limited token gets its topics and an error for the others, on one stream', async () => {
+    const consume = await startConsume({ QUIRE_CHANGE_POLL_MS: '150', QUIRE_PUBLISH_HINT_ENDPOINTS: `127.0.0.1:${publishPort}`, QUIRE_PUBLISH_HINT_TOKEN: viewerToken });
+    const a = await publish('hints.a.one', 'a-stream');
+    const client: ConsumeServiceClient = new proto.ConsumeService(consume.grpcAddress, grpc.credentials.createInsecure());
+    try {
+      const refused = await new Promise<grpc.ServiceError>((resolve) => {
+        const s = client.PollStream();
+        s.on('data', () => {});
+        s.on('error', resolve);
+        s.write({ identity: { application: 'hints', instance: 'anon' }, subscriptions: [{ topic: 'hints.a.one', knownVersion: '0' }], waitMs: 0 });
+      });
+      expect(refused.code).toBe(grpc.status.UNAUTHENTICATED);
+
+      const stream = client.PollStream(md(limitedToken));
+      const answers: PbPollResponseOutput[] = [];
+      stream.on('data', (m: PbPollResponseOutput) => answers.push(m));
+      const request = { identity: { application: 'hints', instance: 'limited' }, subscriptions: [{ topic: 'hints.a.one', knownVersion: '0' }, { topic: 'hints.b.one', knownVersion: '0' }], waitMs: 0 };
+      stream.write(request);
+      await until(async () => answers.length === 1, 'the first answer', 20_000);
+      // The same stream, again: each request is filtered.
+      stream.write(request);
+      await until(async () => answers.length === 2, 'the second answer', 20_000);
+      for (const res of answers) {
+        expect(res.updates.map((u) => [u.topic, Number(u.version?.version)])).toEqual([['hints.a.one', a]]);
+        expect(res.errors.map((e) => [e.topic, e.errorCode])).toEqual([['hints.b.one', 'PERMISSION_DENIED']]);
+      }
+      // Only refused topics: the stream ends with PERMISSION_DENIED.
+      const denied = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+      stream.write({ ...request, subscriptions: [{ topic: 'hints.b.one', knownVersion: '0' }] });
+      expect((await denied).code).toBe(grpc.status.PERMISSION_DENIED);
+    } finally {
+      client.close();
+    }
+  });
+
   it('WatchChanges: refused without a token; a token limited to prefixes hears only of its topics', async () => {
     const client: ChangeHintServiceClient = new proto.ChangeHintService(`127.0.0.1:${publishPort}`, grpc.credentials.createInsecure());
     try {

@@ -291,6 +291,7 @@ export class ConsumeService {
   #rechecking = false;
   #flushing: Promise<void> | undefined;
   #closing = false;
+  readonly #drainListeners = new Set<() => void>();
 
   constructor(options: ConsumeServiceOptions) {
     this.#cache = options.cache;
@@ -891,8 +892,17 @@ export class ConsumeService {
 
   /** Answer every held long-poll now (with no update) and answer later polls at once. */
   drain(): number {
+    const first = !this.#closing;
     this.#closing = true;
-    return this.#waiters.drainAll();
+    const n = this.#waiters.drainAll();
+    if (first) for (const l of this.#drainListeners) l();
+    return n;
+  }
+
+  /** Called once when draining starts (the gRPC transport ends its idle poll streams). */
+  onDrain(listener: () => void): () => void {
+    this.#drainListeners.add(listener);
+    return () => this.#drainListeners.delete(listener);
   }
 
   /** Drain, stop the flush timer and write the last fleet reports. */

@@ -62,6 +62,8 @@ const HealthCtor = grpc.makeGenericClientConstructor(healthService, 'Health') as
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 200,
   'grpc.max_reconnect_backoff_ms': 10_000,
+  // channelz (grpc-js's per-call introspection counters and traces) costs on every call; Quire does not read it.
+  'grpc.enable_channelz': 0,
 };
 
 /** `host:port` → host and port; `dns:` prefixes (and `dns:///`) are accepted. */

@@ -38,7 +38,7 @@ import { History, createHealthCheckedConsumePool, identityToPb, type ListVersion
 import { versionFromPb, type VersionInfo } from './mapping.ts';
 import { ConsumerMetrics, type MetricsOptions } from './metrics.ts';
 import { historyCandidates, readSnapshot, snapshotCandidates } from './snapshot-fallback.ts';
-import { unary, withRetry, type RetryOptions } from './transport.ts';
+import { StreamCaller, unary, withRetry, type Cancellable, type RetryOptions } from './transport.ts';
 
 /**
  * A poll answer with updates, as decoded (before the downloads, checks and handlers): a
@@ -72,8 +72,13 @@ export interface ConsumerOptions {
   identity: ConsumerIdentityInput;
   /** Between polls without long-poll (default 30 000 ms, jittered ±10%). */
   pollIntervalMs?: number;
-  /** Hold each poll on the server up to `waitMs` and poll again at once after each answer. */
-  longPoll?: { waitMs: number };
+  /**
+   * Hold each poll on the server up to `waitMs` and poll again at once after each answer.
+   * `stream` (default true): the polls go one after another on one `PollStream` per
+   * endpoint instead of one `Poll` call each (no call set-up per poll: an answer after a
+   * publish costs the service and the consumer one message); false: unary `Poll` calls.
+   */
+  longPoll?: { waitMs: number; stream?: boolean };
   /**
    * How to read S3, per region name. `bucket` (the services' bucket there) is needed for
    * the fallback snapshots.
@@ -340,7 +345,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
 
   let started = false;
   let loop: Promise<void> | undefined;
-  let inFlight: grpc.ClientUnaryCall | undefined;
+  let inFlight: Cancellable | undefined;
+  /** Long-polls on one stream per endpoint (see `longPoll.stream`). */
+  const streams = waitMs !== undefined && options.longPoll?.stream !== false ? new StreamCaller('PollStream') : undefined;
   /** Set when the subscription list changed during a held poll (it is cancelled and re-sent). */
   let resubscribe = false;
   /** Ends the pause between two polls early. */
@@ -371,7 +378,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     try {
       const res = await withRetry(
         pool,
-        (client) => unary<PbPollResponseOutput>(client, 'Poll', req, { timeoutMs: wait + pollTimeoutMs, onCall: (c) => (inFlight = c) }),
+        (client) =>
+          streams !== undefined
+            ? streams.call<PbPollResponseOutput>(client, req, { timeoutMs: wait + pollTimeoutMs, onCall: (c) => (inFlight = c) })
+            : unary<PbPollResponseOutput>(client, 'Poll', req, { timeoutMs: wait + pollTimeoutMs, onCall: (c) => (inFlight = c) }),
         options.retry,
         stop.signal,
       );
@@ -674,6 +684,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     async close() {
       stop.abort();
       inFlight?.cancel();
+      streams?.close();
       markReady();
       await loop?.catch(() => {});
       pool.close();

@@ -47,6 +47,95 @@ export function unary<Res>(client: grpc.Client, method: string, req: unknown, op
   });
 }
 
+/** What `onCall` gets: something to cancel. */
+export interface Cancellable {
+  cancel(): void;
+}
+
+type DuplexMethod = (md: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>;
+
+/**
+ * Polls one after another on one bidirectional stream per client (`PollStream`): each
+ * request is answered by one message, with no new call (headers, trailers) per poll. A
+ * stream that fails, ends (the service drains) or times out is dropped, and the next
+ * request opens a new one; its error is the call's, as for a unary call.
+ */
+export class StreamCaller {
+  readonly #method: string;
+  readonly #streams = new Map<grpc.Client, grpc.ClientDuplexStream<unknown, unknown>>();
+
+  constructor(method: string) {
+    this.#method = method;
+  }
+
+  /** Cancel every open stream (the consumer closes). */
+  close(): void {
+    for (const s of this.#streams.values()) s.cancel();
+    this.#streams.clear();
+  }
+
+  /** One request on `client`'s stream (opened when needed); rejects with a QuireError. */
+  call<Res>(client: grpc.Client, req: unknown, options: { timeoutMs: number; onCall?: (call: Cancellable) => void }): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      let stream = this.#streams.get(client);
+      if (stream === undefined) {
+        const fn = (client as unknown as Record<string, DuplexMethod | undefined>)[this.#method];
+        if (fn === undefined) return reject(new QuireError('INTERNAL', `no gRPC method ${this.#method}`));
+        stream = fn.call(client, new grpc.Metadata());
+        const opened = stream;
+        this.#streams.set(client, opened);
+        const drop = (): void => {
+          if (this.#streams.get(client) === opened) this.#streams.delete(client);
+        };
+        opened.on('error', drop);
+        opened.on('end', drop);
+        opened.on('close', drop);
+      }
+      const s = stream;
+      let settled = false;
+      const done = (): void => {
+        settled = true;
+        clearTimeout(timer);
+        s.off('data', onData);
+        s.off('error', onError);
+        s.off('end', onEnd);
+      };
+      const onData = (res: unknown): void => {
+        if (settled) return;
+        done();
+        resolve(res as Res);
+      };
+      const onError = (err: unknown): void => {
+        if (settled) return;
+        done();
+        reject(fromGrpcError(err));
+      };
+      const onEnd = (): void => {
+        if (settled) return;
+        done();
+        reject(new QuireError(Code.UNAVAILABLE, 'the poll stream ended before its answer (the service is draining)'));
+      };
+      const timer = setTimeout(() => {
+        if (settled) return;
+        done();
+        this.#streams.delete(client);
+        s.cancel();
+        reject(new QuireError(Code.DEADLINE_EXCEEDED, `no answer on the poll stream within ${options.timeoutMs} ms`));
+      }, options.timeoutMs);
+      s.on('data', onData);
+      s.on('error', onError);
+      s.on('end', onEnd);
+      options.onCall?.({
+        cancel: () => {
+          this.#streams.delete(client);
+          s.cancel();
+        },
+      });
+      s.write(req);
+    });
+  }
+}
+
 /** Several endpoints, one client each, taken in turn (client-side round-robin). */
 export class EndpointPool<C extends grpc.Client> implements ClientPool<C> {
   readonly #clients: C[];
