@@ -67,9 +67,18 @@ export function capacityInputs(poll: PollCostResult | undefined, scale: ScaleRes
   };
 }
 
-/** Reads one consume instance makes per second: change feed + full refresh (3 reads per topic + list pages). */
+/** Topics' state stamps listed per read, and the share of topics a full refresh reloads whatever their stamp (ADR 0008, the consume cache's defaults). */
+export const STAMP_PAGE = 1000;
+export const SWEEP_EVERY = 60;
+
+/**
+ * Reads one consume instance makes per second when nothing changes: the change feed, and a
+ * full refresh that lists every topic's state stamp (one read per STAMP_PAGE topics) and
+ * reloads 1 / SWEEP_EVERY of the topics (3 reads each: releases, pins, versions). A change
+ * costs each instance 3 more reads for its topic (not counted: it depends on the publish rate).
+ */
 export function readsPerInstance(i: CapacityInputs): number {
-  const refreshReads = 3 * i.topics + Math.ceil(i.topics / 500);
+  const refreshReads = 3 * Math.ceil(i.topics / SWEEP_EVERY) + Math.ceil(i.topics / STAMP_PAGE);
   return 1000 / i.changePollMs + refreshReads / ((i.refreshPeriodMs + Math.max(0, i.refreshMs)) / 1000);
 }
 

@@ -6,6 +6,7 @@ import { dirname, join, relative } from 'node:path';
 import type { BenchResults } from './harness.ts';
 import { barChart } from './svg.ts';
 import { fmt, num, type Spread } from './stats.ts';
+import { STAMP_PAGE, SWEEP_EVERY, readsPerInstance } from './capacity.ts';
 
 const MiB = 1024 * 1024;
 
@@ -308,7 +309,7 @@ export function writeReport(r: BenchResults, reportPath: string, resultsPath: st
     L.push('');
     L.push(`- no-change polls/s of one consume process (best of REST and gRPC at any in-flight level; the gRPC figures were load-generator bound): ${Object.entries(i.pollsPerSecond).map(([t, v]) => `${t} topics ${num(v)}/s`).join(', ')}; 7 topics uses the ${i.measuredTopics.small}-topic figure, 200 the ${i.measuredTopics.large}-topic one; instances are sized at ${i.utilisation * 100}% of that.`);
     L.push(`- memory per held long-poll ≈ ${num(i.heldKiB)} KiB (RSS held − lowest idle RSS, over the held polls); held polls validated per process: ${num(i.heldMeasured)} (more were not measured, so the model never puts more on one instance); all answered in ${num(i.releaseMs)} ms.`);
-    L.push(`- Cassandra reads per consume instance: change feed every ${i.changePollMs} ms + a full refresh (3 reads per topic + a list page per 500) every ${i.refreshPeriodMs} ms + its duration (${num(i.refreshMs)} ms for ${num(i.topics)} topics) ≈ ${num(3 * i.topics / ((i.refreshPeriodMs + i.refreshMs) / 1000) + 1000 / i.changePollMs)} reads/s, whatever the fleet size.`);
+    L.push(`- Cassandra reads per consume instance when nothing changes: change feed every ${i.changePollMs} ms + a full refresh every ${i.refreshPeriodMs} ms + its duration (${num(i.refreshMs)} ms for ${num(i.topics)} topics) that lists every topic's state stamp (one read per ${num(STAMP_PAGE)} topics) and reloads 1/${SWEEP_EVERY} of the topics whatever their stamp (3 reads each; ADR 0008) ≈ ${num(readsPerInstance(i))} reads/s, whatever the fleet size; each change adds 3 reads per instance for its topic.`);
     L.push(`- 30 s polling: fleet/30 polls/s; long-poll: each consumer re-polls every ${i.longPollWaitMs / 1000} s when nothing changes (fleet/${i.longPollWaitMs / 1000} polls/s) and holds one connection.`);
     L.push('');
     L.push('| consumer instances | topics each | mode | polls/s | consume instances | bound by | Cassandra reads/s | burst after a change to a topic all watch (s) |');
@@ -320,7 +321,7 @@ export function writeReport(r: BenchResults, reportPath: string, resultsPath: st
     L.push('Where the model stops holding:');
     L.push('');
     L.push(
-      '- The Cassandra read load grows with consume instances × topics, not with consumers: every instance re-reads every topic each full refresh. At hundreds of instances the full refresh dominates Cassandra (the change feed is what gives freshness); beyond that the refresh period must grow with the fleet, or instances must share a cache tier. The model counts queries; it does not measure Cassandra at that rate (one node here).',
+      '- The Cassandra read load grows with consume instances (and topics / 1,000), not with consumers: every instance lists every topic\'s state stamp and sweeps 1/60 of the topics per full refresh, and reloads a changed topic once per change. A high publish rate across many topics multiplies the last term by the instance count; the change feed itself is one read per 150 ms per instance. The model counts queries; it does not measure Cassandra at that rate (one node here).',
     );
     L.push('- Per-process figures come from a 2-core machine where the load generators, Cassandra and s3proxy share the CPU with the service; a dedicated host gives more per instance, so the instance counts are upper bounds for CPU and lower bounds for nothing.');
     L.push(`- Long-poll instance counts are set by the ${num(i.heldMeasured)} held polls per process we validated; memory alone would allow more, but file descriptors, kernel socket memory and the release burst (every consumer re-polls at once after a change) were not measured beyond that.`);

@@ -172,8 +172,9 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
       }
     }
 
-    // Held long-polls: a consume process with the default refresh period.
-    consumeProc = await startConsume(q);
+    // Held long-polls: a consume process with the default refresh period, woken by the
+    // publish service's change hints as deployed (ADR 0009).
+    consumeProc = await startConsume(q, { QUIRE_PUBLISH_HINT_ENDPOINTS: publishProc.grpcAddress });
     while ((await health(consumeProc.httpUrl)).topics < totalTopics) await sleep(100);
     let hotVersion = sizes.scaleVersions;
     // One client process holds all 10,000 (each on its own connection, spread over many
