@@ -522,6 +522,21 @@ export class ConsumeService {
   };
 
   /**
+   * One subscription's state and the version that applies to it, when that differs from
+   * what the consumer holds; an error for an unknown or forbidden topic; undefined when
+   * nothing is new. The same first step for the synchronous and the full evaluation.
+   */
+  #wanted(sub: Sub, identity: ConsumerIdentity): { state: TopicState; resolution: NonNullable<ReturnType<typeof resolveVersion>> } | { error: TopicStatus } | undefined {
+    const state = this.#cache.get(sub.topic);
+    if (state === undefined || !applicationMayConsume(state.topic.allowedApplications, identity.application)) {
+      return { error: subscriptionError(sub.topic, state, identity) };
+    }
+    const resolution = resolveVersion(this.#currentOf(state), identity);
+    if (resolution === undefined || resolution.version === sub.knownVersion) return undefined;
+    return { state, resolution };
+  }
+
+  /**
    * One synchronous pass over the subscriptions: errors, and for each subscription with
    * something new its shared answer. Returns the result when every answer needed is known.
    * Otherwise: with `start`, the promise of the computations it started or joined (wait
@@ -534,13 +549,13 @@ export class ConsumeService {
     let waitFor: Promise<unknown>[] | undefined;
     for (let i = 0; i < subs.length; i++) {
       const sub = subs[i] as Sub;
-      const state = this.#cache.get(sub.topic);
-      if (state === undefined || !applicationMayConsume(state.topic.allowedApplications, identity.application)) {
-        (errors ??= []).push(subscriptionError(sub.topic, state, identity));
+      const wanted = this.#wanted(sub, identity);
+      if (wanted === undefined) continue;
+      if ('error' in wanted) {
+        (errors ??= []).push(wanted.error);
         continue;
       }
-      const resolution = resolveVersion(this.#currentOf(state), identity);
-      if (resolution === undefined || resolution.version === sub.knownVersion) continue;
+      const { state, resolution } = wanted;
       const a = this.#answerNow(state, identity, resolution.version, resolution.via, sub.knownVersion, start);
       if (a === undefined) continue;
       if (a === PENDING) return PENDING;
@@ -560,13 +575,13 @@ export class ConsumeService {
     let errors: TopicStatus[] | undefined;
     const found: Array<TopicUpdate | Promise<TopicUpdate | undefined>> = [];
     for (const sub of subs) {
-      const state = this.#cache.get(sub.topic);
-      if (state === undefined || !applicationMayConsume(state.topic.allowedApplications, identity.application)) {
-        (errors ??= []).push(subscriptionError(sub.topic, state, identity));
+      const wanted = this.#wanted(sub, identity);
+      if (wanted === undefined) continue;
+      if ('error' in wanted) {
+        (errors ??= []).push(wanted.error);
         continue;
       }
-      const resolution = resolveVersion(this.#currentOf(state), identity);
-      if (resolution === undefined || resolution.version === sub.knownVersion) continue;
+      const { state, resolution } = wanted;
       const a = this.#answerNow(state, identity, resolution.version, resolution.via, sub.knownVersion, true);
       if (a instanceof Promise) found.push(this.#answerAsync(state, identity, resolution.version, resolution.via, sub.knownVersion));
       else if (a !== undefined && a !== PENDING) found.push(a);
