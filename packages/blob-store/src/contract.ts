@@ -325,9 +325,9 @@ export function describeBlobStoreContract(adapterName: string, make: () => Promi
       }
     });
 
-    it('streams 64 MiB in and out without holding it in memory', async () => {
+    it('streams 160 MiB in and out without holding it in memory', async () => {
       const key = `${unique()}/big.bin`;
-      const total = 64 * MiB;
+      const total = 160 * MiB;
       const gc = exposeGc();
       const live = (): number => {
         gc();
@@ -366,10 +366,12 @@ export function describeBlobStoreContract(adapterName: string, make: () => Promi
       expect(seen).toBe(total);
       expect(hash.digest('hex')).toBe(res.sha256);
       const getGrowth = getPeak - getBaseline;
-      console.log(`[${adapterName}] 64 MiB put grew live memory by ${(putGrowth / MiB).toFixed(1)} MiB, get by ${(getGrowth / MiB).toFixed(1)} MiB`);
-      // A put holds a few multipart parts per region at most (about 40 MiB for two regions here);
-      // buffering the object would be >= 64 MiB, and 128 MiB for two regions.
-      expect(putGrowth, `put grew live memory by ${(putGrowth / MiB).toFixed(1)} MiB`).toBeLessThan(52 * MiB);
+      console.log(`[${adapterName}] 160 MiB put grew live memory by ${(putGrowth / MiB).toFixed(1)} MiB, get by ${(getGrowth / MiB).toFixed(1)} MiB`);
+      // A streaming put holds a few multipart parts per region, whatever the object's size
+      // (32-55 MiB measured for two s3proxy regions at 64, 160 and 400 MiB; the higher figures on a loaded machine);
+      // buffering the object would hold all 160 MiB, twice for two regions. Half the object
+      // tells the two apart with room for a slow machine.
+      expect(putGrowth, `put grew live memory by ${(putGrowth / MiB).toFixed(1)} MiB`).toBeLessThan(total / 2);
       expect(getGrowth, `get grew live memory by ${(getGrowth / MiB).toFixed(1)} MiB`).toBeLessThan(24 * MiB);
       await store.delete(key);
     });

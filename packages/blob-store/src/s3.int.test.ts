@@ -131,9 +131,8 @@ async function makeS3Fixture() {
       accessKeyId: r.accessKeyId,
       secretAccessKey: r.secretAccessKey,
     })),
-    // 2 parts in flight per region (the default is 4): the contract's 64 MiB memory check
-    // then tells "streams" (≤ 2 regions × 4 × 5 MiB) from "buffers the object" (≥ 64 MiB)
-    // with room to spare; with 4 the streaming bound itself is 60 MiB.
+    // 2 parts in flight per region (the default is 4), so the contract's 160 MiB memory
+    // check tells "streams" (a few parts per region) from "buffers the object" with room to spare.
     queueSize: 2,
   });
   return {

@@ -67,8 +67,9 @@ export interface S3BlobStoreOptions {
    * lib-storage's workers reads a part, then waits for its upload before reading the next:
    * with 1 the source stood still during every part's PUT and S3 sat idle while the next
    * part was read (a 1 GiB publish ran at 0.6× a plain `Upload`, see bench/analysis.md).
-   * A put holds at most about regions × (queueSize + 2) × partSize bytes (the parts in
-   * flight, the one being filled and a remainder): 2 regions, defaults: ≤ 60 MiB.
+   * A put holds about regions × (queueSize + 2) × partSize bytes, whatever the object's
+   * size (the parts in flight, the one being filled and its pieces before they are joined);
+   * socket buffers add to it on a loaded machine: 2 regions, queueSize 2 measured 32-52 MiB.
    */
   queueSize?: number;
   /** Attempts per S3 request, first one included (default 3). */
