@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { systemClock, type VersionRecord } from '@quire/core';
 import { createStores, type Stores } from './app.ts';
 import { ConsistencyChecker } from './consistency.ts';
-import { createTopic, publishInline, until } from './testing.ts';
+import { createTopic, publishInline } from './testing.ts';
 
 describe('consistency checker memory bounds', () => {
   let dir: string;
