@@ -24,10 +24,14 @@ export interface LargeRow {
   /** `consumer.downloadTo` (absent in results from before it was measured). */
   sdkDownloadTo?: Spread;
   rawGet: Spread;
+  /** Raw GetObject hashed into a file and fsynced: the limit for `downloadTo` (absent in results from before it was measured). */
+  rawGetToFile?: Spread;
   publishRatio: Spread;
   directRatio?: Spread;
   downloadRatio: Spread;
   downloadToRatio?: Spread;
+  /** `downloadTo` against raw GetObject into a file (the same disk work). */
+  downloadToFileRatio?: Spread;
   /**
    * CPU seconds per GiB moved (median over repetitions): the client process, plus the
    * Quire service it talks to during the call (publish service for publish and direct
@@ -35,7 +39,7 @@ export interface LargeRow {
    */
   cpuPerGiB?: Record<string, { client: number; service: number }>;
   /** Peak RSS (MiB) of the client process. */
-  rss: { sdkPublish: Spread; sdkDirect?: Spread; rawUpload: Spread; sdkDownload: Spread; sdkDownloadTo?: Spread; rawGet: Spread };
+  rss: { sdkPublish: Spread; sdkDirect?: Spread; rawUpload: Spread; sdkDownload: Spread; sdkDownloadTo?: Spread; rawGet: Spread; rawGetToFile?: Spread };
   /** Peak RSS (MiB) of the publish service process over the whole benchmark. */
   publishServicePeakRss: number;
 }
@@ -78,7 +82,7 @@ export async function largePayloads(ctx: Context): Promise<LargeResult> {
       const topic = `bench.large.m${mib}`;
       await pub.createTopic({ name: topic, owner: 'bench' });
       const reps = bytes >= 512 * 1024 * 1024 ? Math.min(2, sizes.reps) : sizes.reps;
-      const kinds = ['sdkPublish', 'sdkDirect', 'rawUpload', 'sdkDownload', 'sdkDownloadTo', 'rawGet'] as const;
+      const kinds = ['sdkPublish', 'sdkDirect', 'rawUpload', 'sdkDownload', 'sdkDownloadTo', 'rawGet', 'rawGetToFile'] as const;
       type Kind = (typeof kinds)[number];
       const m = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
       const r = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<Kind, number[]>;
@@ -119,11 +123,12 @@ export async function largePayloads(ctx: Context): Promise<LargeResult> {
           sdkDownloadTo: async () =>
             void (await run('sdkDownloadTo', { op: 'sdkDownloadTo', endpoint: consumeProc.grpcAddress, topic, version, region: region.name, s3: s3s, path: join(dir, `down-${mib}.bin`) })),
           rawGet: async () => void (await run('rawGet', { op: 'rawGet', s3, bucket, key: rawKey })),
+          rawGetToFile: async () => void (await run('rawGetToFile', { op: 'rawGetToFile', s3, bucket, key: rawKey, path: join(dir, `raw-down-${mib}.bin`) })),
         };
         for (const k of rotate(Object.keys(downloads), rep - 1)) await (downloads[k] as () => Promise<void>)();
         const f = (k: Kind, a: Record<Kind, number[]>) => a[k].at(-1)?.toFixed(0);
         ctx.progress(
-          `large ${mib} MiB rep ${rep}/${reps} (MiB/s, peak RSS MiB): publish ${f('sdkPublish', m)} (${f('sdkPublish', r)}), direct ${f('sdkDirect', m)} (${f('sdkDirect', r)}), raw upload ${f('rawUpload', m)} (${f('rawUpload', r)}); download ${f('sdkDownload', m)} (${f('sdkDownload', r)}), downloadTo ${f('sdkDownloadTo', m)} (${f('sdkDownloadTo', r)}), raw get ${f('rawGet', m)} (${f('rawGet', r)}); load ${loadavg()[0]?.toFixed(1)}`,
+          `large ${mib} MiB rep ${rep}/${reps} (MiB/s, peak RSS MiB): publish ${f('sdkPublish', m)} (${f('sdkPublish', r)}), direct ${f('sdkDirect', m)} (${f('sdkDirect', r)}), raw upload ${f('rawUpload', m)} (${f('rawUpload', r)}); download ${f('sdkDownload', m)} (${f('sdkDownload', r)}), downloadTo ${f('sdkDownloadTo', m)} (${f('sdkDownloadTo', r)}), raw get ${f('rawGet', m)} (${f('rawGet', r)}), raw get to file ${f('rawGetToFile', m)} (${f('rawGetToFile', r)}); load ${loadavg()[0]?.toFixed(1)}`,
         );
       }
       rows.push({
@@ -134,10 +139,12 @@ export async function largePayloads(ctx: Context): Promise<LargeResult> {
         sdkDownload: spread(m.sdkDownload),
         sdkDownloadTo: spread(m.sdkDownloadTo),
         rawGet: spread(m.rawGet),
+        rawGetToFile: spread(m.rawGetToFile),
         publishRatio: ratioSpread(m.sdkPublish, m.rawUpload),
         directRatio: ratioSpread(m.sdkDirect, m.rawUpload),
         downloadRatio: ratioSpread(m.sdkDownload, m.rawGet),
         downloadToRatio: ratioSpread(m.sdkDownloadTo, m.rawGet),
+        downloadToFileRatio: ratioSpread(m.sdkDownloadTo, m.rawGetToFile),
         rss: {
           sdkPublish: spread(r.sdkPublish),
           sdkDirect: spread(r.sdkDirect),
@@ -145,6 +152,7 @@ export async function largePayloads(ctx: Context): Promise<LargeResult> {
           sdkDownload: spread(r.sdkDownload),
           sdkDownloadTo: spread(r.sdkDownloadTo),
           rawGet: spread(r.rawGet),
+          rawGetToFile: spread(r.rawGetToFile),
         },
         cpuPerGiB: Object.fromEntries(kinds.map((k) => [k, { client: spread(cpu[k].client).median, service: spread(cpu[k].service).median }])),
         publishServicePeakRss: rssMiB(publishProc.child.pid as number).peak,

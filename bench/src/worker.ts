@@ -4,9 +4,10 @@
 // (CLOCK_MONOTONIC, one clock for every process on the machine).
 import { subscribe } from 'node:diagnostics_channel';
 import { createHash } from 'node:crypto';
-import { createReadStream, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import http from 'node:http';
-import { Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as grpc from '@grpc/grpc-js';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -47,7 +48,8 @@ export type WorkerRequest =
   | { op: 'sdkDownload'; endpoint: string; topic: string; version: number; region: string; s3: Record<string, S3Target & { forcePathStyle: boolean }> }
   | { op: 'sdkDownloadTo'; endpoint: string; topic: string; version: number; region: string; s3: Record<string, S3Target & { forcePathStyle: boolean }>; path: string }
   | { op: 'rawUpload'; s3: S3Target; bucket: string; key: string; file: string }
-  | { op: 'rawGet'; s3: S3Target; bucket: string; key: string };
+  | { op: 'rawGet'; s3: S3Target; bucket: string; key: string }
+  | { op: 'rawGetToFile'; s3: S3Target; bucket: string; key: string; path: string };
 
 export interface WorkerReply {
   id: number;
@@ -406,6 +408,38 @@ async function rawGet(req: Extract<WorkerRequest, { op: 'rawGet' }>): Promise<{ 
   return { ms, bytes };
 }
 
+/**
+ * Raw GetObject into a file, the same work `downloadTo` does apart from its checks: streamed
+ * and hashed into a file (Node's write stream), fsynced, then deleted.
+ */
+async function rawGetToFile(req: Extract<WorkerRequest, { op: 'rawGetToFile' }>): Promise<{ ms: number; bytes: number }> {
+  const client = s3Client(req.s3);
+  const t0 = nowNs();
+  const res = await client.send(new GetObjectCommand({ Bucket: req.bucket, Key: req.key }));
+  const hash = createHash('sha256');
+  let bytes = 0;
+  await pipeline(
+    res.Body as NodeJS.ReadableStream,
+    new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        bytes += chunk.length;
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    }),
+    createWriteStream(req.path),
+  );
+  hash.digest();
+  // fsync flushes the file's pages whichever descriptor asks.
+  const fh = await open(req.path, 'r+');
+  await fh.sync();
+  await fh.close();
+  const ms = (nowNs() - t0) / 1e6;
+  client.destroy();
+  rmSync(req.path, { force: true });
+  return { ms, bytes };
+}
+
 /** The operation's result with the CPU time (ms, user + system) this process spent on it (module loading excluded). */
 async function withCpu<T extends object>(op: () => Promise<T>): Promise<T & { cpuMs: number }> {
   const c0 = process.cpuUsage();
@@ -450,6 +484,8 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       return withCpu(() => rawUpload(req));
     case 'rawGet':
       return withCpu(() => rawGet(req));
+    case 'rawGetToFile':
+      return withCpu(() => rawGetToFile(req));
   }
 }
 
