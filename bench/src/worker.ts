@@ -4,7 +4,7 @@
 // (CLOCK_MONOTONIC, one clock for every process on the machine).
 import { subscribe } from 'node:diagnostics_channel';
 import { createHash } from 'node:crypto';
-import { appendFileSync, createReadStream, rmSync } from 'node:fs';
+import { appendFileSync, createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import { Writable } from 'node:stream';
@@ -76,6 +76,7 @@ let received = new Map<number, { first: number; last: number }>();
  * count the time the process waited for a core on a loaded machine.
  */
 const cpuDir = process.env['BENCH_WORKER_CPU_DIR'];
+if (cpuDir !== undefined) mkdirSync(cpuDir, { recursive: true });
 const cpuAtFirst = new Map<number, NodeJS.CpuUsage>();
 let cpuAtReply = process.cpuUsage();
 subscribe('quire.client.pollAnswer', (m) => {
