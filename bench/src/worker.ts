@@ -4,8 +4,9 @@
 // (CLOCK_MONOTONIC, one clock for every process on the machine).
 import { subscribe } from 'node:diagnostics_channel';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, rmSync } from 'node:fs';
+import { appendFileSync, createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import http from 'node:http';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -68,11 +69,24 @@ let arrivals: Array<Map<number, number>> = [];
  * as decoded, before the SDK's own work (the SDK's `quire.client.pollAnswer` channel).
  */
 let received = new Map<number, { first: number; last: number }>();
+/**
+ * `BENCH_WORKER_CPU_DIR`: each waitVersion appends this process's CPU time (ms, user +
+ * system) from the version's first poll answer to the reply (`answersCpuMs`: the SDK's
+ * work on the answers, plus up to one 20 ms check), and since the previous reply
+ * (`cycleCpuMs`: also the re-polls and the health checks in between) to
+ * `<dir>/<name>-<pid>.cpu.jsonl`. CPU time, unlike a profile's sample times, does not
+ * count the time the process waited for a core on a loaded machine.
+ */
+const cpuDir = process.env['BENCH_WORKER_CPU_DIR'];
+if (cpuDir !== undefined) mkdirSync(cpuDir, { recursive: true });
+const cpuAtFirst = new Map<number, NodeJS.CpuUsage>();
+let cpuAtReply = process.cpuUsage();
 subscribe('quire.client.pollAnswer', (m) => {
   const t = nowNs();
   for (const u of (m as PbPollResponseOutput).updates) {
     const v = Number(u.version?.version);
     const r = received.get(v);
+    if (r === undefined && cpuDir !== undefined) cpuAtFirst.set(v, process.cpuUsage());
     if (r === undefined) received.set(v, { first: t, last: t });
     else r.last = t;
   }
@@ -138,6 +152,19 @@ async function waitVersion(req: Extract<WorkerRequest, { op: 'waitVersion' }>): 
   while (Date.now() < end && arrivals.some((m) => !m.has(req.version))) await new Promise((r) => setTimeout(r, 20));
   const ns = arrivals.map((m) => m.get(req.version)).filter((x): x is number => x !== undefined);
   const r = received.get(req.version);
+  // Profiled (--profile-consume): note the window of this version's answers, so that
+  // profile-top.mjs can sum only the samples taken while the answers were handled.
+  const dir = process.env['BENCH_CPU_PROFILE_DIR'];
+  if (dir !== undefined && ns.length > 0) {
+    const from = Math.min(r?.first ?? Number.POSITIVE_INFINITY, ...ns);
+    appendFileSync(join(dir, `${process.env['BENCH_PROFILE_NAME'] ?? 'worker'}-${process.pid}.windows.jsonl`), `${JSON.stringify({ version: req.version, from, to: Math.max(...ns) })}\n`);
+  }
+  if (cpuDir !== undefined) {
+    const now = process.cpuUsage();
+    const ms = (c: NodeJS.CpuUsage | undefined): number | null => (c === undefined ? null : (now.user - c.user + now.system - c.system) / 1000);
+    appendFileSync(join(cpuDir, `${process.argv[2] ?? 'worker'}-${process.pid}.cpu.jsonl`), `${JSON.stringify({ version: req.version, n: arrivals.length, answersCpuMs: ms(cpuAtFirst.get(req.version)), cycleCpuMs: ms(cpuAtReply) })}\n`);
+    cpuAtReply = now;
+  }
   return { ns, missing: arrivals.length - ns.length, ...(r === undefined ? {} : { received: { ...r } }) };
 }
 

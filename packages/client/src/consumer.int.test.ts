@@ -302,6 +302,26 @@ describe('consumer end to end', () => {
     expect(sa.version()).toBe(a.version);
   });
 
+  it('the pause between polls ends at once for a new subscription and for close()', async () => {
+    await pub.createTopic({ name: 'e2e.pause-a' });
+    await pub.createTopic({ name: 'e2e.pause-b' });
+    const a = await pub.publish('e2e.pause-a', { data: 'a' });
+    const b = await pub.publish('e2e.pause-b', { data: 'b' });
+    await visible('e2e.pause-a', a.version);
+    await visible('e2e.pause-b', b.version);
+    // Polling every 10 minutes: after the first poll the consumer is in a pause no test outlives.
+    const c = createConsumer({ endpoints: [consumeApp.grpcAddress], identity: { application: 'checkout' }, pollIntervalMs: 600_000 });
+    const sa = c.subscribe('e2e.pause-a');
+    await c.ready();
+    expect(sa.version()).toBe(a.version);
+    const sb = c.subscribe('e2e.pause-b');
+    await until(() => sb.version() === b.version, 'the subscription made during the pause');
+    // Back in a 10-minute pause: close() ends it (the test times out otherwise).
+    await new Promise((r) => setTimeout(r, 50));
+    await c.close();
+    expect([sa.version(), sb.version()]).toEqual([a.version, b.version]);
+  });
+
   it('round-robins over endpoints, retrying an unreachable one on the next', async () => {
     await pub.createTopic({ name: 'e2e.rr' });
     const v = await pub.publish('e2e.rr', { data: 'rr' });

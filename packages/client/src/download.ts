@@ -5,7 +5,7 @@
  * against the recorded size and SHA-256 before anyone sees it. Only this file imports
  * the AWS SDK.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash as hashOnce, randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -45,7 +45,8 @@ export function verifyPayload(bytes: Uint8Array, v: Pick<VersionInfo, 'topic' | 
   if (bytes.byteLength !== v.size) {
     throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: got ${bytes.byteLength} bytes, expected ${v.size}`, { field: 'size' });
   }
-  const got = createHash('sha256').update(bytes).digest('hex');
+  // One-shot hash (no Hash object): this runs for every inline payload of every poll answer.
+  const got = hashOnce('sha256', bytes, 'hex');
   if (got !== v.sha256.toLowerCase()) {
     throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: SHA-256 ${got} does not match the recorded ${v.sha256}`, { field: 'sha256' });
   }

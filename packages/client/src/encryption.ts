@@ -179,6 +179,8 @@ export async function encryptStream(provider: KeyProvider, topic: string, enc: T
  * DATA_LOSS when the ciphertext does not authenticate.
  */
 export async function decryptPayload(provider: KeyProvider | undefined, v: Pick<VersionInfo, 'topic' | 'version' | 'metadata'>, bytes: Uint8Array): Promise<Uint8Array> {
+  // A plain version (every poll answer of an unencrypted topic): nothing to set up.
+  if (encryptionOf(v.metadata) === undefined) return bytes;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const d = await decryptingTransform(provider, { ...v, size: buf.length });
   if (d === undefined) return bytes;

@@ -55,14 +55,86 @@ export interface Cancellable {
 type DuplexMethod = (md: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>;
 
 /**
+ * One open `PollStream` and its one request in flight. Its listeners, its cancel handle and
+ * its timeout callback are made once per stream, not once per request: a long-poll consumer
+ * sends one request per answer, and the per-request closures, listener (de)registrations
+ * and promise plumbing showed in the profile of a process running 500 consumers.
+ */
+class OpenStream {
+  readonly stream: grpc.ClientDuplexStream<unknown, unknown>;
+  /** The request in flight: how to settle it, and its deadline's timer. */
+  #resolve: ((res: unknown) => void) | undefined;
+  #reject: ((err: QuireError) => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timeoutMs = 0;
+  /** Given to `onCall`: cancels the stream (the request in flight fails CANCELLED). */
+  readonly handle: Cancellable;
+  readonly #onTimeout: () => void;
+
+  constructor(stream: grpc.ClientDuplexStream<unknown, unknown>, drop: () => void) {
+    this.stream = stream;
+    this.handle = {
+      cancel: () => {
+        drop();
+        stream.cancel();
+      },
+    };
+    this.#onTimeout = () => {
+      this.#timer = undefined;
+      const ms = this.#timeoutMs;
+      drop();
+      const reject = this.#settleReject();
+      stream.cancel();
+      reject?.(new QuireError(Code.DEADLINE_EXCEEDED, `no answer on the poll stream within ${ms} ms`));
+    };
+    stream.on('data', (res: unknown) => this.#settle()?.(res));
+    stream.on('error', (err: unknown) => {
+      drop();
+      this.#settleReject()?.(fromGrpcError(err));
+    });
+    stream.on('end', () => {
+      drop();
+      this.#settleReject()?.(new QuireError(Code.UNAVAILABLE, 'the poll stream ended before its answer (the service is draining)'));
+    });
+    stream.on('close', drop);
+  }
+
+  /** The request about to be sent is the one in flight (the caller sends one at a time). */
+  expect(timeoutMs: number, resolve: (res: unknown) => void, reject: (err: QuireError) => void): void {
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#timeoutMs = timeoutMs;
+    this.#timer = setTimeout(this.#onTimeout, timeoutMs);
+  }
+
+  /** Ends the request in flight (if any); returns its resolve. */
+  #settle(): ((res: unknown) => void) | undefined {
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    this.#reject = undefined;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    return resolve;
+  }
+
+  /** Ends the request in flight (if any); returns its reject. */
+  #settleReject(): ((err: QuireError) => void) | undefined {
+    const reject = this.#reject;
+    this.#settle();
+    return reject;
+  }
+}
+
+/**
  * Polls one after another on one bidirectional stream per client (`PollStream`): each
  * request is answered by one message, with no new call (headers, trailers) per poll. A
  * stream that fails, ends (the service drains) or times out is dropped, and the next
- * request opens a new one; its error is the call's, as for a unary call.
+ * request opens a new one; its error is the call's, as for a unary call. One request at a
+ * time per client (the consumer's poll loop); an answer with no request in flight is ignored.
  */
 export class StreamCaller {
   readonly #method: string;
-  readonly #streams = new Map<grpc.Client, grpc.ClientDuplexStream<unknown, unknown>>();
+  readonly #streams = new Map<grpc.Client, OpenStream>();
 
   constructor(method: string) {
     this.#method = method;
@@ -70,68 +142,27 @@ export class StreamCaller {
 
   /** Cancel every open stream (the consumer closes). */
   close(): void {
-    for (const s of this.#streams.values()) s.cancel();
+    for (const s of this.#streams.values()) s.stream.cancel();
     this.#streams.clear();
   }
 
   /** One request on `client`'s stream (opened when needed); rejects with a QuireError. */
   call<Res>(client: grpc.Client, req: unknown, options: { timeoutMs: number; onCall?: (call: Cancellable) => void }): Promise<Res> {
-    return new Promise<Res>((resolve, reject) => {
-      let stream = this.#streams.get(client);
-      if (stream === undefined) {
-        const fn = (client as unknown as Record<string, DuplexMethod | undefined>)[this.#method];
-        if (fn === undefined) return reject(new QuireError('INTERNAL', `no gRPC method ${this.#method}`));
-        stream = fn.call(client, new grpc.Metadata());
-        const opened = stream;
-        this.#streams.set(client, opened);
-        const drop = (): void => {
-          if (this.#streams.get(client) === opened) this.#streams.delete(client);
-        };
-        opened.on('error', drop);
-        opened.on('end', drop);
-        opened.on('close', drop);
-      }
-      const s = stream;
-      let settled = false;
-      const done = (): void => {
-        settled = true;
-        clearTimeout(timer);
-        s.off('data', onData);
-        s.off('error', onError);
-        s.off('end', onEnd);
-      };
-      const onData = (res: unknown): void => {
-        if (settled) return;
-        done();
-        resolve(res as Res);
-      };
-      const onError = (err: unknown): void => {
-        if (settled) return;
-        done();
-        reject(fromGrpcError(err));
-      };
-      const onEnd = (): void => {
-        if (settled) return;
-        done();
-        reject(new QuireError(Code.UNAVAILABLE, 'the poll stream ended before its answer (the service is draining)'));
-      };
-      const timer = setTimeout(() => {
-        if (settled) return;
-        done();
-        this.#streams.delete(client);
-        s.cancel();
-        reject(new QuireError(Code.DEADLINE_EXCEEDED, `no answer on the poll stream within ${options.timeoutMs} ms`));
-      }, options.timeoutMs);
-      s.on('data', onData);
-      s.on('error', onError);
-      s.on('end', onEnd);
-      options.onCall?.({
-        cancel: () => {
-          this.#streams.delete(client);
-          s.cancel();
-        },
+    let open = this.#streams.get(client);
+    if (open === undefined) {
+      const fn = (client as unknown as Record<string, DuplexMethod | undefined>)[this.#method];
+      if (fn === undefined) return Promise.reject(new QuireError('INTERNAL', `no gRPC method ${this.#method}`));
+      const opened: OpenStream = new OpenStream(fn.call(client, new grpc.Metadata()), () => {
+        if (this.#streams.get(client) === opened) this.#streams.delete(client);
       });
-      s.write(req);
+      this.#streams.set(client, opened);
+      open = opened;
+    }
+    const s = open;
+    return new Promise<Res>((resolve, reject) => {
+      s.expect(options.timeoutMs, resolve as (res: unknown) => void, reject);
+      options.onCall?.(s.handle);
+      s.stream.write(req);
     });
   }
 }
