@@ -127,24 +127,43 @@ interface PollService {
 /** Count polls (in flight, latency, updates handed out) and expose the held long-polls. */
 export function instrumentPolls(service: PollService, m: QuireMetrics): void {
   const metrics = pollMetrics(m);
+  // Label objects made once; the wrapper chains one reaction on the poll's promise (no
+  // async function: a held long-poll keeps no suspended frame of its own).
+  const byKind = {
+    poll: { kind: { kind: 'poll' }, ok: { kind: 'poll', outcome: 'ok' }, failed: { kind: 'poll', outcome: 'failed' } },
+    long: { kind: { kind: 'long' }, ok: { kind: 'long', outcome: 'ok' }, failed: { kind: 'long', outcome: 'failed' } },
+  } as const;
   wrapMethod(service, 'poll', (original) =>
-    (async (input: never, signal?: AbortSignal) => {
+    ((input: never, signal?: AbortSignal) => {
       const waitMs = (input as { waitMs?: unknown } | undefined)?.waitMs;
-      const kind = typeof waitMs === 'number' && waitMs > 0 ? 'long' : 'poll';
-      metrics.pollsInFlight.inc({ kind });
-      const end = metrics.pollDuration.startTimer({ kind });
+      const labels = typeof waitMs === 'number' && waitMs > 0 ? byKind.long : byKind.poll;
+      metrics.pollsInFlight.inc(labels.kind);
+      const started = performance.now();
+      const end = (): void => {
+        metrics.pollDuration.observe(labels.kind, (performance.now() - started) / 1000);
+        metrics.pollsInFlight.dec(labels.kind);
+      };
+      let answer: Promise<{ updates: readonly unknown[] }>;
       try {
-        const res = await original(input, signal);
-        metrics.polls.inc({ kind, outcome: 'ok' });
-        metrics.pollUpdates.inc(res.updates.length);
-        return res;
+        answer = original(input, signal);
       } catch (err) {
-        metrics.polls.inc({ kind, outcome: 'failed' });
-        throw err;
-      } finally {
+        metrics.polls.inc(labels.failed);
         end();
-        metrics.pollsInFlight.dec({ kind });
+        throw err;
       }
+      return answer.then(
+        (res) => {
+          metrics.polls.inc(labels.ok);
+          metrics.pollUpdates.inc(res.updates.length);
+          end();
+          return res;
+        },
+        (err: unknown) => {
+          metrics.polls.inc(labels.failed);
+          end();
+          throw err;
+        },
+      );
     }) as never,
   );
   for (const kind of ['poll', 'long']) {
