@@ -159,17 +159,14 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
     let result: PollResult;
     const waitMs = req.body.waitMs;
     if (typeof waitMs === 'number' && waitMs > 0) {
-      // Cancel a held poll when the client goes away before the answer.
+      // Cancel a held poll when the client goes away before the answer (a 'close' after
+      // the answer is written does nothing; the listener goes with the response).
       const cancel = new PollCancel();
-      const onClose = (): void => {
-        if (!reply.raw.writableEnded) cancel.abort();
-      };
-      reply.raw.on('close', onClose);
-      try {
-        result = await service.poll(req.body, cancel);
-      } finally {
-        reply.raw.off('close', onClose);
-      }
+      const raw = reply.raw;
+      raw.on('close', () => {
+        if (!raw.writableEnded) cancel.abort();
+      });
+      result = await service.poll(req.body, cancel);
     } else {
       result = await service.poll(req.body);
     }

@@ -125,6 +125,11 @@ interface PollService {
 }
 
 /** Count polls (in flight, latency, updates handed out) and expose the held long-polls. */
+function pollEnded(metrics: ReturnType<typeof pollMetrics>, kind: { kind: string }, started: number): void {
+  metrics.pollDuration.observe(kind, (performance.now() - started) / 1000);
+  metrics.pollsInFlight.dec(kind);
+}
+
 export function instrumentPolls(service: PollService, m: QuireMetrics): void {
   const metrics = pollMetrics(m);
   // Label objects made once; the wrapper chains one reaction on the poll's promise (no
@@ -139,28 +144,25 @@ export function instrumentPolls(service: PollService, m: QuireMetrics): void {
       const labels = typeof waitMs === 'number' && waitMs > 0 ? byKind.long : byKind.poll;
       metrics.pollsInFlight.inc(labels.kind);
       const started = performance.now();
-      const end = (): void => {
-        metrics.pollDuration.observe(labels.kind, (performance.now() - started) / 1000);
-        metrics.pollsInFlight.dec(labels.kind);
-      };
+      // No named closure per poll (a held long-poll keeps what it allocates until answered).
       let answer: Promise<{ updates: readonly unknown[] }>;
       try {
         answer = original(input, signal);
       } catch (err) {
         metrics.polls.inc(labels.failed);
-        end();
+        pollEnded(metrics, labels.kind, started);
         throw err;
       }
       return answer.then(
         (res) => {
           metrics.polls.inc(labels.ok);
           metrics.pollUpdates.inc(res.updates.length);
-          end();
+          pollEnded(metrics, labels.kind, started);
           return res;
         },
         (err: unknown) => {
           metrics.polls.inc(labels.failed);
-          end();
+          pollEnded(metrics, labels.kind, started);
           throw err;
         },
       );

@@ -122,6 +122,17 @@ export const lazyChildLoggerFactory: ChildLoggerFactory = function (logger: Fast
 };
 
 /**
+ * A UUID as one flat string. Node builds `randomUUID()` by concatenation: a rope of a dozen
+ * pieces (~400 bytes) that every held request would keep as its id; reading one character
+ * makes V8 flatten it (36 characters).
+ */
+function flatUuid(): string {
+  const id = randomUUID();
+  id.charCodeAt(0);
+  return id;
+}
+
+/**
  * Fastify options: request ids from `x-request-id` (else a UUID), logged as `requestId`;
  * request loggers made only when they write (`lazyChildLoggerFactory`).
  */
@@ -133,7 +144,7 @@ export const REQUEST_ID_OPTIONS: {
 } = {
   requestIdHeader: REQUEST_ID_HEADER,
   logController: new LogController({ requestIdLogLabel: 'requestId' }),
-  genReqId: (): string => randomUUID(),
+  genReqId: flatUuid,
   childLoggerFactory: lazyChildLoggerFactory,
 };
 
