@@ -98,7 +98,11 @@ describe('instrumentPolls', () => {
     let release: () => void = () => {};
     const service = {
       heldPolls: 0,
-      async poll(input: { waitMs?: number; fail?: 'async' | 'sync' }): Promise<{ updates: unknown[] }> {
+      poll(input: { waitMs?: number; fail?: 'async' | 'sync' }): Promise<{ updates: unknown[] }> {
+        if (input.fail === 'sync') throw new Error('thrown');
+        return this.answer(input);
+      },
+      async answer(input: { waitMs?: number; fail?: 'async' | 'sync' }): Promise<{ updates: unknown[] }> {
         if (input.fail === 'async') throw new Error('refused');
         if ((input.waitMs ?? 0) > 0) await new Promise<void>((resolve) => (release = resolve));
         return { updates: [1, 2] };
@@ -112,14 +116,16 @@ describe('instrumentPolls', () => {
     release();
     expect(await held).toEqual({ updates: [1, 2] });
     await expect(service.poll({ fail: 'async' })).rejects.toThrow('refused');
+    // A poll method that throws instead of rejecting: a rejection all the same, counted.
+    await expect(service.poll({ fail: 'sync' })).rejects.toThrow('thrown');
     const s = await samples();
     expect(metricValue(s, 'quire_polls_total', { kind: 'poll', outcome: 'ok' })).toBe(1);
     expect(metricValue(s, 'quire_polls_total', { kind: 'long', outcome: 'ok' })).toBe(1);
-    expect(metricValue(s, 'quire_polls_total', { kind: 'poll', outcome: 'failed' })).toBe(1);
+    expect(metricValue(s, 'quire_polls_total', { kind: 'poll', outcome: 'failed' })).toBe(2);
     expect(metricValue(s, 'quire_poll_updates_total')).toBe(4);
     expect(metricValue(s, 'quire_polls_in_flight', { kind: 'long' })).toBe(0);
     expect(metricValue(s, 'quire_polls_in_flight', { kind: 'poll' })).toBe(0);
-    expect(metricValue(s, 'quire_poll_duration_seconds_count', { kind: 'poll' })).toBe(2);
+    expect(metricValue(s, 'quire_poll_duration_seconds_count', { kind: 'poll' })).toBe(3);
     expect(metricValue(s, 'quire_poll_duration_seconds_count', { kind: 'long' })).toBe(1);
   });
 });

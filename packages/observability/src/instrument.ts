@@ -124,11 +124,12 @@ interface PollService {
   readonly heldPolls: number;
 }
 
-/** Count polls (in flight, latency, updates handed out) and expose the held long-polls. */
 function pollEnded(metrics: ReturnType<typeof pollMetrics>, kind: { kind: string }, started: number): void {
   metrics.pollDuration.observe(kind, (performance.now() - started) / 1000);
   metrics.pollsInFlight.dec(kind);
 }
+
+/** Count polls (in flight, latency, updates handed out) and expose the held long-polls. */
 
 export function instrumentPolls(service: PollService, m: QuireMetrics): void {
   const metrics = pollMetrics(m);
@@ -151,7 +152,7 @@ export function instrumentPolls(service: PollService, m: QuireMetrics): void {
       } catch (err) {
         metrics.polls.inc(labels.failed);
         pollEnded(metrics, labels.kind, started);
-        throw err;
+        return Promise.reject(err as Error);
       }
       return answer.then(
         (res) => {
