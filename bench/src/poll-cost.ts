@@ -99,7 +99,9 @@ export async function pollCost(ctx: Context): Promise<PollCostResult> {
     const bareRest = await bareProc.call<{ url: string }>({ op: 'bareRest', reply: restReply });
     const bareGrpc = await bareProc.call<{ address: string }>({ op: 'bareGrpc', reply: grpcReply });
 
-    for (const transport of ['rest', 'grpc'] as const) {
+    // BENCH_POLL_TRANSPORTS=rest (or grpc): one transport only, for quicker A/B runs.
+    const only = process.env.BENCH_POLL_TRANSPORTS?.split(',').map((t) => t.trim());
+    for (const transport of (['rest', 'grpc'] as const).filter((t) => only === undefined || only.includes(t))) {
       for (const n of sizes.pollTopics) {
         const body = bodyFor(n)[transport];
         for (const inflight of sizes.inflight) {

@@ -2,6 +2,7 @@
 // and the checker): polls given the same shared answer get byte-identical JSON, whether
 // they come first, while the first is being serialized, or later; that JSON is what the
 // route's own validation and serialization produce.
+import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { scopeKey, systemClock } from '@quire/core';
 import type { BlobStore, MetadataStore, Release, VersionRecord } from '@quire/core';
@@ -70,6 +71,60 @@ describe('REST poll answers', () => {
         { updates: [], errors: [], nextPollMs: 0, stale: false },
         { updates: [], errors: [], nextPollMs: 0, stale: false },
       ]);
+    } finally {
+      await app.close();
+      await service.close();
+    }
+  });
+  it('a held REST poll whose client goes away is released; one answered is not disturbed by its connection closing', async () => {
+    const states = new Map([['t.hot', topicState('t.hot', 2)]]);
+    let changed: (topic: string) => void = () => {};
+    const cache = {
+      get: (t: string) => states.get(t),
+      onChange: (listener: (topic: string) => void) => {
+        changed = listener;
+        return () => {};
+      },
+      stale: false,
+    } as unknown as TopicCache;
+    const checker = {
+      recheckMs: 5000,
+      check: async () => ({ ok: true }),
+      cachedInline: () => new TextEncoder().encode('hello'),
+      prune: () => {},
+      recheckFailed: async () => new Set<string>(),
+    } as unknown as ConsistencyChecker;
+    const service = new ConsumeService({ cache, checker, store: {} as MetadataStore, blobs: {} as BlobStore, clock: systemClock, fleetFlushMs: 3_600_000 });
+    const app = await createRestServer(service, cache);
+    const url = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+    const until = async (what: () => boolean): Promise<void> => {
+      while (!what()) await new Promise((r) => setTimeout(r, 10));
+    };
+    const hold = (instance: string) => {
+      const body = JSON.stringify({ identity: { instance }, subscriptions: [{ topic: 't.hot', knownVersion: 2 }], waitMs: 60_000 });
+      let answer: (v: { status: number; body: string }) => void = () => {};
+      const answered = new Promise<{ status: number; body: string }>((resolve) => (answer = resolve));
+      const req = request({ host: url.hostname, port: url.port, path: '/v1/poll', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => answer({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', () => {});
+      req.end(body);
+      return { req, answered };
+    };
+    try {
+      const gone = hold('gone');
+      const stays = hold('stays');
+      await until(() => service.heldPolls === 2);
+      gone.req.destroy();
+      await until(() => service.heldPolls === 1);
+      states.set('t.hot', topicState('t.hot', 3));
+      changed('t.hot');
+      const r = await stays.answered;
+      expect(r.status).toBe(200);
+      expect((JSON.parse(r.body) as { updates: Array<{ version: { version: number } }> }).updates.map((u) => u.version.version)).toEqual([3]);
+      expect(service.heldPolls).toBe(0);
     } finally {
       await app.close();
       await service.close();

@@ -135,17 +135,18 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
 
   // Poll answers shared by many polls (service.ts `isSharedAnswer`: nothing new, or one
   // shared update after a publish) are validated and serialized once, by the first poll
-  // answered with one; their JSON is kept by object and sent as is to every other poll
-  // that gets the same answer (those arriving meanwhile wait for it).
-  const sharedJson = new WeakMap<PollResult, string | Promise<string | undefined>>();
-  const serializing = new WeakMap<FastifyRequest, { result: PollResult; done: (json: string | undefined) => void }>();
+  // answered with one; their JSON is kept by object, as UTF-8 bytes (no string to encode
+  // per answer: 10,000 held polls woken by one publish write the same buffer), and sent as
+  // is to every other poll that gets the same answer (those arriving meanwhile wait for it).
+  const sharedJson = new WeakMap<PollResult, Buffer | Promise<Buffer | undefined>>();
+  const serializing = new WeakMap<FastifyRequest, { result: PollResult; done: (json: Buffer | undefined) => void }>();
 
   // While draining, answers close their connection: a keep-alive socket would otherwise
   // hold the server's graceful close until its idle timeout.
   app.addHook('onSend', (req, reply, payload, done) => {
     if (service.closing) void reply.header('connection', 'close');
     const first = serializing.get(req);
-    if (first !== undefined) first.done(typeof payload === 'string' && reply.statusCode === 200 ? payload : undefined);
+    if (first !== undefined) first.done(typeof payload === 'string' && reply.statusCode === 200 ? Buffer.from(payload) : undefined);
     done(null, payload);
   });
 
@@ -158,31 +159,28 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
     let result: PollResult;
     const waitMs = req.body.waitMs;
     if (typeof waitMs === 'number' && waitMs > 0) {
-      // Cancel a held poll when the client goes away before the answer.
+      // Cancel a held poll when the client goes away before the answer (a 'close' after
+      // the answer is written does nothing; the listener goes with the response).
       const cancel = new PollCancel();
-      const onClose = (): void => {
-        if (!reply.raw.writableEnded) cancel.abort();
-      };
-      reply.raw.on('close', onClose);
-      try {
-        result = await service.poll(req.body, cancel);
-      } finally {
-        reply.raw.off('close', onClose);
-      }
+      const raw = reply.raw;
+      raw.on('close', () => {
+        if (!raw.writableEnded) cancel.abort();
+      });
+      result = await service.poll(req.body, cancel);
     } else {
       result = await service.poll(req.body);
     }
     if (isSharedAnswer(result) && !pollHasDenied(req)) {
       const known = sharedJson.get(result);
-      const json = typeof known === 'string' || known === undefined ? known : await known;
+      const json = known instanceof Promise ? await known : known;
       if (json !== undefined) return reply.type(JSON_TYPE).send(json);
       if (known === undefined) {
         // The first: fastify validates and serializes it; onSend keeps the JSON.
-        let settle: (json: string | undefined) => void = () => {};
-        sharedJson.set(result, new Promise<string | undefined>((resolve) => (settle = resolve)));
+        let settle: (json: Buffer | undefined) => void = () => {};
+        sharedJson.set(result, new Promise<Buffer | undefined>((resolve) => (settle = resolve)));
         // Never leave the others waiting (an answer that never reaches onSend).
         const fallback = setTimeout(() => done(undefined), 2000);
-        const done = (value: string | undefined): void => {
+        const done = (value: Buffer | undefined): void => {
           clearTimeout(fallback);
           if (value === undefined) sharedJson.delete(result);
           else sharedJson.set(result, value);

@@ -153,6 +153,9 @@ export const POLL_INLINE_BUDGET_BYTES = 8 * 1024 * 1024;
 const RETAIN_INLINE_BYTES = 64 * 1024;
 
 const EMPTY_ERRORS: readonly TopicStatus[] = Object.freeze([]);
+/** Parked held polls re-evaluated per event-loop turn when their shared computation settles (`#unparkSlice`). */
+export const UNPARK_SLICE = 500;
+
 /** The answer to every poll with nothing new and no error (one object: its encoding is kept). */
 const NO_CHANGE: PollResult = Object.freeze({ updates: Object.freeze([]), errors: EMPTY_ERRORS, nextPollMs: 0, stale: false });
 const NO_CHANGE_STALE: PollResult = Object.freeze({ updates: Object.freeze([]), errors: EMPTY_ERRORS, nextPollMs: 0, stale: true });
@@ -462,7 +465,22 @@ export class ConsumeService {
   #unpark(on: Promise<unknown>): void {
     const list = this.#parked.get(on) ?? [];
     this.#parked.delete(on);
-    for (const h of list) {
+    this.#unparkSlice(list, 0);
+  }
+
+  /**
+   * Re-evaluate parked polls `from` on, `UNPARK_SLICE` at a time with a `setImmediate`
+   * between slices: the answers of a slice are written (the transports' continuations and
+   * socket writes run) before the next slice is evaluated, so after a publish waking 10,000
+   * held polls the first answers go out at once instead of after the whole pass, and
+   * clients read them while the rest is evaluated. A poll that ends meanwhile (client gone,
+   * drain) is skipped; one whose topics change meanwhile is evaluated on the newest state.
+   */
+  #unparkSlice(list: HeldPoll[], from: number): void {
+    const end = Math.min(list.length, from + UNPARK_SLICE);
+    if (end < list.length) setImmediate(() => this.#unparkSlice(list, end));
+    for (let i = from; i < end; i++) {
+      const h = list[i] as HeldPoll;
       h.evaluating = false;
       h.again = false;
       if (h.done) continue;

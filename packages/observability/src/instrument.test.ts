@@ -2,7 +2,7 @@
 // and that wrapping keeps behaviour (results, errors, `this`) while counting.
 import { describe, expect, it } from 'vitest';
 import { Code, QuireError } from '@quire/core';
-import { countFailures, failureCode, instrumentPublishes, reasonLabel } from './instrument.ts';
+import { countFailures, failureCode, instrumentPolls, instrumentPublishes, reasonLabel } from './instrument.ts';
 import { createMetrics } from './metrics.ts';
 import { metricValue, parseMetrics } from './testing.ts';
 
@@ -89,5 +89,43 @@ describe('instrumentPublishes', () => {
     expect(metricValue(s, 'quire_publishes_total', { outcome: 'failed' })).toBe(1);
     expect(metricValue(s, 'quire_publish_bytes_total')).toBe(15);
     expect(metricValue(s, 'quire_publish_duration_seconds_count')).toBe(4);
+  });
+});
+
+describe('instrumentPolls', () => {
+  it('counts polls by kind and outcome, updates handed out, durations, and the polls in flight while they wait', async () => {
+    const m = createMetrics('consume');
+    let release: () => void = () => {};
+    const service = {
+      heldPolls: 0,
+      poll(input: { waitMs?: number; fail?: 'async' | 'sync' }): Promise<{ updates: unknown[] }> {
+        if (input.fail === 'sync') throw new Error('thrown');
+        return this.answer(input);
+      },
+      async answer(input: { waitMs?: number; fail?: 'async' | 'sync' }): Promise<{ updates: unknown[] }> {
+        if (input.fail === 'async') throw new Error('refused');
+        if ((input.waitMs ?? 0) > 0) await new Promise<void>((resolve) => (release = resolve));
+        return { updates: [1, 2] };
+      },
+    };
+    instrumentPolls(service as never, m);
+    const samples = async () => parseMetrics(await m.registry.metrics());
+    expect(await service.poll({})).toEqual({ updates: [1, 2] });
+    const held = service.poll({ waitMs: 1000 });
+    expect(metricValue(await samples(), 'quire_polls_in_flight', { kind: 'long' })).toBe(1);
+    release();
+    expect(await held).toEqual({ updates: [1, 2] });
+    await expect(service.poll({ fail: 'async' })).rejects.toThrow('refused');
+    // A poll method that throws instead of rejecting: a rejection all the same, counted.
+    await expect(service.poll({ fail: 'sync' })).rejects.toThrow('thrown');
+    const s = await samples();
+    expect(metricValue(s, 'quire_polls_total', { kind: 'poll', outcome: 'ok' })).toBe(1);
+    expect(metricValue(s, 'quire_polls_total', { kind: 'long', outcome: 'ok' })).toBe(1);
+    expect(metricValue(s, 'quire_polls_total', { kind: 'poll', outcome: 'failed' })).toBe(2);
+    expect(metricValue(s, 'quire_poll_updates_total')).toBe(4);
+    expect(metricValue(s, 'quire_polls_in_flight', { kind: 'long' })).toBe(0);
+    expect(metricValue(s, 'quire_polls_in_flight', { kind: 'poll' })).toBe(0);
+    expect(metricValue(s, 'quire_poll_duration_seconds_count', { kind: 'poll' })).toBe(3);
+    expect(metricValue(s, 'quire_poll_duration_seconds_count', { kind: 'long' })).toBe(1);
   });
 });

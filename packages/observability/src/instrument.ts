@@ -124,27 +124,49 @@ interface PollService {
   readonly heldPolls: number;
 }
 
+function pollEnded(metrics: ReturnType<typeof pollMetrics>, kind: { kind: string }, started: number): void {
+  metrics.pollDuration.observe(kind, (performance.now() - started) / 1000);
+  metrics.pollsInFlight.dec(kind);
+}
+
 /** Count polls (in flight, latency, updates handed out) and expose the held long-polls. */
+
 export function instrumentPolls(service: PollService, m: QuireMetrics): void {
   const metrics = pollMetrics(m);
+  // Label objects made once; the wrapper chains one reaction on the poll's promise (no
+  // async function: a held long-poll keeps no suspended frame of its own).
+  const byKind = {
+    poll: { kind: { kind: 'poll' }, ok: { kind: 'poll', outcome: 'ok' }, failed: { kind: 'poll', outcome: 'failed' } },
+    long: { kind: { kind: 'long' }, ok: { kind: 'long', outcome: 'ok' }, failed: { kind: 'long', outcome: 'failed' } },
+  } as const;
   wrapMethod(service, 'poll', (original) =>
-    (async (input: never, signal?: AbortSignal) => {
+    ((input: never, signal?: AbortSignal) => {
       const waitMs = (input as { waitMs?: unknown } | undefined)?.waitMs;
-      const kind = typeof waitMs === 'number' && waitMs > 0 ? 'long' : 'poll';
-      metrics.pollsInFlight.inc({ kind });
-      const end = metrics.pollDuration.startTimer({ kind });
+      const labels = typeof waitMs === 'number' && waitMs > 0 ? byKind.long : byKind.poll;
+      metrics.pollsInFlight.inc(labels.kind);
+      const started = performance.now();
+      // No named closure per poll (a held long-poll keeps what it allocates until answered).
+      let answer: Promise<{ updates: readonly unknown[] }>;
       try {
-        const res = await original(input, signal);
-        metrics.polls.inc({ kind, outcome: 'ok' });
-        metrics.pollUpdates.inc(res.updates.length);
-        return res;
+        answer = original(input, signal);
       } catch (err) {
-        metrics.polls.inc({ kind, outcome: 'failed' });
-        throw err;
-      } finally {
-        end();
-        metrics.pollsInFlight.dec({ kind });
+        metrics.polls.inc(labels.failed);
+        pollEnded(metrics, labels.kind, started);
+        return Promise.reject(err as Error);
       }
+      return answer.then(
+        (res) => {
+          metrics.polls.inc(labels.ok);
+          metrics.pollUpdates.inc(res.updates.length);
+          pollEnded(metrics, labels.kind, started);
+          return res;
+        },
+        (err: unknown) => {
+          metrics.polls.inc(labels.failed);
+          pollEnded(metrics, labels.kind, started);
+          throw err;
+        },
+      );
     }) as never,
   );
   for (const kind of ['poll', 'long']) {

@@ -1,0 +1,87 @@
+// Held long-polls woken by one change: the service re-evaluates them in slices
+// (UNPARK_SLICE per event-loop turn) so the first answers go out before the whole pass.
+// Every held poll is still answered, with the new version; one cancelled meanwhile is not
+// disturbed. In-memory stand-ins for the cache and the consistency checker.
+import { describe, expect, it } from 'vitest';
+import { scopeKey, systemClock } from '@quire/core';
+import type { BlobStore, MetadataStore, Release, VersionRecord } from '@quire/core';
+import type { TopicCache, TopicState } from './cache.ts';
+import type { ConsistencyChecker } from './consistency.ts';
+import { ConsumeService, PollCancel, UNPARK_SLICE, type PollResult } from './service.ts';
+
+function topicState(name: string, version: number): TopicState {
+  const releases: Release[] = [{ topic: name, version, scope: {}, scopeKey: scopeKey({}), releasedAt: version, releasedBy: 't' }];
+  const record: VersionRecord = {
+    topic: name,
+    version,
+    publishId: `p${version}`,
+    createdAt: version,
+    publisher: 't',
+    metadata: {},
+    contentType: 'text/plain',
+    size: 5,
+    sha256: '0'.repeat(64),
+    pointer: { kind: 'inline', blobId: `b${version}` },
+  };
+  return {
+    topic: { name, owner: 't', description: '', retention: {}, inlineThresholdBytes: 1024, createdAt: 1, updatedAt: 1, revision: 1 },
+    releases,
+    pins: [],
+    versions: new Map([[version, record]]),
+    resolution: { releases, pins: [], deleted: new Map() },
+    stamp: String(version),
+    settled: true,
+    loadedAt: 1,
+  };
+}
+
+describe('held polls woken by a change', () => {
+  it('answers every held poll in slices: the first answers are out while later ones are still held', async () => {
+    const states = new Map([['t.hot', topicState('t.hot', 1)]]);
+    let changed: (topic: string) => void = () => {};
+    const cache = {
+      get: (t: string) => states.get(t),
+      onChange: (listener: (topic: string) => void) => {
+        changed = listener;
+        return () => {};
+      },
+      stale: false,
+    } as unknown as TopicCache;
+    const checker = {
+      recheckMs: 5000,
+      check: async () => ({ ok: true }),
+      cachedInline: () => new TextEncoder().encode('hello'),
+      prune: () => {},
+      recheckFailed: async () => new Set<string>(),
+    } as unknown as ConsistencyChecker;
+    const service = new ConsumeService({ cache, checker, store: {} as MetadataStore, blobs: {} as BlobStore, clock: systemClock, fleetFlushMs: 3_600_000 });
+    try {
+      const n = 2 * UNPARK_SLICE + 7;
+      const heldWhenAnswered: number[] = [];
+      const cancel = new PollCancel();
+      const polls = Array.from({ length: n }, (_, i) =>
+        service
+          .poll({ identity: { instance: `i-${i}` }, subscriptions: [{ topic: 't.hot', knownVersion: 1 }], waitMs: 60_000 }, i === 3 ? cancel : undefined)
+          .then((r: PollResult) => {
+            heldWhenAnswered.push(service.heldPolls);
+            return r;
+          }),
+      );
+      expect(service.heldPolls).toBe(n);
+      cancel.abort();
+      states.set('t.hot', topicState('t.hot', 2));
+      changed('t.hot');
+      const answers = await Promise.all(polls);
+      expect(service.heldPolls).toBe(0);
+      // The cancelled one: nothing new; every other: version 2 with its bytes.
+      expect(answers[3]?.updates).toEqual([]);
+      const woken = answers.filter((_, i) => i !== 3);
+      expect(woken.every((r) => r.updates.length === 1 && r.updates[0]?.version.version === 2 && new TextDecoder().decode(r.updates[0].inlineData) === 'hello')).toBe(true);
+      // Answers of the first slice went out while the next slices were still held.
+      expect(heldWhenAnswered.filter((h) => h >= n - 1 - UNPARK_SLICE).length).toBeGreaterThanOrEqual(UNPARK_SLICE - 1);
+      expect(Math.min(...heldWhenAnswered)).toBe(0);
+    } finally {
+      await service.close();
+    }
+  });
+});
