@@ -68,8 +68,12 @@ describe('the compiled build (apps/<app>/dist/main.js)', () => {
       const npm = specifiers.filter((s) => !s.startsWith('node:'));
       expect(npm.length, `${app} imports npm packages`).toBeGreaterThan(3);
       for (const s of npm) {
-        expect(s, `${app}: ${s} is a relative path into node_modules`).toMatch(/^\.\.?\/.*node_modules\//);
+        const m = /^(\.\.?\/.*?)\/?node_modules\/(@[^/]+\/[^/]+|[^@/][^/]*)\//.exec(s);
+        expect(m, `${app}: ${s} is a relative path into a workspace package's node_modules`).not.toBeNull();
         expect(existsSync(resolve(dirname(file), s)), `${app}: ${s} exists`).toBe(true);
+        // A production dependency of the package that imports it: the image's --prod install links it.
+        const owner = JSON.parse(readFileSync(join(resolve(dirname(file), m?.[1] ?? ''), 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string> };
+        expect(Object.keys(owner.dependencies ?? {}), `${app}: ${owner.name} lists ${m?.[2]} in its dependencies`).toContain(m?.[2]);
       }
     }
   });
