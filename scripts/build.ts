@@ -19,7 +19,7 @@
 //
 // Usage: pnpm build [app...]   (default: every app in APPS)
 import { existsSync, realpathSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -85,9 +85,12 @@ export async function buildApp(app: string): Promise<string> {
   const appDir = join(ROOT, 'apps', app);
   const outdir = join(appDir, 'dist');
   const outfile = join(outdir, 'main.js');
-  await build({
+  const result = await build({
     entryPoints: [join(appDir, 'src/main.ts')],
     outfile,
+    // Written below, each file renamed into place: a process starting from dist/ while another
+    // build runs (tests in parallel, a quickstart) reads the old bundle or the new, never half.
+    write: false,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -102,6 +105,12 @@ export async function buildApp(app: string): Promise<string> {
     banner: { js: `// Built by scripts/build.ts from apps/${app}/src/main.ts: do not edit.` },
     plugins: [externalNpm(outdir)],
   });
+  await mkdir(outdir, { recursive: true });
+  for (const f of result.outputFiles) {
+    const tmp = `${f.path}.${process.pid}.tmp`;
+    await writeFile(tmp, f.contents);
+    await rename(tmp, f.path);
+  }
   return outfile;
 }
 
