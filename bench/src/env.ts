@@ -16,8 +16,7 @@ import {
   ensureS3Regions,
   freePort,
   startQuireProcess,
-  uniqueBucket,
-  uniqueKeyspace,
+  quireTestStores,
   type CassandraServer,
   type QuireProcess,
   type S3Regions,
@@ -167,23 +166,15 @@ export interface QuireEnv {
 
 /** Service environment on its own keyspace and buckets. */
 export function quireEnv(servers: Servers, prefix: string, extra: Record<string, string> = {}): QuireEnv {
-  const { cassandra, s3 } = servers;
-  const buckets = Object.fromEntries(s3.regions.map((r) => [r.name, uniqueBucket(`bench-${prefix}-${r.name}`)]));
-  const keyspace = uniqueKeyspace(`bench_${prefix}`);
+  const stores = quireTestStores(servers, `bench-${prefix}`);
   return {
-    keyspace,
-    buckets,
+    keyspace: stores.keyspace,
+    buckets: Object.fromEntries(stores.regions.map((r) => [r.name, r.bucket])),
     s3Options: Object.fromEntries(
-      s3.regions.map((r) => [r.name, { endpoint: r.endpoint, accessKeyId: r.accessKeyId, secretAccessKey: r.secretAccessKey, forcePathStyle: true }]),
+      stores.regions.map((r) => [r.name, { endpoint: r.endpoint, accessKeyId: r.accessKeyId, secretAccessKey: r.secretAccessKey, forcePathStyle: true }]),
     ),
     env: {
-      QUIRE_METADATA_STORE: 'cassandra',
-      QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-      QUIRE_CASSANDRA_PORT: String(cassandra.port),
-      QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-      QUIRE_CASSANDRA_KEYSPACE: keyspace,
-      QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-      QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: buckets[r.name] }))),
+      ...stores.env,
       QUIRE_LOG_LEVEL: 'warn',
       ...extra,
     },

@@ -6,19 +6,13 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { bootstrapAdminToken, createStores, loadConfig } from '@quire/publish-service';
-import { uniqueBucket, uniqueKeyspace } from '@quire/test-servers';
+import { quireTestStores } from '@quire/test-servers';
 import { launchChromium, type LaunchedBrowser } from './testing/browser.ts';
 import { startStack, type Stack } from './testing/stack.ts';
 
-const { cassandra, s3 } = inject('quireServers');
+const testStores = quireTestStores(inject('quireServers'), 'adminuiauth');
 const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(cassandra.port),
-  QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: uniqueKeyspace('adminuiauth'),
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`adminuiauth-${r.name}`) }))),
+  ...testStores.env,
   QUIRE_LOG_LEVEL: 'warn',
   QUIRE_AUTH: 'on',
   QUIRE_AUTH_CACHE_MS: '0',

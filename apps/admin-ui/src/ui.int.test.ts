@@ -7,19 +7,13 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { createConsumer, type Consumer, type Subscription } from '@quire/client';
-import { uniqueBucket, uniqueKeyspace } from '@quire/test-servers';
+import { quireTestStores } from '@quire/test-servers';
 import { launchChromium, type LaunchedBrowser } from './testing/browser.ts';
 import { startStack, type Stack } from './testing/stack.ts';
 
-const { cassandra, s3 } = inject('quireServers');
+const testStores = quireTestStores(inject('quireServers'), 'adminui');
 const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(cassandra.port),
-  QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: uniqueKeyspace('adminui'),
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`adminui-${r.name}`) }))),
+  ...testStores.env,
   QUIRE_LOG_LEVEL: 'warn',
 };
 const TOPIC = 'ui.devices';

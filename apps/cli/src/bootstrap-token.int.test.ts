@@ -6,19 +6,15 @@ import cassandra from 'cassandra-driver';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { parseTokenString } from '@quire/core';
 import { hashSecret } from '@quire/service-kit';
-import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { startQuireProcess, quireTestStores, type QuireProcess } from '@quire/test-servers';
 import { runQuire, type QuireResult } from './run-quire.ts';
 
-const { cassandra: server, s3 } = inject('quireServers');
-const keyspace = uniqueKeyspace('bootstrap');
+const servers = inject('quireServers');
+const server = servers.cassandra;
+const testStores = quireTestStores(servers, 'bootstrap');
+const keyspace = testStores.keyspace;
 const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: server.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(server.port),
-  QUIRE_CASSANDRA_DC: server.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: keyspace,
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`bootstrap-${r.name}`) }))),
+  ...testStores.env,
   QUIRE_AUTH: 'on',
 };
 

@@ -109,7 +109,7 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
           poll(call, (err, res) => {
             // A copy: the answer may be an object shared by many polls (grpc.ts keeps shared answers).
             if (res && denied.length > 0) {
-              res = { ...res, errors: [...(res.errors ?? []), ...denied.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }))] };
+              res = { ...res, errors: [...(res.errors ?? []), ...deniedErrors(denied)] };
             }
             callback(err, res);
           });
@@ -141,9 +141,15 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
 const deniedOf = new WeakMap<FastifyRequest, Denied[]>();
 const streamDenied = new WeakMap<object, Denied[]>();
 
+/** A gRPC poll answer's errors for its refused topics (Poll and PollStream alike). */
+function deniedErrors(denied: readonly Denied[]): { topic: string; errorCode: string; errorMessage: string }[] {
+  return denied.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }));
+}
+
 /** The errors a PollStream answer gets for the request's refused topics (grpc.ts `pollStreamDenied`). */
 export function pollStreamDenied(req: object): { topic: string; errorCode: string; errorMessage: string }[] | undefined {
-  return streamDenied.get(req)?.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }));
+  const denied = streamDenied.get(req);
+  return denied === undefined ? undefined : deniedErrors(denied);
 }
 
 /** True when access control refused some of this poll's topics (its answer gets their errors, rest.ts must not send a shared answer as is). */

@@ -15,23 +15,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadQuireProto } from '@quire/proto';
 import type { ConsumeServiceClient, PbPollResponseOutput, PublishServiceClient } from '@quire/proto';
 import { createStores } from '@quire/service-kit';
-import { buildQuireApps, startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { buildQuireApps, quireTestStores, startQuireProcess, type QuireProcess } from '@quire/test-servers';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const APPS = ['publish-service', 'consume-service', 'cli'];
 const { cassandra, s3 } = inject('quireServers');
-const buckets = Object.fromEntries(s3.regions.map((r) => [r.name, uniqueBucket('compiled-' + r.name)]));
-const keyspace = uniqueKeyspace('compiled');
-const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(cassandra.port),
-  QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: keyspace,
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: buckets[r.name] }))),
-  QUIRE_LOG_LEVEL: 'warn',
-};
+const testStores = quireTestStores({ cassandra, s3 }, 'compiled');
+const keyspace = testStores.keyspace;
+const env = { ...testStores.env, QUIRE_LOG_LEVEL: 'warn' };
 const proto = loadQuireProto().quire.v1;
 const procs: QuireProcess[] = [];
 
@@ -116,10 +107,10 @@ describe('the compiled build (apps/<app>/dist/main.js)', () => {
       expect(update?.version?.version).toBe('1');
       expect(update?.version?.pointer).toBe('s3');
       const locations = update?.version?.s3?.locations ?? [];
-      expect(locations.map((l) => l.bucket).sort()).toEqual(Object.values(buckets).sort());
+      expect(locations.map((l) => l.bucket).sort()).toEqual(testStores.regions.map((r) => r.bucket).sort());
 
       // The bytes the compiled publish service streamed are in S3, in every region.
-      const stores = await createStores({ metadataStore: { kind: 'cassandra', contactPoints: cassandra.contactPoints, port: cassandra.port, localDataCenter: cassandra.localDataCenter, keyspace, replicationFactor: 1 }, blobStore: { kind: 's3', regions: s3.regions.map((r) => ({ ...r, bucket: buckets[r.name] as string })) } });
+      const stores = await createStores({ metadataStore: { kind: 'cassandra', contactPoints: cassandra.contactPoints, port: cassandra.port, localDataCenter: cassandra.localDataCenter, keyspace, replicationFactor: 1 }, blobStore: { kind: 's3', regions: testStores.regions } });
       try {
         for (const l of locations) {
           const got = await stores.blobs.get(l.key, { regions: [l.region] });

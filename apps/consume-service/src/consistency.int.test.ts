@@ -5,17 +5,27 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { systemClock, type VersionRecord } from '@quire/core';
 import { createStores, type Stores } from './app.ts';
 import { ConsistencyChecker } from './consistency.ts';
-import { createTopic, publishInline, until } from './testing.ts';
+import { createTopic, publishInline } from './testing.ts';
 
 describe('consistency checker memory bounds', () => {
   let dir: string;
   let stores: Stores;
   const records: VersionRecord[] = [];
   const text = (i: number): string => `payload ${i} `.padEnd(1000, '.');
+  /** Counts the real store's inline reads (the calls go through). */
+  const countInlineReads = () => {
+    const spy = vi.spyOn(stores.store, 'getInlineData');
+    return {
+      get count() {
+        return spy.mock.calls.length;
+      },
+      restore: () => spy.mockRestore(),
+    };
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'quire-consistency-'));
@@ -33,40 +43,58 @@ describe('consistency checker memory bounds', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('keeps no bytes of a topic nobody polled; the first poll fills them in, later versions are kept when checked', async () => {
+  it('keeps no bytes of a topic nobody polled; the first poll reads and keeps them, later versions are kept when checked', async () => {
     const checker = new ConsistencyChecker({ store: stores.store, blobs: stores.blobs, clock: systemClock });
     const first = records[0]!;
     expect(await checker.check(first, undefined)).toEqual({ ok: true });
     expect(checker.inlineBytes).toBe(0);
-    // The first poll misses (and reads the store itself); the cache fills behind it.
-    expect(checker.cachedInline('mem.t0', first.version)).toBeUndefined();
-    await until(() => checker.cachedInline('mem.t0', first.version) !== undefined, 5000, 'the inline bytes to be cached');
-    const cached = checker.cachedInline('mem.t0', first.version)!;
+    // The first polls read the store once between them and keep the bytes.
+    const reads = countInlineReads();
+    const [a, b] = await Promise.all([checker.inlineData(first), checker.inlineData(first)]);
+    expect(new TextDecoder().decode(a)).toBe(text(0));
+    expect(b).toBe(a);
+    expect(reads.count).toBe(1);
+    expect(checker.inlineBytes).toBeGreaterThan(0);
+    const cached = (await checker.inlineData(first))!;
+    expect(reads.count).toBe(1);
     expect(new TextDecoder().decode(cached)).toBe(text(0));
     // A copy holding only its own bytes, not a view into a larger buffer.
     expect(cached.byteOffset).toBe(0);
     expect(cached.buffer.byteLength).toBe(cached.byteLength);
+    reads.restore();
     // The topic is polled now: its next version's bytes are kept by the check itself.
     const next = await publishInline(stores.store, 'mem.t0', 'next');
     expect(await checker.check(next, undefined)).toEqual({ ok: true });
-    expect(new TextDecoder().decode(checker.cachedInline('mem.t0', next.version))).toBe('next');
+    const after = countInlineReads();
+    expect(new TextDecoder().decode(await checker.inlineData(next))).toBe('next');
+    expect(after.count).toBe(0);
+    after.restore();
     // Pruning a topic's versions drops their bytes too.
     checker.prune('mem.t0', new Set());
-    expect(checker.cachedInline('mem.t0', next.version)).toBeUndefined();
+    expect(checker.inlineBytes).toBe(0);
+  });
+
+  it('keeps no bytes of a version whose check has not passed', async () => {
+    const checker = new ConsistencyChecker({ store: stores.store, blobs: stores.blobs, clock: systemClock });
+    const unchecked = records[11]!;
+    expect(new TextDecoder().decode(await checker.inlineData(unchecked))).toBe(text(11));
     expect(checker.inlineBytes).toBe(0);
   });
 
   it('keeps inline payloads within the byte bound, the most recently used', async () => {
     const checker = new ConsistencyChecker({ store: stores.store, blobs: stores.blobs, clock: systemClock, inlineCacheTotalBytes: 5000 });
-    for (const [i, r] of records.slice(1, 11).entries()) {
+    for (const r of records.slice(1, 11)) {
       expect(await checker.check(r, undefined)).toEqual({ ok: true });
-      checker.cachedInline(`mem.t${i + 1}`, r.version);
-      await until(() => checker.cachedInline(`mem.t${i + 1}`, r.version) !== undefined, 5000, `mem.t${i + 1} to be cached`);
+      await checker.inlineData(r);
       expect(checker.inlineBytes).toBeLessThanOrEqual(5000);
     }
     // 10 payloads of 1000 bytes do not fit in 5000: the first ones went, the last stayed.
-    expect(checker.cachedInline('mem.t1', records[1]!.version)).toBeUndefined();
-    expect(new TextDecoder().decode(checker.cachedInline('mem.t10', records[10]!.version))).toBe(text(10));
+    const reads = countInlineReads();
+    expect(new TextDecoder().decode(await checker.inlineData(records[10]!))).toBe(text(10));
+    expect(reads.count).toBe(0);
+    expect(new TextDecoder().decode(await checker.inlineData(records[1]!))).toBe(text(1));
+    expect(reads.count).toBe(1);
+    reads.restore();
   });
 
   it('runs at most `concurrency` checks at once; the others wait their turn and all pass', async () => {

@@ -83,15 +83,15 @@ export class ConsistencyChecker {
    */
   readonly #inline: LRUCache<string, Uint8Array>;
   /**
-   * Topics whose inline bytes a poll asked for (`cachedInline`): only their checks keep the
+   * Topics whose inline bytes a poll asked for (`inlineData`): only their checks keep the
    * bytes. A topic nobody polls needs none in memory (at 10,000 topics the warm-up kept
    * ~10 MiB of bytes no one read); the first poll of a topic reads them from the store and
-   * fills the cache behind it, and from then on its new versions are kept when checked, so
+   * keeps them, and from then on its new versions are kept when checked, so
    * the polls woken by a publish read nothing.
    */
   readonly #polled = new Set<string>();
-  /** Keys of inline bytes being read into the cache (one read per version). */
-  readonly #filling = new Set<string>();
+  /** Inline bytes being read from the store, by key (one read per version at a time). */
+  readonly #reading = new Map<string, Promise<Uint8Array | undefined>>();
 
   constructor(options: ConsistencyOptions) {
     this.#store = options.store;
@@ -182,31 +182,39 @@ export class ConsistencyChecker {
     return passed;
   }
 
-  /** Inline bytes kept in memory by an earlier check, if any. */
-  cachedInline(topic: string, version: number): Uint8Array | undefined {
+  /**
+   * A version's inline bytes: from memory when an earlier check or read kept them, else read
+   * from the store once (concurrent first polls share the read). The bytes of a checked,
+   * whole inline version are then kept for the next polls, and the topic counts as polled
+   * from now on, so its next versions are kept by their checks.
+   */
+  inlineData(record: VersionRecord): Promise<Uint8Array | undefined> {
+    if (record.pointer.kind !== 'inline') return Promise.resolve(undefined);
+    const { topic, version } = record;
     const key = `${topic}\u0000${version}`;
     const bytes = this.#inline.get(key);
-    if (bytes !== undefined) return bytes;
+    if (bytes !== undefined) return Promise.resolve(bytes);
+    const reading = this.#reading.get(key);
+    if (reading !== undefined) return reading;
     const entries = this.#results.get(topic);
-    if (entries === undefined) return undefined;
-    this.#polled.add(topic);
-    // Fill the cache behind the caller's own read, for the next polls (a checked, whole
-    // inline version only; a version pruned meanwhile is not cached).
-    const entry = entries.get(String(version));
-    if (entry?.settled?.ok === true && entry.record.pointer.kind === 'inline' && entry.record.size <= this.#inlineMax && !this.#filling.has(key)) {
-      this.#filling.add(key);
-      void this.#limit(() => this.#store.getInlineData(topic, (entry.record.pointer as { blobId: string }).blobId))
-        .then(
-          (data) => {
-            if (data !== undefined && data.byteLength === entry.record.size && this.#results.get(topic)?.get(String(version)) === entry) {
-              this.#inline.set(key, Uint8Array.prototype.slice.call(data));
-            }
-          },
-          (err: unknown) => this.#onError(err, `inline data of ${topic} version ${version}`),
-        )
-        .finally(() => this.#filling.delete(key));
-    }
-    return undefined;
+    if (entries !== undefined) this.#polled.add(topic);
+    const entry = entries?.get(String(version));
+    const read = this.#store.getInlineData(topic, record.pointer.blobId).then((data) => {
+      // Kept only if the check passed, the bytes are whole and the version was not pruned meanwhile.
+      if (
+        data !== undefined &&
+        entry?.settled?.ok === true &&
+        data.byteLength === entry.record.size &&
+        data.byteLength <= this.#inlineMax &&
+        this.#results.get(topic)?.get(String(version)) === entry
+      ) {
+        this.#inline.set(key, Uint8Array.prototype.slice.call(data));
+      }
+      return data;
+    });
+    this.#reading.set(key, read);
+    void read.finally(() => this.#reading.delete(key)).catch(() => undefined);
+    return read;
   }
 
   /** Forget everything about versions of `topic` not in `keep` (called when the cache drops them). */

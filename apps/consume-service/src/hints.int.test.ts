@@ -10,20 +10,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadQuireProto } from '@quire/proto';
 import type { ChangeHintServiceClient, ConsumeServiceClient, PbChangeHintOutput, PbPollResponseOutput, PublishServiceClient } from '@quire/proto';
 import { issueToken } from '@quire/service-kit';
-import { freePort, startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { freePort, startQuireProcess, quireTestStores, type QuireProcess } from '@quire/test-servers';
 import { createStores } from './app.ts';
 
 const { cassandra, s3 } = inject('quireServers');
-const buckets = Object.fromEntries(s3.regions.map((r) => [r.name, uniqueBucket('hints-' + r.name)]));
-const keyspace = uniqueKeyspace('hints');
+const testStores = quireTestStores({ cassandra, s3 }, 'hints');
+const keyspace = testStores.keyspace;
 const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(cassandra.port),
-  QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: keyspace,
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: buckets[r.name] }))),
+  ...testStores.env,
   QUIRE_LOG_LEVEL: 'warn',
   QUIRE_AUTH: 'on',
 };
@@ -116,7 +110,7 @@ beforeAll(async () => {
   publishPort = await freePort();
   publishProc = await startPublish();
   // The publish service migrated the keyspace: register the tokens the test uses.
-  const stores = await createStores({ metadataStore: { kind: 'cassandra', contactPoints: cassandra.contactPoints, port: cassandra.port, localDataCenter: cassandra.localDataCenter, keyspace, replicationFactor: 1 }, blobStore: { kind: 's3', regions: s3.regions.map((r) => ({ ...r, bucket: buckets[r.name] as string })) } });
+  const stores = await createStores({ metadataStore: { kind: 'cassandra', contactPoints: cassandra.contactPoints, port: cassandra.port, localDataCenter: cassandra.localDataCenter, keyspace, replicationFactor: 1 }, blobStore: { kind: 's3', regions: testStores.regions } });
   try {
     adminToken = (await issueToken(stores.store, { name: 'hints-admin', role: 'admin' }, 'test')).secret;
     viewerToken = (await issueToken(stores.store, { name: 'consume-hints', role: 'viewer' }, 'test')).secret;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { grpcHealth, grpcReflect, metricValue, scrape, type Sample } from '@quire/observability/testing';
-import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { startQuireProcess, quireTestStores, type QuireProcess } from '@quire/test-servers';
 import { createStores, type Stores } from './app.ts';
 import { publishS3 } from './testing.ts';
 
@@ -17,16 +17,10 @@ const SECRET = `secret-token-${randomUUID()}`;
 
 beforeAll(async () => {
   const { cassandra, s3 } = inject('quireServers');
-  const keyspace = uniqueKeyspace('obs');
-  const regions = s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`obs-${r.name}`) }));
+  const testStores = quireTestStores({ cassandra, s3 }, 'obs');
+  const { keyspace, regions } = testStores;
   const env = {
-    QUIRE_METADATA_STORE: 'cassandra',
-    QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-    QUIRE_CASSANDRA_PORT: String(cassandra.port),
-    QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-    QUIRE_CASSANDRA_KEYSPACE: keyspace,
-    QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-    QUIRE_S3_REGIONS: JSON.stringify(regions),
+    ...testStores.env,
     QUIRE_PUBLISH_HTTP_PORT: '0',
     QUIRE_PUBLISH_GRPC_PORT: '0',
     QUIRE_CONSUME_HTTP_PORT: '0',

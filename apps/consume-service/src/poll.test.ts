@@ -135,7 +135,7 @@ function serviceOver(states: Map<string, { state: TopicState; spec: TopicSpec }>
   const checker = {
     recheckMs: 5000,
     check: async (v: VersionRecord, region: string | undefined) => ({ ok: !isBroken(states.get(v.topic)?.spec as TopicSpec, v, region) }),
-    cachedInline: (topic: string, version: number) => new TextEncoder().encode(`${topic}:${version}`.slice(0, 2)),
+    inlineData: async (v: VersionRecord) => new TextEncoder().encode(`${v.topic}:${v.version}`.slice(0, 2)),
     prune: () => {},
     recheckFailed: async () => new Set<string>(),
   } as unknown as ConsistencyChecker;

@@ -43,7 +43,7 @@ describe('REST poll answers', () => {
     const checker = {
       recheckMs: 5000,
       check: async () => ({ ok: true }),
-      cachedInline: () => new TextEncoder().encode('hello'),
+      inlineData: async () => new TextEncoder().encode('hello'),
       prune: () => {},
       recheckFailed: async () => new Set<string>(),
     } as unknown as ConsistencyChecker;

@@ -655,7 +655,7 @@ export class ConsumeService {
     if (record.pointer.kind === 'inline' && record.size <= POLL_INLINE_BUDGET_BYTES) {
       // The store may be down while the cache serves: that topic gets no update this time
       // (the consumer keeps what it has), the others are answered.
-      inlineData = await this.#inlineOf(record).catch((err: unknown) => {
+      inlineData = await this.#checker.inlineData(record).catch((err: unknown) => {
         this.#onError(err, `inline data of ${record.topic} version ${record.version}`);
         return undefined;
       });
@@ -705,11 +705,6 @@ export class ConsumeService {
       this.#current.set(state, current);
     }
     return current;
-  }
-
-  async #inlineOf(record: VersionRecord): Promise<Uint8Array | undefined> {
-    if (record.pointer.kind !== 'inline') return undefined;
-    return this.#checker.cachedInline(record.topic, record.version) ?? (await this.#store.getInlineData(record.topic, record.pointer.blobId));
   }
 
   /**
@@ -859,7 +854,7 @@ export class ConsumeService {
     if (record.pointer.kind !== 'inline') {
       throw new QuireError(Code.FAILED_PRECONDITION, `version: ${topic} version ${version} is stored in S3; read it from its locations`, { field: 'version' });
     }
-    const data = this.#checker.cachedInline(topic, version) ?? (await this.#store.getInlineData(topic, record.pointer.blobId));
+    const data = await this.#checker.inlineData(record);
     if (data === undefined) throw new QuireError(Code.DATA_LOSS, `inline data of ${topic} version ${version} is missing`);
     return { data, sha256: record.sha256, contentType: record.contentType };
   }

@@ -8,19 +8,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Role } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
 import { issueToken } from '@quire/service-kit';
-import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { startQuireProcess, quireTestStores, type QuireProcess } from '@quire/test-servers';
 import { createStores, type Stores } from './app.ts';
 import { loadConfig } from './config.ts';
 
-const { cassandra, s3 } = inject('quireServers');
+const testStores = quireTestStores(inject('quireServers'), 'auth');
 const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(cassandra.port),
-  QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: uniqueKeyspace('auth'),
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: uniqueBucket('auth-' + r.name) }))),
+  ...testStores.env,
   // info: every request is logged, so the "no token in the logs" check means something.
   QUIRE_LOG_LEVEL: 'info',
   QUIRE_AUTH: 'on',

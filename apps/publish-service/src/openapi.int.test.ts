@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createConsumeApp, loadConfig as loadConsumeConfig, type ConsumeApp } from '@quire/consume-service';
 import { operationsOf, validateOpenApi, walkOpenApi, type OpenApiDoc, type WalkStep } from '@quire/observability/testing';
-import { uniqueBucket, uniqueKeyspace } from '@quire/test-servers';
+import { quireTestStores } from '@quire/test-servers';
 import { createPublishApp, type PublishApp } from './app.ts';
 import { loadConfig } from './config.ts';
 
@@ -18,15 +18,9 @@ const topic = 'openapi.walk';
 const HEADERS = { 'x-quire-actor': 'walker' };
 
 beforeAll(async () => {
-  const { cassandra, s3 } = inject('quireServers');
+  const testStores = quireTestStores(inject('quireServers'), 'openapi');
   const env = {
-    QUIRE_METADATA_STORE: 'cassandra',
-    QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-    QUIRE_CASSANDRA_PORT: String(cassandra.port),
-    QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-    QUIRE_CASSANDRA_KEYSPACE: uniqueKeyspace('openapi'),
-    QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-    QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`openapi-${r.name}`) }))),
+    ...testStores.env,
     QUIRE_PUBLISH_HTTP_PORT: '0',
     QUIRE_PUBLISH_GRPC_PORT: '0',
     QUIRE_CONSUME_HTTP_PORT: '0',

@@ -3,18 +3,12 @@
 // rollout and the other takes over within the lease time; the run completes with each
 // stage released exactly once (one audit entry per stage, one run revision per transition).
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { startQuireProcess, quireTestStores, type QuireProcess } from '@quire/test-servers';
 
 const LEASE_TTL_MS = 1500;
-const { cassandra, s3 } = inject('quireServers');
+const testStores = quireTestStores(inject('quireServers'), 'sched');
 const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(cassandra.port),
-  QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: uniqueKeyspace('sched'),
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`sched-${r.name}`) }))),
+  ...testStores.env,
   QUIRE_LOG_LEVEL: 'error',
   QUIRE_PUBLISH_HTTP_PORT: '0',
   QUIRE_PUBLISH_GRPC_PORT: '0',

@@ -10,25 +10,20 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { startQuireProcess, quireTestStores, type QuireProcess } from '@quire/test-servers';
 import { createConsumer, createPublisher, type Consumer, type Publisher, type UpdateEvent } from './index.ts';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const { cassandra, s3 } = inject('quireServers');
-const buckets = Object.fromEntries(s3.regions.map((r) => [r.name, uniqueBucket('e2e-' + r.name)]));
+const testStores = quireTestStores({ cassandra, s3 }, 'e2e');
+const buckets = Object.fromEntries(testStores.regions.map((r) => [r.name, r.bucket]));
 const [regionA, regionB] = s3.regions.map((r) => r.name) as [string, string];
 const s3Options = Object.fromEntries(
   s3.regions.map((r) => [r.name, { endpoint: r.endpoint, accessKeyId: r.accessKeyId, secretAccessKey: r.secretAccessKey, forcePathStyle: true }]),
 );
 const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(cassandra.port),
-  QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: uniqueKeyspace('e2e'),
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: buckets[r.name] }))),
+  ...testStores.env,
   QUIRE_LOG_LEVEL: 'warn',
 };
 

@@ -10,19 +10,14 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENCRYPTION_METADATA, isQuireError } from '@quire/core';
 import { createStores, loadConfig } from '@quire/publish-service';
-import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { startQuireProcess, quireTestStores, type QuireProcess } from '@quire/test-servers';
 import { addKeyringKey, createConsumer, createLocalKeyring, createPublisher, type Consumer, type Publisher } from './index.ts';
 
 const { cassandra, s3 } = inject('quireServers');
-const regions = s3.regions.map((r) => ({ ...r, bucket: uniqueBucket('enc-' + r.name) }));
+const testStores = quireTestStores({ cassandra, s3 }, 'enc');
+const { regions } = testStores;
 const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(cassandra.port),
-  QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: uniqueKeyspace('enc'),
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(regions),
+  ...testStores.env,
   QUIRE_LOG_LEVEL: 'warn',
 };
 const s3Options = Object.fromEntries(s3.regions.map((r) => [r.name, { endpoint: r.endpoint, accessKeyId: r.accessKeyId, secretAccessKey: r.secretAccessKey, forcePathStyle: true }]));

@@ -11,7 +11,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Code, type QuireError } from '@quire/core';
-import { startQuireProcess, uniqueBucket, uniqueKeyspace, type QuireProcess } from '@quire/test-servers';
+import { startQuireProcess, quireTestStores, type QuireProcess } from '@quire/test-servers';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { snapshotKey } from '@quire/core';
 import { S3Downloader } from './download.ts';
@@ -19,7 +19,8 @@ import { readSnapshot } from './snapshot-fallback.ts';
 import { createConsumer, createPublisher, type Consumer, type ConsumerOptions, type Publisher, type RegionFailure, type UpdateEvent } from './index.ts';
 
 const { cassandra, s3 } = inject('quireServers');
-const buckets = Object.fromEntries(s3.regions.map((r) => [r.name, uniqueBucket('res-' + r.name)]));
+const testStores = quireTestStores({ cassandra, s3 }, 'res');
+const buckets = Object.fromEntries(testStores.regions.map((r) => [r.name, r.bucket]));
 const [regionA, regionB] = s3.regions.map((r) => r.name) as [string, string];
 /** What a consumer needs to read S3 (and the snapshots) in every region. */
 const s3Options = Object.fromEntries(
@@ -35,13 +36,7 @@ const overwrite = (region: string, key: string, body: Uint8Array) =>
   (admin[region] as S3Client).send(new PutObjectCommand({ Bucket: buckets[region], Key: key, Body: body }));
 
 const env = {
-  QUIRE_METADATA_STORE: 'cassandra',
-  QUIRE_CASSANDRA_CONTACT_POINTS: cassandra.contactPoints.join(','),
-  QUIRE_CASSANDRA_PORT: String(cassandra.port),
-  QUIRE_CASSANDRA_DC: cassandra.localDataCenter,
-  QUIRE_CASSANDRA_KEYSPACE: uniqueKeyspace('resilience'),
-  QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-  QUIRE_S3_REGIONS: JSON.stringify(s3.regions.map((r) => ({ ...r, bucket: buckets[r.name] }))),
+  ...testStores.env,
   QUIRE_LOG_LEVEL: 'warn',
 };
 

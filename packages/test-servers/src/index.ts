@@ -278,6 +278,35 @@ export function uniqueBucket(prefix = 'bucket'): string {
   return `${p.slice(0, 63 - 14).replace(/-+$/, '')}-${uniqueSuffix()}`;
 }
 
+/** A test's own place on the shared servers, and the environment a Quire service process needs to use it. */
+export interface QuireTestStores {
+  /** Its own Cassandra keyspace (created by the services' migrations, replication factor 1). */
+  keyspace: string;
+  /** Each S3 region with its own bucket (created on first use). */
+  regions: (S3Region & { bucket: string })[];
+  /** QUIRE_METADATA_STORE=cassandra, the QUIRE_CASSANDRA_* variables and QUIRE_S3_REGIONS. */
+  env: Record<string, string>;
+}
+
+/** A unique keyspace and one unique bucket per region, named after `name`, for services started as processes. */
+export function quireTestStores(servers: QuireServers, name: string): QuireTestStores {
+  const keyspace = uniqueKeyspace(name);
+  const regions = servers.s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`${name}-${r.name}`) }));
+  return {
+    keyspace,
+    regions,
+    env: {
+      QUIRE_METADATA_STORE: 'cassandra',
+      QUIRE_CASSANDRA_CONTACT_POINTS: servers.cassandra.contactPoints.join(','),
+      QUIRE_CASSANDRA_PORT: String(servers.cassandra.port),
+      QUIRE_CASSANDRA_DC: servers.cassandra.localDataCenter,
+      QUIRE_CASSANDRA_KEYSPACE: keyspace,
+      QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
+      QUIRE_S3_REGIONS: JSON.stringify(regions),
+    },
+  };
+}
+
 export { buildQuireApps, startQuireProcess } from './processes.ts';
 export { cassandraNode, cassandraRing, freePort, s3proxyInstance, waitForRing } from './cassandra-node.ts';
 export type { CassandraNode, CassandraNodeOptions, S3ProxyInstance } from './cassandra-node.ts';
