@@ -16,6 +16,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { loadConfig as loadConsumeConfig } from '@quire/consume-service';
 import { loadConfig as loadPublishConfig } from '@quire/publish-service';
 import { knownVariables, loadMigrateConfig, mintTokenString } from '@quire/service-kit';
+import { APPS } from '../scripts/build.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const K8S = join(ROOT, 'deploy/k8s');
@@ -103,9 +104,9 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
 /** Which Quire app a container runs, from its entry point; undefined for the UI. */
 function appOf(args: readonly string[] | undefined): 'publish' | 'consume' | 'migrate' | undefined {
   const entry = args?.join(' ') ?? '';
-  if (entry.startsWith('apps/publish-service/src/main.ts')) return 'publish';
-  if (entry.startsWith('apps/consume-service/src/main.ts')) return 'consume';
-  if (entry === 'apps/cli/src/main.ts migrate') return 'migrate';
+  if (entry.startsWith('apps/publish-service/dist/main.js')) return 'publish';
+  if (entry.startsWith('apps/consume-service/dist/main.js')) return 'consume';
+  if (entry === 'apps/cli/dist/main.js migrate') return 'migrate';
   return undefined;
 }
 
@@ -336,7 +337,10 @@ describe('deploy/compose', () => {
       if (app === 'consume') expect([config.publishHintEndpoints, config.publishHintToken], `compose ${name} watches change hints`).toEqual([['publish:7444'], hint]);
       if (config.httpPort !== undefined) expect(s.ports?.map((p) => p.target), `compose ${name} publishes its REST port`).toContain(config.httpPort);
       if (app !== 'migrate') expect(s.depends_on?.['migrate']?.condition, `compose ${name} waits for the migration`).toBe('service_completed_successfully');
-      expect(existsSync(join(ROOT, s.command?.[0] ?? ''))).toBe(true);
+      // The entry is a bundle `pnpm build` writes (in the image's build stage), from a source that exists.
+      const built = /^apps\/([^/]+)\/dist\/main\.js$/.exec(s.command?.[0] ?? '')?.[1];
+      expect(APPS, `compose ${name}: ${s.command?.[0]} is built by pnpm build`).toContain(built);
+      expect(existsSync(join(ROOT, 'apps', built ?? '', 'src/main.ts'))).toBe(true);
     }
   });
 
@@ -350,13 +354,18 @@ describe('deploy/compose', () => {
     expect(template(named('Deployment', 'quire-admin-ui')).spec.securityContext?.runAsUser).toBe(101);
     // Several stages each, the runtime one last.
     for (const d of [server, ui]) expect([...d.matchAll(/^FROM .* AS (\S+)$/gm)].map((m) => m[1])).toEqual(['build', 'runtime']);
-    // The images install the pnpm that package.json pins, and the server image's production-only
-    // install must still bring tsx, which runs the apps.
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { packageManager: string; dependencies?: Record<string, string> };
+    // The images install the pnpm that package.json pins. The server image builds the apps
+    // (`pnpm build`, which needs the dev install's esbuild), then keeps a production-only install,
+    // and runs the compiled bundles with plain node (no tsx).
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { packageManager: string; scripts: Record<string, string>; devDependencies?: Record<string, string> };
     for (const d of [server, ui]) expect(d).toContain(`npm install -g --no-fund --no-audit ${pkg.packageManager}`);
-    expect(server).toContain('pnpm install --offline --frozen-lockfile --prod');
-    expect(pkg.dependencies?.['tsx'], 'tsx is a runtime dependency of the root').toBeDefined();
-    expect(server).toMatch(/^ENTRYPOINT \["node", "--import", "tsx"\]$/m);
+    expect(pkg.scripts['build'], 'the root build script').toBe('tsx scripts/build.ts');
+    expect(pkg.devDependencies?.['esbuild'], 'esbuild is a dev dependency of the root').toBeDefined();
+    const steps = ['RUN pnpm install --offline --frozen-lockfile \\\n', ' && pnpm build \\\n', ' && pnpm install --offline --frozen-lockfile --prod \\\n'].map((step) => server.indexOf(step));
+    expect(steps.every((at) => at > 0) && [...steps].sort((a, b) => a - b).join() === steps.join(), 'full install, build, then production install, in that order').toBe(true);
+    expect(server).toMatch(/^ENTRYPOINT \["node"\]$/m);
+    expect(server).toMatch(/^CMD \["apps\/publish-service\/dist\/main\.js"\]$/m);
+    expect(server).not.toContain('tsx"');
     // The UI's nginx proxies /api/ to the upstream the compose file and the k8s Deployment set.
     const nginx = readFileSync(join(ROOT, 'deploy/docker/admin-ui.nginx.conf.template'), 'utf8');
     expect(nginx).toMatch(/location \/api\/ \{\s*proxy_pass \$\{PUBLISH_UPSTREAM\}\/;/);

@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import cassandra from 'cassandra-driver';
 import {
+  buildQuireApps,
   ensureCassandra,
   ensureS3Regions,
   freePort,
@@ -214,6 +215,24 @@ export async function dropQuireEnv(servers: Servers, q: QuireEnv): Promise<void>
   }
 }
 
+/**
+ * `--services compiled|source`: the services run as production runs them, the compiled build
+ * (`pnpm build`: apps/<app>/dist/main.js under plain node; the default), or from their TS
+ * source through tsx (as the tests run them), to compare the two.
+ */
+export type ServicesFrom = 'compiled' | 'source';
+let servicesFrom: ServicesFrom = 'compiled';
+export function servicesAre(from: ServicesFrom): void {
+  servicesFrom = from;
+}
+
+/** Build the services when they run compiled (once per run, ~1 s); returns how they run. */
+export async function prepareServices(): Promise<string> {
+  if (servicesFrom === 'source') return 'source (node --import tsx apps/<app>/src/main.ts)';
+  await buildQuireApps(['publish-service', 'consume-service']);
+  return 'compiled (pnpm build: node apps/<app>/dist/main.js)';
+}
+
 export async function startPublish(q: QuireEnv, extra: Record<string, string> = {}): Promise<QuireProcess> {
   const profile: Record<string, string> =
     consumeProfileDir === undefined
@@ -223,7 +242,7 @@ export async function startPublish(q: QuireEnv, extra: Record<string, string> = 
           BENCH_CPU_PROFILE_DIR: consumeProfileDir,
           BENCH_PROFILE_NAME: 'publish',
         };
-  return startQuireProcess('publish-service', { ...q.env, QUIRE_PUBLISH_HTTP_PORT: '0', QUIRE_PUBLISH_GRPC_PORT: '0', ...profile, ...extra }, 120_000);
+  return startQuireProcess('publish-service', { ...q.env, QUIRE_PUBLISH_HTTP_PORT: '0', QUIRE_PUBLISH_GRPC_PORT: '0', ...profile, ...extra }, 120_000, { compiled: servicesFrom === 'compiled' });
 }
 
 /** `--profile-consume <dir>`: consume-service (and publish-service) processes write a V8 CPU profile there when they exit. */
@@ -283,7 +302,7 @@ export async function startConsume(q: QuireEnv, extra: Record<string, string> = 
   }
   const flags = [...(consumeNodeOptions === undefined ? [] : [consumeNodeOptions]), ...imports.map((i) => `--import ${i}`)];
   if (flags.length > 0) env['NODE_OPTIONS'] = [process.env['NODE_OPTIONS'] ?? '', ...flags].join(' ').trim();
-  return startQuireProcess('consume-service', { ...q.env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0', ...env, ...extra }, 180_000);
+  return startQuireProcess('consume-service', { ...q.env, QUIRE_CONSUME_HTTP_PORT: '0', QUIRE_CONSUME_GRPC_PORT: '0', ...env, ...extra }, 180_000, { compiled: servicesFrom === 'compiled' });
 }
 
 /** The lines `stage-trace.mjs` wrote (none when the file is missing). */

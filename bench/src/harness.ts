@@ -8,7 +8,7 @@ import os from 'node:os';
 import cassandra from 'cassandra-driver';
 import { capacityInputs, capacityModel, type CapacityResult } from './capacity.ts';
 import { FULL, QUICK, type Context, type Sizes } from './context.ts';
-import { log, startEtcd, startServers, type Etcd, type Servers } from './env.ts';
+import { log, prepareServices, startEtcd, startServers, type Etcd, type Servers } from './env.ts';
 import { largePayloads, type LargeResult } from './large.ts';
 import { pollCost, type PollCostResult } from './poll-cost.ts';
 import { propagation, type PropagationResult } from './propagation.ts';
@@ -125,6 +125,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
   try {
     etcd = await startEtcd();
     results.versions = await versions(servers, etcd);
+    results.versions['services'] = await prepareServices();
     const ctx: Context = { servers, etcd, sizes, progress };
     const run = async <K extends BenchmarkName>(name: K, fn: (c: Context) => Promise<NonNullable<BenchResults[K extends 'poll' ? 'poll' : K]>>): Promise<void> => {
       if (!options.only.includes(name)) return;

@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { BENCHMARKS, CAPACITY_SETTINGS, runBench, type BenchResults, type BenchmarkName } from './harness.ts';
 import { writeReport } from './report.ts';
 import { capacityInputs, capacityModel } from './capacity.ts';
-import { consumeNodeOptionsAre, log, memoryConsumeInto, profileConsumeInto } from './env.ts';
+import { consumeNodeOptionsAre, log, memoryConsumeInto, profileConsumeInto, servicesAre, type ServicesFrom } from './env.ts';
 
 const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REPO = resolve(BENCH_DIR, '..');
@@ -40,18 +40,20 @@ const program = new Command('bench')
   .option('--profile-consume <dir>', 'consume-service processes write V8 CPU profiles (.cpuprofile) into <dir> when they stop')
   .option('--memory-consume <dir>', 'scale: consume-service processes write a memory breakdown (process.memoryUsage, V8 heap spaces, before/after a full GC; a .heapsnapshot too with BENCH_HEAP_SNAPSHOT=1) into <dir> once every topic is loaded')
   .option('--consume-node-options <flags>', 'extra Node/V8 flags for consume-service processes (NODE_OPTIONS), e.g. "--max-semi-space-size=4" to compare heap settings')
+  .addOption(new Option('--services <from>', 'how the Quire services run: compiled (pnpm build, node apps/<app>/dist/main.js, as deployed) or source (node --import tsx, as the tests run them)').choices(['compiled', 'source']).default('compiled'))
   .option('--report-from <json>', 'do not run anything: rewrite REPORT.md and its charts from an earlier results file')
   .option('--merge-from <json>', 'with --report-from: copy the benchmarks present in <json> (a later run of some of them) into the --report-from file, noting it, then write the report')
   .option('--out <dir>', 'where to write results/<date>.json, REPORT.md and report/ (default: bench/, or .cache/bench-quick/ with --quick)')
   .showHelpAfterError();
 
 program.parse(process.argv.filter((a) => a !== '--'));
-const opts = program.opts<{ quick: boolean; only?: BenchmarkName[]; reps?: number; scaleTopics?: number; heldPolls?: number; out?: string; profileConsume?: string; memoryConsume?: string; consumeNodeOptions?: string; reportFrom?: string; mergeFrom?: string; consumers?: number[]; pollIntervalMs?: number; payloadMib?: number[] }>();
+const opts = program.opts<{ quick: boolean; only?: BenchmarkName[]; reps?: number; scaleTopics?: number; heldPolls?: number; out?: string; profileConsume?: string; memoryConsume?: string; consumeNodeOptions?: string; services: ServicesFrom; reportFrom?: string; mergeFrom?: string; consumers?: number[]; pollIntervalMs?: number; payloadMib?: number[] }>();
 if (opts.profileConsume) {
   mkdirSync(resolve(opts.profileConsume), { recursive: true });
   profileConsumeInto(resolve(opts.profileConsume));
 }
 consumeNodeOptionsAre(opts.consumeNodeOptions);
+servicesAre(opts.services);
 if (opts.memoryConsume) {
   mkdirSync(resolve(opts.memoryConsume), { recursive: true });
   memoryConsumeInto(resolve(opts.memoryConsume));

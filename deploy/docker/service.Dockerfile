@@ -6,8 +6,11 @@
 #
 #   docker build -f deploy/docker/service.Dockerfile -t quire/server:dev .
 #
-# The apps run from their TypeScript source through tsx (`node --import tsx`), exactly as
-# the tests run them: there is no separate build step to drift from what was tested.
+# The apps run compiled: `pnpm build` (scripts/build.ts, esbuild) bundles each app's
+# TypeScript and the workspace packages into apps/<app>/dist/main.js, run by plain `node`
+# (no tsx, no TypeScript compiler at run time: ~33 MiB less RSS per process, faster start).
+# npm packages stay external, loaded from the production node_modules. The same artefact is
+# tested (apps/consume-service/src/compiled.int.test.ts) and benchmarked (bench/).
 
 ARG NODE_IMAGE=node:20.19-bookworm-slim
 
@@ -24,11 +27,18 @@ RUN npm install -g --no-fund --no-audit pnpm@10.34.9
 WORKDIR /app
 # Only the lockfile first: `pnpm fetch` fills the store in a layer that survives source edits.
 COPY pnpm-lock.yaml pnpm-workspace.yaml ./
-RUN pnpm fetch --prod
+RUN pnpm fetch
 COPY . .
-# --prod: no typescript, eslint, vitest; tsx is a runtime dependency of the root.
-# The postinstall step generates packages/proto's TypeScript types from proto/.
-RUN pnpm install --offline --frozen-lockfile --prod \
+# The full install brings esbuild (a devDependency) for `pnpm build`; the postinstall step
+# generates packages/proto's TypeScript types from proto/. Then the dependencies are
+# installed again with --prod (no typescript, eslint, vitest, esbuild; from the store,
+# offline): the bundles import npm packages through each workspace package's node_modules
+# links, which a production install lays out the same way.
+RUN pnpm install --offline --frozen-lockfile \
+ && pnpm build \
+ && test -f apps/publish-service/dist/main.js -a -f apps/consume-service/dist/main.js -a -f apps/cli/dist/main.js \
+ && find . -name node_modules -type d -prune -exec rm -rf {} + \
+ && pnpm install --offline --frozen-lockfile --prod \
  && rm -rf apps/admin-ui apps/quickstart packages/test-servers/bin \
  && find . -name '*.test.ts' -not -path '*/node_modules/*' -delete
 
@@ -46,5 +56,5 @@ USER 1000:1000
 EXPOSE 7080 7444 7081 7443
 # The processes handle SIGTERM themselves (graceful drain); node is PID 1 only in
 # `docker run` without --init, where it still receives the signal.
-ENTRYPOINT ["node", "--import", "tsx"]
-CMD ["apps/publish-service/src/main.ts"]
+ENTRYPOINT ["node"]
+CMD ["apps/publish-service/dist/main.js"]

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { scopeKey, systemClock } from '@quire/core';
-import type { MetadataStore } from '@quire/core';
+import { candidateVersions, resolveVersion, scopeKey, systemClock } from '@quire/core';
+import type { ConsumerIdentity, MetadataStore } from '@quire/core';
 import { createStores, type Stores } from './app.ts';
 import { TopicCache } from './cache.ts';
 import { createTopic, publishInline } from './testing.ts';
@@ -132,5 +132,31 @@ describe('topic cache full refresh by state stamps', () => {
     expect([...reloads.keys()].sort()).toEqual([...TOPICS, 'r.e'].sort());
     expect([...reloads.values()].every((n) => n === 1)).toBe(true);
     await sweeping.stop();
+  });
+
+  it('keeps only the active releases and pins: a withdrawn release and a removed pin leave the cache, every decision about now unchanged', async () => {
+    await createTopic(raw, 'r.f');
+    for (const text of ['v1', 'v2', 'v3']) await publishInline(raw, 'r.f', text);
+    // Explicit times after v3's release: at released3 the history has v3 released and no pin.
+    const released3 = (await raw.listReleases('r.f')).find((r) => r.version === 3)?.releasedAt ?? 0;
+    await raw.putPin({ topic: 'r.f', pinId: 'pin-f', scope: {}, scopeKey: scopeKey({}), version: 1, reason: 'test', pinnedBy: 'ops', pinnedAt: released3 + 10 });
+    await raw.removePin('r.f', scopeKey({}), released3 + 20, 'ops');
+    await raw.withdrawRelease('r.f', 3, scopeKey({}), released3 + 30);
+    await cache.refresh();
+    const state = cache.get('r.f');
+    expect(state?.releases.map((r) => r.version).sort()).toEqual([1, 2]);
+    expect(state?.pins).toEqual([]);
+    expect([...(state?.versions.keys() ?? [])].sort()).toEqual([1, 2]);
+    // The store keeps the history ("at time T" reads it there)...
+    const [releases, pins] = [await raw.listReleases('r.f'), await raw.listPins('r.f')];
+    expect([releases.length, pins.length]).toEqual([3, 1]);
+    // ...and the cached state decides now as the whole history does.
+    const identities: ConsumerIdentity[] = [{ instance: 'i' }, { instance: 'i', region: 'local', application: 'app' }];
+    for (const identity of identities) {
+      expect(resolveVersion(state?.resolution ?? { releases: [], pins: [] }, identity)).toEqual(resolveVersion({ releases, pins }, identity));
+      expect(candidateVersions(state?.resolution ?? { releases: [], pins: [] }, identity)).toEqual(candidateVersions({ releases, pins }, identity));
+    }
+    // At a past time the whole history answers otherwise (v3 was released then): that is why it stays in the store.
+    expect(resolveVersion({ releases, pins }, { instance: 'i' }, released3)?.version).toBe(3);
   });
 });

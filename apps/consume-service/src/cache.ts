@@ -1,9 +1,11 @@
 /**
  * `TopicCache`: every topic's state in memory, so polls never read the metadata store.
- * Per topic: its settings, every release and pin (history included, so "at time T"
- * works on the same state), the descriptors of every version an active release or pin
- * points at (and which of them are deleted), and — filled by the consistency checker —
- * the bytes of small inline versions.
+ * Per topic: its settings, its active releases and pins (not the withdrawn releases nor
+ * the removed pins: every decision the cache serves is about now — `resolveVersion`,
+ * `candidateVersions` and the warm-up at `at` = Infinity, a version's scopes from its
+ * active releases — while "at time T" reads the history from the store), the descriptors
+ * of every version an active release or pin points at (and which of them are deleted), and
+ * — filled by the consistency checker — the bytes of small inline versions.
  *
  * Two refresh paths (see docs/adr/0004-consume-cache-refresh.md):
  * - a full refresh every `refreshMs` (default 5 s), paging through the topics' state stamps
@@ -20,7 +22,9 @@ import { topicChanged } from './diagnostics.ts';
 
 export interface TopicState {
   topic: Topic;
+  /** The topic's releases not withdrawn (a superseded one stays: polls walk back to it). */
   releases: readonly Release[];
+  /** The topic's pins not removed. */
   pins: readonly Pin[];
   /** Descriptors of the versions active releases / pins point at. */
   versions: ReadonlyMap<number, VersionRecord>;
@@ -239,11 +243,14 @@ export class TopicCache {
    */
   async refreshTopic(name: string, stamp?: string): Promise<void> {
     const seq = ++this.#seq;
-    const [topic, releases, pins] = await Promise.all([
+    const [topic, allReleases, allPins] = await Promise.all([
       this.#store.getTopic(name),
       this.#store.listReleases(name),
       this.#store.listPins(name),
     ]);
+    // Only what a decision about now reads (see the header): the history stays in the store.
+    const releases = allReleases.filter((r) => r.withdrawnAt === undefined);
+    const pins = allPins.filter((p) => p.unpinnedAt === undefined);
     if (topic === undefined) {
       if ((this.#applied.get(name) ?? 0) > seq) return;
       this.#applied.set(name, seq);
@@ -251,8 +258,8 @@ export class TopicCache {
       return;
     }
     const referenced = new Set<number>();
-    for (const r of releases) if (r.withdrawnAt === undefined) referenced.add(r.version);
-    for (const p of pins) if (p.unpinnedAt === undefined) referenced.add(p.version);
+    for (const r of releases) referenced.add(r.version);
+    for (const p of pins) referenced.add(p.version);
     const records = referenced.size === 0 ? [] : await this.#store.getVersions(name, [...referenced]);
     if ((this.#applied.get(name) ?? 0) > seq) return;
     this.#applied.set(name, seq);

@@ -1,10 +1,12 @@
 /**
  * Starts Quire's processes on the embedded default, each from its own app's entry point
  * as a separate process (as in production), all sharing one data directory: the SQLite
- * metadata store and the local blob directory.
+ * metadata store and the local blob directory. The services run compiled, as the server
+ * image runs them: `pnpm build` (scripts/build.ts, esbuild, about a second) bundles each
+ * into apps/<app>/dist/main.js first, so a source edit is picked up at the next start.
  */
 import { createRequire } from 'node:module';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -50,6 +52,20 @@ const appsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 // signals reach it directly.
 const tsxLoader = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs')).href;
 
+/** `pnpm build publish-service consume-service`: the bundles the services run from. */
+function buildServices(log: (line: string) => void): Promise<void> {
+  const started = Date.now();
+  return new Promise((resolvePromise, reject) => {
+    execFile(process.execPath, ['--import', tsxLoader, resolve(appsDir, '../scripts/build.ts'), 'publish-service', 'consume-service'], (err, stdout, stderr) => {
+      if (err) reject(new Error(`building the services failed (pnpm build): ${err.message}\n${stdout}${stderr}`));
+      else {
+        log(`built the services in ${Date.now() - started} ms (pnpm build)`);
+        resolvePromise();
+      }
+    });
+  });
+}
+
 function startService(
   name: string,
   entry: string,
@@ -59,7 +75,7 @@ function startService(
 ): Promise<{ proc: ServiceProcess; match: RegExpMatchArray }> {
   // Children get the parent's environment minus other QUIRE_* settings, plus their own.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_')));
-  const child = spawn(process.execPath, ['--import', tsxLoader, entry], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [entry], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const proc = { name, child };
   return new Promise((resolvePromise, reject) => {
     let settled = false;
@@ -118,9 +134,10 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
     await Promise.all(processes.map(stopProcess));
   };
   try {
+    await buildServices(log);
     const publish = await startService(
       'publish',
-      resolve(appsDir, 'publish-service/src/main.ts'),
+      resolve(appsDir, 'publish-service/dist/main.js'),
       {
         QUIRE_METADATA_STORE: 'embedded',
         QUIRE_DATA_DIR: dataDir,
@@ -149,7 +166,7 @@ export async function startQuickstart(options: QuickstartOptions): Promise<Runni
     }
     const consume = await startService(
       'consume',
-      resolve(appsDir, 'consume-service/src/main.ts'),
+      resolve(appsDir, 'consume-service/dist/main.js'),
       {
         QUIRE_METADATA_STORE: 'embedded',
         QUIRE_DATA_DIR: dataDir,

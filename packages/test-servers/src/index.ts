@@ -307,10 +307,10 @@ export function quireTestStores(servers: QuireServers, name: string): QuireTestS
   };
 }
 
-export { startQuireProcess } from './processes.ts';
+export { buildQuireApps, startQuireProcess } from './processes.ts';
 export { cassandraNode, cassandraRing, freePort, s3proxyInstance, waitForRing } from './cassandra-node.ts';
 export type { CassandraNode, CassandraNodeOptions, S3ProxyInstance } from './cassandra-node.ts';
-export type { QuireProcess } from './processes.ts';
+export type { QuireProcess, StartOptions } from './processes.ts';
 export { storeBackends } from './backends.ts';
 export type { StoreBackend, StoreBackendConfig } from './backends.ts';
 export { dropKeyspace } from './keyspaces.ts';

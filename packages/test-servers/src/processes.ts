@@ -1,8 +1,10 @@
 // Quire's own services as real OS processes, each started from its app's entry point
-// (`apps/<app>/src/main.ts`, through tsx), for tests that need process boundaries:
-// end-to-end runs, kill / restart scenarios.
+// (`apps/<app>/src/main.ts`, through tsx; or, with `compiled`, the production artefact
+// `apps/<app>/dist/main.js` that `pnpm build` writes), for tests that need process
+// boundaries: end-to-end runs, kill / restart scenarios.
 import { createRequire } from 'node:module';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -26,13 +28,34 @@ export interface QuireProcess {
 }
 
 /**
- * Start `apps/<app>/src/main.ts` with `env` (only these QUIRE_* variables; the rest of the
+ * `pnpm build` for `apps` (scripts/build.ts: esbuild bundles of apps/<app>/src/main.ts into
+ * apps/<app>/dist/main.js). Rejects with the build's output when it fails.
+ */
+export function buildQuireApps(apps: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', TSX_LOADER, join(REPO, 'scripts/build.ts'), ...apps], { cwd: REPO }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`pnpm build ${apps.join(' ')} failed: ${err.message}\n${stdout}${stderr}`));
+      else resolve();
+    });
+  });
+}
+
+export interface StartOptions {
+  /** Run the compiled build (`apps/<app>/dist/main.js`, see buildQuireApps) instead of the TS source through tsx. */
+  compiled?: boolean;
+}
+
+/**
+ * Start `apps/<app>/src/main.ts` (or with `compiled`, `apps/<app>/dist/main.js`) with `env` (only these QUIRE_* variables; the rest of the
  * parent's environment minus its QUIRE_* ones) and wait for its `listening: rest <url> grpc <addr>`
  * line. Ports 0 are fine: the line carries the real ones. Fails with the process output.
  */
-export function startQuireProcess(app: string, env: Record<string, string>, timeoutMs = 60_000): Promise<QuireProcess> {
+export function startQuireProcess(app: string, env: Record<string, string>, timeoutMs = 60_000, options: StartOptions = {}): Promise<QuireProcess> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('QUIRE_')));
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, join(REPO, 'apps', app, 'src/main.ts')], {
+  const compiled = join(REPO, 'apps', app, 'dist/main.js');
+  if (options.compiled === true && !existsSync(compiled)) return Promise.reject(new Error(`${compiled} is missing: run \`pnpm build ${app}\` (or buildQuireApps) first`));
+  const args = options.compiled === true ? [compiled] : ['--import', TSX_LOADER, join(REPO, 'apps', app, 'src/main.ts')];
+  const child = spawn(process.execPath, args, {
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
