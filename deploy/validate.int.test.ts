@@ -213,7 +213,10 @@ describe('deploy/k8s', () => {
         const port = (name: string): number | undefined => c.ports?.find((p) => p.name === name)?.containerPort;
         if (config.httpPort !== undefined) expect(port('http'), `${w.metadata.name} http port`).toBe(config.httpPort);
         if (config.grpcPort !== undefined) expect(port('grpc'), `${w.metadata.name} grpc port`).toBe(config.grpcPort);
-        expect(existsSync(join(ROOT, c.args?.[0] ?? '')), `${w.metadata.name} runs ${c.args?.[0]}`).toBe(true);
+        // The entry is a bundle `pnpm build` writes (in the image's build stage), from a source that exists.
+        const built = /^apps\/([^/]+)\/dist\/main\.js$/.exec(c.args?.[0] ?? '')?.[1];
+        expect(APPS, `${w.metadata.name}: ${c.args?.[0]} is built by pnpm build`).toContain(built);
+        expect(existsSync(join(ROOT, 'apps', built ?? '', 'src/main.ts')), `${w.metadata.name} runs a bundle of apps/${built}/src/main.ts`).toBe(true);
       }
     }
     expect([...apps].sort()).toEqual(['consume', 'migrate', 'publish']);
