@@ -277,7 +277,11 @@ export function writeReport(r: BenchResults, reportPath: string, resultsPath: st
     L.push(`| RSS with every topic loaded (MiB) | ${fmt(s.rssLoaded)} |`);
     L.push('');
     L.push(
-      `Held long-polls: ${num(s.held.polls)} REST polls, each on its own connection, from one client process, all watching one topic; then one publish to it (Quire) or one POST /fire (bare fastify, waiters in a Set released in one pass), alternately.`,
+      `Held long-polls: ${num(s.held.polls)} REST polls, each on its own connection, from one client process, all watching one topic; then one publish to it (Quire) or one POST /fire (bare fastify, waiters in a Set released in one pass), alternately.${
+        s.held.answerBytes === undefined
+          ? ' The bare server answers an empty poll answer.'
+          : ` Both answer the same ${num(s.held.answerBytes)} bytes: the bare server sends a copy of a real Quire answer (one update with its 1 KiB inline).`
+      } RSS figures are medians over the repetitions; both servers keep some memory of each round's 10,000 closed connections, so the first repetition (${s.held.quire.rssHeld.runs?.[0] === undefined ? 'n/a' : num(s.held.quire.rssHeld.runs[0])} MiB Quire, ${s.held.bare.rssHeld.runs?.[0] === undefined ? 'n/a' : num(s.held.bare.rssHeld.runs[0])} MiB bare) is the cleanest.`,
     );
     L.push('');
     L.push('| server | RSS idle MiB | RSS held MiB | first answered ms | all answered ms | not answered |');

@@ -30,6 +30,8 @@ export interface ScaleResult {
     ratio: Spread;
     /** The same, release pass only (last answer − first answer). */
     releaseRatio: Spread;
+    /** Bytes of each answer, Quire's and the bare server's alike (absent in results from before the bare server answered the same bytes). */
+    answerBytes?: number;
     /** Why fewer repetitions than asked completed, if so. */
     error?: string;
   };
@@ -183,7 +185,18 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
     workers.push(...clients);
     const bareProc = await startWorker('bare-longpoll');
     workers.push(bareProc);
-    const bare = await bareProc.call<{ url: string; fireUrl: string; heldUrl: string }>({ op: 'bareLongPoll' });
+    // The bare server answers the very bytes a woken Quire poll gets (one update, its 1 KiB
+    // inline, base64), as the poll-cost limit answers a constant of the same size.
+    let heldAnswerBytes = 0;
+    const sampleAnswer = await fetch(`${consumeProc.httpUrl}/v1/poll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ identity: { application: 'bench', cluster: 'bench', region: 'region-a', instance: 'sample' }, subscriptions: [{ topic: hot, knownVersion: 0 }] }),
+    });
+    const reply = await sampleAnswer.text();
+    if (!sampleAnswer.ok || !reply.includes('"inlineData"')) throw new Error(`scale: the sample poll of ${hot} answered ${sampleAnswer.status}: ${reply.slice(0, 200)}`);
+    heldAnswerBytes = Buffer.byteLength(reply);
+    const bare = await bareProc.call<{ url: string; fireUrl: string; heldUrl: string }>({ op: 'bareLongPoll', reply });
     const n = sizes.heldPolls;
     const q1 = { rssIdle: [] as number[], rssHeld: [] as number[], all: [] as number[], first: [] as number[], missing: 0 };
     const b1 = { rssIdle: [] as number[], rssHeld: [] as number[], all: [] as number[], first: [] as number[], missing: 0 };
@@ -272,6 +285,7 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
           q1.all.map((a, i) => a - (q1.first[i] as number)),
           b1.all.map((a, i) => a - (b1.first[i] as number)),
         ),
+        answerBytes: heldAnswerBytes,
         ...(heldError === undefined ? {} : { error: heldError }),
       },
     };

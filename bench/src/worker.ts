@@ -41,7 +41,7 @@ export type WorkerRequest =
   | { op: 'pollLoad'; kind: 'rest' | 'grpc'; target: string; body: unknown; inflight: number; channels: number; durationMs: number; warmupMs: number }
   | { op: 'bareRest'; reply: string }
   | { op: 'bareGrpc'; reply: unknown }
-  | { op: 'bareLongPoll' }
+  | { op: 'bareLongPoll'; reply?: string }
   | { op: 'heldPolls'; url: string; body: string; n: number }
   | { op: 'waitAnswered'; timeoutMs: number }
   | { op: 'sdkPublish'; endpoint: string; topic: string; file: string; region: string }
@@ -273,10 +273,11 @@ async function bareGrpc(req: Extract<WorkerRequest, { op: 'bareGrpc' }>): Promis
  * The physical limit for held long-polls: fastify holding POST /v1/poll until POST /fire,
  * waiters kept in one Set and released in one pass (BASELINES.md).
  */
-async function bareLongPoll(): Promise<{ url: string; fireUrl: string; heldUrl: string }> {
+/** A bare fastify long-poll server: holds every POST /v1/poll until /fire, then answers `reply` (by default an empty poll answer). */
+async function bareLongPoll(req: Extract<WorkerRequest, { op: 'bareLongPoll' }>): Promise<{ url: string; fireUrl: string; heldUrl: string }> {
   const app: FastifyInstance = Fastify({ logger: false });
   const waiters = new Set<() => void>();
-  const reply = JSON.stringify({ updates: [], errors: [], nextPollMs: 0, stale: false });
+  const reply = req.reply ?? JSON.stringify({ updates: [], errors: [], nextPollMs: 0, stale: false });
   app.post('/v1/poll', (_r, res) => {
     const done = (): void => {
       waiters.delete(done);
@@ -494,7 +495,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'bareGrpc':
       return bareGrpc(req);
     case 'bareLongPoll':
-      return bareLongPoll();
+      return bareLongPoll(req);
     case 'heldPolls':
       return heldPolls(req);
     case 'waitAnswered':
