@@ -413,58 +413,38 @@ async function rawUpload(req: Extract<WorkerRequest, { op: 'rawUpload' }>): Prom
   return { ms };
 }
 
-/** Raw GetObject, streamed and hashed (the SDK verifies SHA-256 too), bytes discarded. */
-async function rawGet(req: Extract<WorkerRequest, { op: 'rawGet' }>): Promise<{ ms: number; bytes: number }> {
-  const client = s3Client(req.s3);
-  const t0 = nowNs();
-  const res = await client.send(new GetObjectCommand({ Bucket: req.bucket, Key: req.key }));
-  const hash = createHash('sha256');
-  let bytes = 0;
-  await pipeline(
-    res.Body as NodeJS.ReadableStream,
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        bytes += chunk.length;
-        hash.update(chunk);
-        cb();
-      },
-    }),
-  );
-  hash.digest();
-  const ms = (nowNs() - t0) / 1e6;
-  client.destroy();
-  return { ms, bytes };
-}
-
 /**
- * Raw GetObject into a file, the same work `downloadTo` does apart from its checks: streamed
- * and hashed into a file (Node's write stream), fsynced, then deleted.
+ * Raw GetObject, streamed and hashed (the SDK verifies SHA-256 too); with `path`, the bytes go
+ * on into that file (a Node write stream), fsynced, the disk work `downloadTo` does, then the
+ * file is deleted; without, they are discarded.
  */
-async function rawGetToFile(req: Extract<WorkerRequest, { op: 'rawGetToFile' }>): Promise<{ ms: number; bytes: number }> {
+async function rawGet(req: Extract<WorkerRequest, { op: 'rawGet' | 'rawGetToFile' }>): Promise<{ ms: number; bytes: number }> {
   const client = s3Client(req.s3);
+  const path = req.op === 'rawGetToFile' ? req.path : undefined;
   const t0 = nowNs();
   const res = await client.send(new GetObjectCommand({ Bucket: req.bucket, Key: req.key }));
   const hash = createHash('sha256');
   let bytes = 0;
-  await pipeline(
-    res.Body as NodeJS.ReadableStream,
-    new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        bytes += chunk.length;
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    }),
-    createWriteStream(req.path),
-  );
+  const take = (chunk: Buffer): void => {
+    bytes += chunk.length;
+    hash.update(chunk);
+  };
+  const body = res.Body as NodeJS.ReadableStream;
+  if (path === undefined) {
+    await pipeline(body, new Writable({ write: (chunk: Buffer, _e, cb) => (take(chunk), cb()) }));
+  } else {
+    await pipeline(body, new Transform({ transform: (chunk: Buffer, _e, cb) => (take(chunk), cb(null, chunk)) }), createWriteStream(path));
+  }
   hash.digest();
-  // fsync flushes the file's pages whichever descriptor asks.
-  const fh = await open(req.path, 'r+');
-  await fh.sync();
-  await fh.close();
+  if (path !== undefined) {
+    // fsync flushes the file's pages whichever descriptor asks.
+    const fh = await open(path, 'r+');
+    await fh.sync();
+    await fh.close();
+  }
   const ms = (nowNs() - t0) / 1e6;
   client.destroy();
-  rmSync(req.path, { force: true });
+  if (path !== undefined) rmSync(path, { force: true });
   return { ms, bytes };
 }
 
@@ -513,7 +493,7 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'rawGet':
       return withCpu(() => rawGet(req));
     case 'rawGetToFile':
-      return withCpu(() => rawGetToFile(req));
+      return withCpu(() => rawGet(req));
   }
 }
 

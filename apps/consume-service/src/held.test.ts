@@ -3,58 +3,14 @@
 // Every held poll is still answered, with the new version; one cancelled meanwhile is not
 // disturbed. In-memory stand-ins for the cache and the consistency checker.
 import { describe, expect, it } from 'vitest';
-import { scopeKey, systemClock } from '@quire/core';
-import type { BlobStore, MetadataStore, Release, VersionRecord } from '@quire/core';
-import type { TopicCache, TopicState } from './cache.ts';
-import type { ConsistencyChecker } from './consistency.ts';
-import { ConsumeService, PollCancel, UNPARK_SLICE, type PollResult } from './service.ts';
+import { PollCancel, UNPARK_SLICE, type PollResult } from './service.ts';
+import { memoryConsumeService, oneVersionState } from './testing.ts';
 
-function topicState(name: string, version: number): TopicState {
-  const releases: Release[] = [{ topic: name, version, scope: {}, scopeKey: scopeKey({}), releasedAt: version, releasedBy: 't' }];
-  const record: VersionRecord = {
-    topic: name,
-    version,
-    publishId: `p${version}`,
-    createdAt: version,
-    publisher: 't',
-    metadata: {},
-    contentType: 'text/plain',
-    size: 5,
-    sha256: '0'.repeat(64),
-    pointer: { kind: 'inline', blobId: `b${version}` },
-  };
-  return {
-    topic: { name, owner: 't', description: '', retention: {}, inlineThresholdBytes: 1024, createdAt: 1, updatedAt: 1, revision: 1 },
-    releases,
-    pins: [],
-    versions: new Map([[version, record]]),
-    resolution: { releases, pins: [], deleted: new Map() },
-    stamp: String(version),
-    settled: true,
-    loadedAt: 1,
-  };
-}
 
 describe('held polls woken by a change', () => {
   it('answers every held poll in slices: the first answers are out while later ones are still held', async () => {
-    const states = new Map([['t.hot', topicState('t.hot', 1)]]);
-    let changed: (topic: string) => void = () => {};
-    const cache = {
-      get: (t: string) => states.get(t),
-      onChange: (listener: (topic: string) => void) => {
-        changed = listener;
-        return () => {};
-      },
-      stale: false,
-    } as unknown as TopicCache;
-    const checker = {
-      recheckMs: 5000,
-      check: async () => ({ ok: true }),
-      inlineData: async () => new TextEncoder().encode('hello'),
-      prune: () => {},
-      recheckFailed: async () => new Set<string>(),
-    } as unknown as ConsistencyChecker;
-    const service = new ConsumeService({ cache, checker, store: {} as MetadataStore, blobs: {} as BlobStore, clock: systemClock, fleetFlushMs: 3_600_000 });
+    const states = new Map([['t.hot', oneVersionState('t.hot', 1)]]);
+    const { service, change } = memoryConsumeService(states);
     try {
       const n = 2 * UNPARK_SLICE + 7;
       const heldWhenAnswered: number[] = [];
@@ -69,8 +25,8 @@ describe('held polls woken by a change', () => {
       );
       expect(service.heldPolls).toBe(n);
       cancel.abort();
-      states.set('t.hot', topicState('t.hot', 2));
-      changed('t.hot');
+      states.set('t.hot', oneVersionState('t.hot', 2));
+      change('t.hot');
       const answers = await Promise.all(polls);
       expect(service.heldPolls).toBe(0);
       // The cancelled one: nothing new; every other: version 2 with its bytes.

@@ -4,51 +4,14 @@
 // route's own validation and serialization produce.
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { scopeKey, systemClock } from '@quire/core';
-import type { BlobStore, MetadataStore, Release, VersionRecord } from '@quire/core';
-import type { TopicCache, TopicState } from './cache.ts';
-import type { ConsistencyChecker } from './consistency.ts';
 import { createRestServer } from './rest.ts';
-import { ConsumeService } from './service.ts';
+import { memoryConsumeService, oneVersionState } from './testing.ts';
 
-function topicState(name: string, version: number): TopicState {
-  const releases: Release[] = [{ topic: name, version, scope: {}, scopeKey: scopeKey({}), releasedAt: 1, releasedBy: 't' }];
-  const record: VersionRecord = {
-    topic: name,
-    version,
-    publishId: 'p',
-    createdAt: 1,
-    publisher: 't',
-    metadata: { note: 'x' },
-    contentType: 'text/plain',
-    size: 5,
-    sha256: '0'.repeat(64),
-    pointer: { kind: 'inline', blobId: 'b' },
-  };
-  return {
-    topic: { name, owner: 't', description: '', retention: {}, inlineThresholdBytes: 1024, createdAt: 1, updatedAt: 1, revision: 1 },
-    releases,
-    pins: [],
-    versions: new Map([[version, record]]),
-    resolution: { releases, pins: [], deleted: new Map() },
-    stamp: String(version),
-    settled: true,
-    loadedAt: 1,
-  };
-}
 
 describe('REST poll answers', () => {
   it('shared answers: the same JSON for every poll, equal to the route serialization of a fresh answer', async () => {
-    const states = new Map([['t.hot', topicState('t.hot', 2)]]);
-    const cache = { get: (t: string) => states.get(t), onChange: () => () => {}, stale: false } as unknown as TopicCache;
-    const checker = {
-      recheckMs: 5000,
-      check: async () => ({ ok: true }),
-      inlineData: async () => new TextEncoder().encode('hello'),
-      prune: () => {},
-      recheckFailed: async () => new Set<string>(),
-    } as unknown as ConsistencyChecker;
-    const service = new ConsumeService({ cache, checker, store: {} as MetadataStore, blobs: {} as BlobStore, clock: systemClock, fleetFlushMs: 3_600_000 });
+    const states = new Map([['t.hot', oneVersionState('t.hot', 2, { note: 'x' })]]);
+    const { service, cache } = memoryConsumeService(states);
     const app = await createRestServer(service, cache);
     try {
       const poll = (instance: string, knownVersion: number, extra: object[] = []) =>
@@ -77,24 +40,8 @@ describe('REST poll answers', () => {
     }
   });
   it('a held REST poll whose client goes away is released; one answered is not disturbed by its connection closing', async () => {
-    const states = new Map([['t.hot', topicState('t.hot', 2)]]);
-    let changed: (topic: string) => void = () => {};
-    const cache = {
-      get: (t: string) => states.get(t),
-      onChange: (listener: (topic: string) => void) => {
-        changed = listener;
-        return () => {};
-      },
-      stale: false,
-    } as unknown as TopicCache;
-    const checker = {
-      recheckMs: 5000,
-      check: async () => ({ ok: true }),
-      inlineData: async () => new TextEncoder().encode('hello'),
-      prune: () => {},
-      recheckFailed: async () => new Set<string>(),
-    } as unknown as ConsistencyChecker;
-    const service = new ConsumeService({ cache, checker, store: {} as MetadataStore, blobs: {} as BlobStore, clock: systemClock, fleetFlushMs: 3_600_000 });
+    const states = new Map([['t.hot', oneVersionState('t.hot', 2)]]);
+    const { service, cache, change } = memoryConsumeService(states);
     const app = await createRestServer(service, cache);
     const url = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
     const until = async (what: () => boolean): Promise<void> => {
@@ -119,8 +66,8 @@ describe('REST poll answers', () => {
       await until(() => service.heldPolls === 2);
       gone.req.destroy();
       await until(() => service.heldPolls === 1);
-      states.set('t.hot', topicState('t.hot', 3));
-      changed('t.hot');
+      states.set('t.hot', oneVersionState('t.hot', 3));
+      change('t.hot');
       const r = await stays.answered;
       expect(r.status).toBe(200);
       expect((JSON.parse(r.body) as { updates: Array<{ version: { version: number } }> }).updates.map((u) => u.version.version)).toEqual([3]);

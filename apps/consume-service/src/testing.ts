@@ -1,11 +1,15 @@
 /**
- * Test helpers shared by the consume service's integration tests: write topics and
- * versions straight through the ports (no publish service needed), and wait for things.
+ * Test helpers shared by the consume service's tests: write topics and versions straight
+ * through the ports (no publish service needed), wait for things, and run the service over
+ * in-memory stand-ins.
  * Not exported from the package.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { BlobStore, MetadataStore, Scope, VersionRecord } from '@quire/core';
-import { scopeKey } from '@quire/core';
+import type { BlobStore, MetadataStore, Release, Scope, VersionRecord } from '@quire/core';
+import { scopeKey, systemClock } from '@quire/core';
+import type { TopicCache, TopicState } from './cache.ts';
+import type { ConsistencyChecker } from './consistency.ts';
+import { ConsumeService } from './service.ts';
 
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -91,4 +95,60 @@ export async function until(fn: () => boolean, timeoutMs = 5000, what = 'conditi
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * A topic's cached state holding one inline version, released everywhere: for unit tests
+ * that run the consume service over in-memory stand-ins (`memoryConsumeService`).
+ */
+export function oneVersionState(name: string, version: number, metadata: Record<string, string> = {}): TopicState {
+  const releases: Release[] = [{ topic: name, version, scope: {}, scopeKey: scopeKey({}), releasedAt: version, releasedBy: 't' }];
+  const record: VersionRecord = {
+    topic: name,
+    version,
+    publishId: `p${version}`,
+    createdAt: version,
+    publisher: 't',
+    metadata,
+    contentType: 'text/plain',
+    size: 5,
+    sha256: '0'.repeat(64),
+    pointer: { kind: 'inline', blobId: `b${version}` },
+  };
+  return {
+    topic: { name, owner: 't', description: '', retention: {}, inlineThresholdBytes: 1024, createdAt: 1, updatedAt: 1, revision: 1 },
+    releases,
+    pins: [],
+    versions: new Map([[version, record]]),
+    resolution: { releases, pins: [], deleted: new Map() },
+    stamp: String(version),
+    settled: true,
+    loadedAt: 1,
+  };
+}
+
+/**
+ * The consume service over in-memory stand-ins: a cache serving `states` (set a new state,
+ * then `change(topic)` as the real cache would announce it) and a checker that passes every
+ * version and hands out `inline` as every inline payload.
+ */
+export function memoryConsumeService(states: Map<string, TopicState>, inline = 'hello'): { service: ConsumeService; cache: TopicCache; change: (topic: string) => void } {
+  let changed: (topic: string) => void = () => {};
+  const cache = {
+    get: (t: string) => states.get(t),
+    onChange: (listener: (topic: string) => void) => {
+      changed = listener;
+      return () => {};
+    },
+    stale: false,
+  } as unknown as TopicCache;
+  const checker = {
+    recheckMs: 5000,
+    check: async () => ({ ok: true }),
+    inlineData: async () => new TextEncoder().encode(inline),
+    prune: () => {},
+    recheckFailed: async () => new Set<string>(),
+  } as unknown as ConsistencyChecker;
+  const service = new ConsumeService({ cache, checker, store: {} as MetadataStore, blobs: {} as BlobStore, clock: systemClock, fleetFlushMs: 3_600_000 });
+  return { service, cache, change: (topic) => changed(topic) };
 }
