@@ -7,7 +7,7 @@
  */
 import { systemClock } from '@quire/core';
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
-import { blobChecks, createMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, trackHintWatch, trackInlineCache, type QuireMetrics } from '@quire/observability';
+import { blobChecks, createMetrics, grpcCallMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, trackHintWatch, trackInlineCache, type QuireMetrics } from '@quire/observability';
 import { createAccessGuard, createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import { guardConsumeHandlers, installConsumeAuth, pollStreamDenied } from './auth.ts';
 import { hostname } from 'node:os';
@@ -125,7 +125,12 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   const onGrpcError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
   const guard = createAccessGuard(config.auth, stores.store, (err, what) => rest.log.warn({ err }, what));
   installConsumeAuth(rest, guard);
-  const grpcServer = createGrpcServer(core.service, { onError: onGrpcError, wrapHandlers: guardConsumeHandlers(guard, onGrpcError), pollStreamDenied });
+  const grpcServer = createGrpcServer(core.service, {
+    onError: onGrpcError,
+    wrapHandlers: guardConsumeHandlers(guard, onGrpcError),
+    pollStreamDenied,
+    interceptors: [grpcCallMetrics(metrics)],
+  });
   const maxAgeMs = config.readyMaxCacheAgeMs ?? 300_000;
   // Time since the cache was last in step with the store (a full refresh or a change poll).
   const cacheAgeMs = (): number => core.cache.cacheAgeMs ?? Infinity;

@@ -12,6 +12,8 @@ import { PollCancel, isSharedAnswer, type ConsumeService, type PollResult, type 
 import { pollAnswered } from './diagnostics.ts';
 
 export interface GrpcServerOptions {
+  /** Server interceptors (per-call metrics: observability's `grpcCallMetrics`). */
+  interceptors?: grpc.ServerInterceptor[];
   onError?: (err: unknown, method: string) => void;
   /** Largest message (inline payloads travel in Poll answers). Default 16 MiB. */
   maxMessageBytes?: number;
@@ -80,7 +82,7 @@ const DATA_CHUNK_BYTES = 1024 * 1024;
 
 export function createGrpcServer(service: ConsumeService, options: GrpcServerOptions = {}): grpc.Server {
   const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0 });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, 'grpc.enable_channelz': 0, interceptors: options.interceptors ?? [] });
   const fail = grpcFailure(options.onError);
   function unary<Req, Res>(method: string, fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {

@@ -187,6 +187,11 @@ describe('health, readiness, reflection (both services)', () => {
       expect(await grpcHealth(p.grpcAddress)).toBe('SERVING');
       expect(await grpcHealth(p.grpcAddress, svc)).toBe('SERVING');
       await expect(grpcHealth(p.grpcAddress, 'no.such.Service')).rejects.toMatchObject({ code: 5 });
+      // Every gRPC call is counted by method and code (grpcCallMetrics), these health checks too.
+      const m = await scrape(p.httpUrl);
+      expect(metricValue(m, 'quire_grpc_calls_total', { method: '/grpc.health.v1.Health/Check', code: 'OK' })).toBeGreaterThanOrEqual(2);
+      expect(metricValue(m, 'quire_grpc_calls_total', { method: '/grpc.health.v1.Health/Check', code: 'NOT_FOUND' })).toBeGreaterThanOrEqual(1);
+      expect(metricValue(m, 'quire_grpc_call_duration_seconds_count', { method: '/grpc.health.v1.Health/Check' })).toBeGreaterThanOrEqual(3);
     }
   });
 

@@ -5,7 +5,7 @@
  */
 import { systemClock } from '@quire/core';
 import type { Clock } from '@quire/core';
-import { blobChecks, createMetrics, instrumentPublishes, instrumentStores, observe, storeCheck, trackChangeHints, trackLeadership, trackRollouts, type QuireMetrics } from '@quire/observability';
+import { blobChecks, createMetrics, grpcCallMetrics, instrumentPublishes, instrumentStores, observe, storeCheck, trackChangeHints, trackLeadership, trackRollouts, type QuireMetrics } from '@quire/observability';
 import { createAccessGuard, createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
 import { guardPublishHandlers, installPublishAuth } from './auth.ts';
 import type { PublishConfig } from './config.ts';
@@ -51,7 +51,12 @@ export async function createPublishApp(config: PublishConfig, options: PublishAp
   const rest = await createRestServer(service, { bodyLimit: config.httpBodyLimitBytes, logger: fastifyLogger(config.logLevel) });
   const onError = (err: unknown, method: string) => rest.log.error({ err, method }, 'grpc call failed');
   const guard = createAccessGuard(config.auth, stores.store, (err, what) => rest.log.warn({ err }, what));
-  const grpcServer = createGrpcServer(service, { onError, extraHandlers: rolloutGrpcHandlers(rollouts, onError), wrapHandlers: guardPublishHandlers(guard) });
+  const grpcServer = createGrpcServer(service, {
+    onError,
+    extraHandlers: rolloutGrpcHandlers(rollouts, onError),
+    wrapHandlers: guardPublishHandlers(guard),
+    interceptors: [grpcCallMetrics(metrics)],
+  });
   installPublishAuth(rest, grpcServer, { store: stores.store, guard, clock, onError });
   addChangeHintService(grpcServer, hints, guard, (event, watcher) => rest.log.debug({ watcher }, `change hints: watcher ${event}`));
   trackChangeHints(hints, metrics);

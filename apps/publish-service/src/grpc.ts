@@ -28,6 +28,8 @@ import type { PublishResult, PublishService } from './service.ts';
 
 
 export interface GrpcServerOptions {
+  /** Server interceptors (per-call metrics: observability's `grpcCallMetrics`). */
+  interceptors?: grpc.ServerInterceptor[];
   /** Called with unexpected (5xx-like) errors. */
   onError?: (err: unknown, method: string) => void;
   /** Largest single message (Publish carries its data in one). Default 16 MiB. */
@@ -42,7 +44,7 @@ type Unary<Req, Res> = (req: Req, actor: string) => Promise<Res>;
 
 export function createGrpcServer(service: PublishService, options: GrpcServerOptions = {}): grpc.Server {
   const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max, interceptors: options.interceptors ?? [] });
   const fail = grpcFailure(options.onError);
 
   function unary<Req, Res>(method: string, fn: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> {

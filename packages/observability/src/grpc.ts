@@ -6,11 +6,12 @@
  * methods without the .proto files).
  */
 import { dirname } from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { LOADER_OPTIONS, PROTO_ROOT } from '@quire/proto';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
+import type { QuireMetrics } from './metrics.ts';
 
 export type { ServingStatus };
 
@@ -40,5 +41,39 @@ export function addHealthAndReflection(server: grpc.Server, services: readonly s
     set(status) {
       for (const n of names) health.setStatus(n, status);
     },
+  };
+}
+
+/** Status code names by number (grpc.status is a numeric enum: its reverse mapping). */
+const CODE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(grpc.status)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v as number, k]),
+);
+
+/**
+ * A server interceptor counting every gRPC call by method and status code when it ends
+ * (`quire_grpc_calls_total`), and timing unary calls (`quire_grpc_call_duration_seconds`).
+ * Pass it in the server's `interceptors` option. A call cancelled by its client counts as
+ * CANCELLED.
+ */
+export function grpcCallMetrics(m: Pick<QuireMetrics, 'grpcCalls' | 'grpcDuration'>): grpc.ServerInterceptor {
+  return (method, call) => {
+    const unary = !method.requestStream && !method.responseStream;
+    const started = unary ? process.hrtime.bigint() : 0n;
+    let counted = false;
+    const count = (code: number): void => {
+      if (counted) return;
+      counted = true;
+      m.grpcCalls.inc({ method: method.path, code: CODE_NAMES[code] ?? String(code) });
+      if (unary) m.grpcDuration.observe({ method: method.path }, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => next({ onCancel: () => count(grpc.status.CANCELLED) }),
+      sendStatus: (status, next) => {
+        count(status.code);
+        next(status);
+      },
+    });
   };
 }

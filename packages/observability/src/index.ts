@@ -19,7 +19,7 @@ export {
 export type { StoresLike } from './instrument.ts';
 export { PROBE_KEY, Readiness, blobChecks, storeCheck } from './readiness.ts';
 export type { CheckResult, CheckStatus, ReadinessCheck, ReadinessOptions, ReadinessReport } from './readiness.ts';
-export { addHealthAndReflection } from './grpc.ts';
+export { addHealthAndReflection, grpcCallMetrics } from './grpc.ts';
 export type { GrpcHealth, ServingStatus } from './grpc.ts';
 export { REQUEST_ID_HEADER, REQUEST_ID_OPTIONS, errorBodySchema, installApiDocs, mountObservability } from './rest.ts';
 export type { ApiInfo, MountOptions } from './rest.ts';

@@ -21,6 +21,9 @@ export interface QuireMetrics {
   /** REST requests, by route pattern (not the raw URL: bounded cardinality). */
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpDuration: Histogram<'method' | 'route'>;
+  /** gRPC calls ended, by full method and status code name; unary calls' durations (`grpcCallMetrics`). */
+  readonly grpcCalls: Counter<'method' | 'code'>;
+  readonly grpcDuration: Histogram<'method'>;
   /** 1 when the last readiness check passed; per check: 1 up, 0.5 degraded, 0 down. */
   readonly ready: Gauge;
   readonly readinessCheck: Gauge<'check'>;
@@ -61,6 +64,13 @@ export function createMetrics(service: ServiceName): QuireMetrics {
     }),
     httpRequests: new Counter({ name: 'quire_http_requests_total', help: 'REST requests answered, by method, route and status', labelNames: ['method', 'route', 'status'], registers }),
     httpDuration: new Histogram({ name: 'quire_http_request_duration_seconds', help: 'REST request duration, by method and route', labelNames: ['method', 'route'], buckets: HTTP_BUCKETS, registers }),
+    grpcCalls: new Counter({
+      name: 'quire_grpc_calls_total',
+      help: 'gRPC calls ended, by method (/package.Service/Method) and status code (OK, NOT_FOUND, ...); a stream counts once, when it ends',
+      labelNames: ['method', 'code'],
+      registers,
+    }),
+    grpcDuration: new Histogram({ name: 'quire_grpc_call_duration_seconds', help: 'Unary gRPC call duration, by method (streams are not timed: they last as long as their client)', labelNames: ['method'], buckets: HTTP_BUCKETS, registers }),
     ready: new Gauge({ name: 'quire_ready', help: '1 when the last readiness check passed, else 0', registers }),
     readinessCheck: new Gauge({ name: 'quire_readiness_check', help: 'Last readiness check per dependency: 1 up, 0.5 degraded, 0 down', labelNames: ['check'], registers }),
     gauge(name, help, probe) {
