@@ -1,6 +1,7 @@
 // The health-checked endpoint pool against real gRPC servers speaking grpc.health.v1
 // (grpc-node's HealthImplementation): SERVING, NOT_SERVING, no health service at all
 // (UNIMPLEMENTED = serving when it answers), and a closed port.
+import { until } from './testing.ts';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,14 +42,6 @@ beforeAll(async () => {
 afterAll(() => {
   for (const s of servers) s.forceShutdown();
 });
-
-async function until(fn: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('HealthCheckedPool', () => {
   it('takes serving endpoints round-robin, skips NOT_SERVING and unreachable ones, follows changes', async () => {

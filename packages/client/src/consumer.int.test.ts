@@ -2,6 +2,7 @@
 // embedded SQLite file (temp dir) and two s3proxy regions (a bucket of this file's own in
 // each), both from their composition roots on port 0; the SDK's publisher writes, its
 // consumer reads.
+import { until as untilDefault } from './testing.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,14 +49,6 @@ function consumer(options: Partial<ConsumerOptions> & Pick<ConsumerOptions, 'ide
 const json = <T>() => (bytes: Uint8Array): T => JSON.parse(new TextDecoder().decode(bytes)) as T;
 
 /** Resolve when `fn()` is truthy; fail after `timeoutMs`. */
-async function until(fn: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /**
  * Wait until the consume service's topic cache (refreshed from the store every
  * QUIRE_CHANGE_POLL_MS) hands `version` of `topic` to a consumer with `identity`.
@@ -94,6 +87,8 @@ afterAll(async () => {
   for (const c of Object.values(admin)) c.destroy();
   rmSync(dir, { recursive: true, force: true });
 });
+
+const until = (fn: () => boolean, what: string, timeoutMs = 5000): Promise<void> => untilDefault(fn, what, timeoutMs);
 
 describe('consumer end to end', () => {
   it('a long-polling consumer gets a new version promptly (publish → handler latency)', async () => {

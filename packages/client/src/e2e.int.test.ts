@@ -2,6 +2,7 @@
 // services run as separate OS processes, each started from its app's entry point, on a
 // real Cassandra (own keyspace) and two real s3proxy regions (own buckets); the SDK
 // publishes and consumes from this process.
+import { until } from './testing.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,14 +54,6 @@ function consumer(identity: { application: string } & Record<string, string>): C
   const c = createConsumer({ endpoints: [consumeProc.grpcAddress], identity, longPoll: { waitMs: 10_000 }, s3: s3Options });
   consumers.push(c);
   return c;
-}
-
-async function until(fn: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('end to end on Cassandra + S3, services as separate processes', () => {

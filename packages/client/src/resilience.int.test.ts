@@ -2,6 +2,7 @@
 // consume services run as separate processes (killed for real) on Cassandra + two s3proxy
 // regions. Several consume instances with one killed, the only one killed (S3 snapshot
 // fallback and return), everything down (disk cache), corrupt S3 objects (region failover).
+import { until as untilDefault } from './testing.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -78,14 +79,6 @@ function consumer(options: Partial<ConsumerOptions> & Pick<ConsumerOptions, 'end
   return c;
 }
 
-async function until(fn: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** A metric's value (summed over the series matching `labels`). */
 async function metric(registry: Registry | undefined, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = registry?.getSingleMetric(name);
@@ -119,6 +112,8 @@ afterAll(async () => {
   for (const a of Object.values(admin)) a.destroy();
   rmSync(dir, { recursive: true, force: true });
 });
+
+const until = (fn: () => boolean, what: string, timeoutMs = 30_000): Promise<void> => untilDefault(fn, what, timeoutMs);
 
 describe('consumer resilience (services as processes, Cassandra + two S3 regions)', () => {
   it('two consume instances: one is killed, the consumer goes on with the other and no failed apply', async () => {
