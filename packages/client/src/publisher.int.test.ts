@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Code, QuireError } from '@quire/core';
+import { failure } from './testing.ts';
+import { Code } from '@quire/core';
 import { createPublishApp, loadConfig, type PublishApp } from '@quire/publish-service';
 import { createPublisher, type Publisher } from './index.ts';
 
@@ -32,15 +33,6 @@ afterAll(async () => {
   await app?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function failure(p: Promise<unknown>): Promise<QuireError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(QuireError);
-  return err as QuireError;
-}
 
 describe('publisher', () => {
   it('creates and reads a topic', async () => {

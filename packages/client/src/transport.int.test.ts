@@ -4,7 +4,8 @@
 // service error, our cancel, close()), each followed by a request on a new stream.
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Code, QuireError } from '@quire/core';
+import { failure } from './testing.ts';
+import { Code } from '@quire/core';
 import { loadQuireProto, type ConsumeServiceClient, type PbPollRequestOutput, type PbPollResponseOutput } from '@quire/proto';
 import { StreamCaller, type Cancellable } from './transport.ts';
 
@@ -48,15 +49,6 @@ afterAll(() => {
 });
 
 const req = (topic: string, waitMs = 0) => ({ subscriptions: [{ topic, knownVersion: '0' }], waitMs });
-
-async function failure(p: Promise<unknown>): Promise<QuireError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(QuireError);
-  return err as QuireError;
-}
 
 describe('StreamCaller', () => {
   it('answers requests one after another on one stream, each with its own answer', async () => {
