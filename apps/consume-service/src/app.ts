@@ -9,7 +9,7 @@ import { systemClock } from '@quire/core';
 import type { BlobStore, Clock, MetadataStore } from '@quire/core';
 import { blobChecks, createMetrics, grpcCallMetrics, instrumentConsistency, instrumentPolls, instrumentStores, observe, storeCheck, trackCache, trackHintWatch, trackInlineCache, type QuireMetrics } from '@quire/observability';
 import { createAccessGuard, createStores, fastifyLogger, listenTransports, type RunningService } from '@quire/service-kit';
-import { guardConsumeHandlers, installConsumeAuth, pollStreamDenied } from './auth.ts';
+import { guardConsumeHandlers, installConsumeAuth } from './auth.ts';
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import { TopicCache } from './cache.ts';
@@ -128,7 +128,6 @@ export async function createConsumeApp(config: ConsumeConfig, options: ConsumeAp
   const grpcServer = createGrpcServer(core.service, {
     onError: onGrpcError,
     wrapHandlers: guardConsumeHandlers(guard, onGrpcError),
-    pollStreamDenied,
     interceptors: [grpcCallMetrics(metrics)],
   });
   const maxAgeMs = config.readyMaxCacheAgeMs ?? 300_000;

@@ -123,15 +123,22 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
     const PollStream: ConsumeServiceHandlers['PollStream'] = (call) => {
       const who = grpcPrincipal(call);
       if (who === undefined) return pollStream(call);
+      // The handler answers each request before it reads the next: the refused topics of
+      // the request being answered are the last ones filtered.
+      let refused: Denied[] = [];
       const iterate = call[Symbol.asyncIterator].bind(call);
       call[Symbol.asyncIterator] = async function* () {
         for await (const req of { [Symbol.asyncIterator]: iterate }) {
           const { allowed, denied } = await filterPoll(guard, who, req.identity, req.subscriptions, { via: 'grpc', method: 'quire.v1.ConsumeService/PollStream' });
           req.subscriptions = allowed.map((i) => req.subscriptions[i]!);
-          if (denied.length > 0) streamDenied.set(req, denied);
+          refused = denied;
           yield req;
         }
       } as typeof call[typeof Symbol.asyncIterator];
+      const write = call.write.bind(call);
+      // A copy: the answer may be an object shared by many polls (grpc.ts keeps shared answers).
+      call.write = ((res: Parameters<typeof write>[0], ...rest: unknown[]) =>
+        (write as (...args: unknown[]) => boolean)(refused.length > 0 ? { ...res, errors: [...(res.errors ?? []), ...deniedErrors(refused)] } : res, ...rest)) as typeof call.write;
       return pollStream(call);
     };
     return guardGrpcHandlers(definition, { ...handlers, Poll, PollStream }, guard, GRPC_RULES, 'quire.v1.ConsumeService');
@@ -139,18 +146,12 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
 }
 
 const deniedOf = new WeakMap<FastifyRequest, Denied[]>();
-const streamDenied = new WeakMap<object, Denied[]>();
 
 /** A gRPC poll answer's errors for its refused topics (Poll and PollStream alike). */
 function deniedErrors(denied: readonly Denied[]): { topic: string; errorCode: string; errorMessage: string }[] {
   return denied.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }));
 }
 
-/** The errors a PollStream answer gets for the request's refused topics (grpc.ts `pollStreamDenied`). */
-export function pollStreamDenied(req: object): { topic: string; errorCode: string; errorMessage: string }[] | undefined {
-  const denied = streamDenied.get(req);
-  return denied === undefined ? undefined : deniedErrors(denied);
-}
 
 /** True when access control refused some of this poll's topics (its answer gets their errors, rest.ts must not send a shared answer as is). */
 export function pollHasDenied(req: FastifyRequest): boolean {

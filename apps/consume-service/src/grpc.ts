@@ -19,8 +19,6 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** Wraps the handlers before they are served (access control: `auth.ts`). */
   wrapHandlers?: (definition: grpc.ServiceDefinition, handlers: ConsumeServiceHandlers) => ConsumeServiceHandlers;
-  /** Errors access control adds to the answer of one PollStream request (its refused topics). */
-  pollStreamDenied?: (req: PbPollRequestOutput) => { topic: string; errorCode: string; errorMessage: string }[] | undefined;
 }
 
 /** int64 from the wire ("123") → number; INVALID_ARGUMENT naming the field when it is not a safe integer. */
@@ -129,7 +127,7 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
     }),
     // Polls one after another on one stream (the client sends the next after reading an
     // answer). Access control filters each request (auth.ts) and may add errors to an
-    // answer (`pollStreamDenied`). Draining: the answer is written, then the stream ends.
+    // answer (it wraps the stream's write). Draining: the answer is written, then the stream ends.
     PollStream: (call) => {
       let cancel: PollCancel | undefined;
       let gone = false;
@@ -154,13 +152,10 @@ export function createGrpcServer(service: ConsumeService, options: GrpcServerOpt
             idle = false;
             const req = message as PbPollRequestOutput;
             cancel = req.waitMs > 0 ? new PollCancel() : undefined;
-            let pb = await answerPoll(req, cancel);
+            const pb = await answerPoll(req, cancel);
             cancel = undefined;
             idle = true;
             if (gone) return;
-            const denied = options.pollStreamDenied?.(req);
-            // A copy: the answer may be an object shared by many polls.
-            if (denied !== undefined && denied.length > 0) pb = { ...pb, errors: [...(pb.errors ?? []), ...denied] };
             call.write(pb);
             if (service.closing) {
               // End our side now: leaving the loop would destroy the stream before its status is sent.
