@@ -336,7 +336,7 @@ export function writeReport(r: BenchResults, reportPath: string, resultsPath: st
     L.push('Where the model stops holding:');
     L.push('');
     L.push(
-      '- The Cassandra read load grows with consume instances (and topics / 1,000), not with consumers: every instance lists every topic\'s state stamp and sweeps 1/60 of the topics per full refresh, and reloads a changed topic once per change. A high publish rate across many topics multiplies the last term by the instance count; the change feed itself is one read per 150 ms per instance. The model counts queries; it does not measure Cassandra at that rate (one node here).',
+      `- The Cassandra read load grows with consume instances (and topics / ${num(STAMP_PAGE)}), not with consumers: every instance lists every topic's state stamp and sweeps 1/${SWEEP_EVERY} of the topics per full refresh, and reloads a changed topic once per change. A high publish rate across many topics multiplies the last term by the instance count; the change feed itself is one read per ${i.changePollMs} ms per instance. The model counts queries; it does not measure Cassandra at that rate (one node here).`,
     );
     L.push('- Per-process figures come from a 2-core machine where the load generators, Cassandra and s3proxy share the CPU with the service; a dedicated host gives more per instance, so the instance counts are upper bounds for CPU and lower bounds for nothing.');
     L.push(`- Long-poll instance counts are set by the ${num(i.heldMeasured)} held polls per process we validated; memory alone would allow more, but file descriptors, kernel socket memory and the release burst (every consumer re-polls at once after a change) were not measured beyond that.`);

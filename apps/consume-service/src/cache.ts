@@ -293,7 +293,6 @@ export class TopicCache {
       p.topic = canonical;
       p.scopeKey = intern(p.scopeKey);
       p.pinnedBy = intern(p.pinnedBy);
-      if (p.unpinnedBy !== undefined) p.unpinnedBy = intern(p.unpinnedBy);
     }
     for (const v of records) {
       v.topic = canonical;
@@ -449,14 +448,14 @@ function sameState(
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as Release;
     const y = releases[i] as Release;
-    if (x.version !== y.version || x.scopeKey !== y.scopeKey || x.releasedAt !== y.releasedAt || x.withdrawnAt !== y.withdrawnAt) return false;
+    if (x.version !== y.version || x.scopeKey !== y.scopeKey || x.releasedAt !== y.releasedAt) return false;
   }
   const b = prev.pins;
   if (b.length !== pins.length) return false;
   for (let i = 0; i < b.length; i++) {
     const x = b[i] as Pin;
     const y = pins[i] as Pin;
-    if (x.pinId !== y.pinId || x.version !== y.version || x.scopeKey !== y.scopeKey || x.pinnedAt !== y.pinnedAt || x.unpinnedAt !== y.unpinnedAt) {
+    if (x.pinId !== y.pinId || x.version !== y.version || x.scopeKey !== y.scopeKey || x.pinnedAt !== y.pinnedAt) {
       return false;
     }
   }

@@ -98,11 +98,10 @@ export class ConsistencyChecker {
     this.#blobs = options.blobs;
     this.#clock = options.clock;
     this.#recheckMs = options.recheckMs ?? 5000;
-    this.#inlineMax = options.inlineCacheMaxBytes ?? 64 * 1024;
     this.#onError = options.onError ?? (() => {});
     this.#limit = pLimit(options.concurrency ?? 64);
     const total = options.inlineCacheTotalBytes ?? 64 * 1024 * 1024;
-    this.#inlineMax = Math.min(this.#inlineMax, total);
+    this.#inlineMax = Math.min(options.inlineCacheMaxBytes ?? 64 * 1024, total);
     // Size of an entry: its bytes plus its key and bookkeeping, so that many tiny payloads are bounded too.
     this.#inline = new LRUCache<string, Uint8Array>({ maxSize: Math.max(1, total), sizeCalculation: (bytes, key) => bytes.byteLength + key.length * 2 + 64 });
   }

@@ -42,14 +42,10 @@ export interface RegionFailure {
 
 /** Throws DATA_LOSS unless `bytes` has the recorded size and SHA-256. */
 export function verifyPayload(bytes: Uint8Array, v: Pick<VersionInfo, 'topic' | 'version' | 'size' | 'sha256'>): void {
-  if (bytes.byteLength !== v.size) {
-    throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: got ${bytes.byteLength} bytes, expected ${v.size}`, { field: 'size' });
-  }
+  if (bytes.byteLength !== v.size) throw sizeMismatch(v, bytes.byteLength);
   // One-shot hash (no Hash object): this runs for every inline payload of every poll answer.
   const got = hashOnce('sha256', bytes, 'hex');
-  if (got !== v.sha256.toLowerCase()) {
-    throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: SHA-256 ${got} does not match the recorded ${v.sha256}`, { field: 'sha256' });
-  }
+  if (got !== v.sha256.toLowerCase()) throw shaMismatch(v, got);
 }
 
 /**
@@ -107,6 +103,10 @@ function sizeMismatch(v: Pick<VersionInfo, 'topic' | 'version' | 'size'>, got: n
   return new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: got ${got} bytes, expected ${v.size}`, { field: 'size' });
 }
 
+function shaMismatch(v: Pick<VersionInfo, 'topic' | 'version' | 'sha256'>, got: string): QuireError {
+  return new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: SHA-256 ${got} does not match the recorded ${v.sha256}`, { field: 'sha256' });
+}
+
 /**
  * `body` written into `sink` as it arrives, hashed on the way, then checked against the
  * recorded size and SHA-256 before `sink.finish()`; on any failure (a read error, too many
@@ -131,9 +131,7 @@ export async function streamVerified<T>(
     }
     if (got !== v.size) throw sizeMismatch(v, got);
     const sha = hash.digest('hex');
-    if (sha !== v.sha256.toLowerCase()) {
-      throw new QuireError(Code.DATA_LOSS, `${v.topic} version ${v.version}: SHA-256 ${sha} does not match the recorded ${v.sha256}`, { field: 'sha256' });
-    }
+    if (sha !== v.sha256.toLowerCase()) throw shaMismatch(v, sha);
     return await sink.finish();
   } catch (err) {
     await sink.abort().catch(() => undefined);

@@ -102,10 +102,9 @@ export class History {
 
   /** The bytes of `v` (inline: ReadInline; S3: own region first), verified against size and SHA-256. */
   async bytesOf(v: VersionInfo): Promise<Uint8Array> {
-    if (v.deletedAt !== undefined) throw new QuireError(Code.NOT_FOUND, `${v.topic} version ${v.version} was deleted`, { field: 'version' });
+    assertLive(v);
     if (v.pointer.kind === 's3') return this.#s3.fetch(v, (x) => this.readThroughService(x));
-    const res = await this.#call<{ data: Buffer }>('ReadInline', { topic: v.topic, version: v.version });
-    const bytes = new Uint8Array(res.data.buffer, res.data.byteOffset, res.data.byteLength);
+    const bytes = await this.#readInline(v);
     verifyPayload(bytes, v);
     return bytes;
   }
@@ -154,12 +153,18 @@ export class History {
    * only once verified. A refused or failed attempt deletes its temp file and moves on to
    * the next region, as `bytesOf` does. Inline versions are written the same way.
    */
+  /** An inline version's bytes as the service holds them (unverified). */
+  async #readInline(v: VersionInfo): Promise<Uint8Array> {
+    const res = await this.#call<{ data: Buffer }>('ReadInline', { topic: v.topic, version: v.version });
+    return new Uint8Array(res.data.buffer, res.data.byteOffset, res.data.byteLength);
+  }
+
   async saveTo(
     v: VersionInfo,
     path: string,
     options: { onProgress?: (p: DownloadProgress) => void; transform?: () => Promise<PayloadTransform | undefined> } = {},
   ): Promise<string> {
-    if (v.deletedAt !== undefined) throw new QuireError(Code.NOT_FOUND, `${v.topic} version ${v.version} was deleted`, { field: 'version' });
+    assertLive(v);
     let source = 'inline';
     const progress = options.onProgress === undefined ? undefined : (loaded: number) => options.onProgress?.({ loaded, total: v.size, source });
     // The first sink (temp file, decryption) is made before any byte is read: a missing key
@@ -182,8 +187,7 @@ export class History {
           (x) => this.#throughService(x, into),
         );
       }
-      const res = await this.#call<{ data: Buffer }>('ReadInline', { topic: v.topic, version: v.version });
-      return await into([new Uint8Array(res.data.buffer, res.data.byteOffset, res.data.byteLength)]);
+      return await into([await this.#readInline(v)]);
     } finally {
       // Never used (every source failed before a byte came): its temp file goes too.
       await first?.abort();
@@ -193,4 +197,9 @@ export class History {
   async download(topic: string, version: number): Promise<Uint8Array> {
     return this.bytesOf(await this.getVersion(topic, version));
   }
+}
+
+/** NOT_FOUND (field `version`) for a deleted version: its bytes are gone. */
+function assertLive(v: VersionInfo): void {
+  if (v.deletedAt !== undefined) throw new QuireError(Code.NOT_FOUND, `${v.topic} version ${v.version} was deleted`, { field: 'version' });
 }

@@ -1,6 +1,6 @@
 // What the fault scenarios share: the services' environment for a given Cassandra and the
 // s3proxy regions, REST calls, waiting, and the one-line `[fault]` report of each figure.
-import type { S3Region } from '@quire/test-servers';
+import { quireStoreEnv, type S3Region } from '@quire/test-servers';
 import { createStores, type Stores } from '@quire/service-kit';
 
 export interface CassandraTarget {
@@ -20,13 +20,7 @@ export interface Deployment {
 /** The environment both services read (stores, loopback, any free ports, quiet logs). */
 export function serviceEnv(d: Deployment, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    QUIRE_METADATA_STORE: 'cassandra',
-    QUIRE_CASSANDRA_CONTACT_POINTS: d.cassandra.contactPoints.join(','),
-    QUIRE_CASSANDRA_PORT: String(d.cassandra.port),
-    QUIRE_CASSANDRA_DC: d.cassandra.localDataCenter,
-    QUIRE_CASSANDRA_KEYSPACE: d.keyspace,
-    QUIRE_CASSANDRA_REPLICATION_FACTOR: String(d.replicationFactor),
-    QUIRE_S3_REGIONS: JSON.stringify(d.regions),
+    ...quireStoreEnv(d),
     QUIRE_LOG_LEVEL: 'warn',
     QUIRE_PUBLISH_HTTP_PORT: '0',
     QUIRE_PUBLISH_GRPC_PORT: '0',

@@ -292,18 +292,19 @@ export interface QuireTestStores {
 export function quireTestStores(servers: QuireServers, name: string): QuireTestStores {
   const keyspace = uniqueKeyspace(name);
   const regions = servers.s3.regions.map((r) => ({ ...r, bucket: uniqueBucket(`${name}-${r.name}`) }));
+  return { keyspace, regions, env: quireStoreEnv({ cassandra: servers.cassandra, keyspace, replicationFactor: 1, regions }) };
+}
+
+/** QUIRE_METADATA_STORE=cassandra, the QUIRE_CASSANDRA_* variables and QUIRE_S3_REGIONS for a service process. */
+export function quireStoreEnv(d: { cassandra: CassandraInfo; keyspace: string; replicationFactor: number; regions: readonly (S3Region & { bucket: string })[] }): Record<string, string> {
   return {
-    keyspace,
-    regions,
-    env: {
-      QUIRE_METADATA_STORE: 'cassandra',
-      QUIRE_CASSANDRA_CONTACT_POINTS: servers.cassandra.contactPoints.join(','),
-      QUIRE_CASSANDRA_PORT: String(servers.cassandra.port),
-      QUIRE_CASSANDRA_DC: servers.cassandra.localDataCenter,
-      QUIRE_CASSANDRA_KEYSPACE: keyspace,
-      QUIRE_CASSANDRA_REPLICATION_FACTOR: '1',
-      QUIRE_S3_REGIONS: JSON.stringify(regions),
-    },
+    QUIRE_METADATA_STORE: 'cassandra',
+    QUIRE_CASSANDRA_CONTACT_POINTS: d.cassandra.contactPoints.join(','),
+    QUIRE_CASSANDRA_PORT: String(d.cassandra.port),
+    QUIRE_CASSANDRA_DC: d.cassandra.localDataCenter,
+    QUIRE_CASSANDRA_KEYSPACE: d.keyspace,
+    QUIRE_CASSANDRA_REPLICATION_FACTOR: String(d.replicationFactor),
+    QUIRE_S3_REGIONS: JSON.stringify(d.regions),
   };
 }
 
