@@ -228,9 +228,9 @@ export function servicesAre(from: ServicesFrom): void {
 
 /** Build the services when they run compiled (once per run, ~1 s); returns how they run. */
 export async function prepareServices(): Promise<string> {
-  if (servicesFrom === 'source') return 'source (node --import tsx apps/<app>/src/main.ts)';
-  await buildQuireApps(['publish-service', 'consume-service']);
-  return 'compiled (pnpm build: node apps/<app>/dist/main.js)';
+  if (servicesFrom === 'source') return 'source (node --import tsx apps/<app>/src/main.ts and bench/src/worker.ts)';
+  await buildQuireApps(['publish-service', 'consume-service', 'bench-worker']);
+  return 'compiled (pnpm build: node apps/<app>/dist/main.js; the bench workers, with the SDK, node bench/dist/worker/worker.js)';
 }
 
 export async function startPublish(q: QuireEnv, extra: Record<string, string> = {}): Promise<QuireProcess> {
@@ -328,8 +328,10 @@ export interface Worker {
 export async function startWorker(name: string): Promise<Worker> {
   // With --profile-consume, workers are profiled too (same directory), to see the client side.
   const profile = consumeProfileDir === undefined ? [] : ['--import', pathToFileURL(join(HERE, 'cpu-profile.mjs')).href];
-  const child = fork(join(HERE, 'worker.ts'), [name], {
-    execArgv: [...profile, '--import', TSX_LOADER, '--max-old-space-size=4096', '--disable-warning=NodeVersionSupportWarning'],
+  // Compiled like the services (prepareServices built it): the SDK runs as a user's build runs.
+  const compiled = servicesFrom === 'compiled';
+  const child = fork(compiled ? join(HERE, '../dist/worker/worker.js') : join(HERE, 'worker.ts'), [name], {
+    execArgv: [...profile, ...(compiled ? [] : ['--import', TSX_LOADER]), '--max-old-space-size=4096', '--disable-warning=NodeVersionSupportWarning'],
     env: consumeProfileDir === undefined ? process.env : { ...process.env, BENCH_CPU_PROFILE_DIR: consumeProfileDir, BENCH_PROFILE_NAME: name },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
