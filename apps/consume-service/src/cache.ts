@@ -300,7 +300,9 @@ export class TopicCache {
       v.contentType = intern(v.contentType);
       if (v.pointer.kind === 's3') for (const l of v.pointer.locations) l.region = intern(l.region);
     }
-    this.#topics.set(name, {
+    // Keyed by the canonical name too: the consume service keeps this string for a poll's
+    // lookups (a Map keeps the key it was first given).
+    this.#topics.set(canonical, {
       topic,
       releases,
       pins,
