@@ -75,6 +75,33 @@ describe('quire tokens (QUIRE_AUTH=on)', () => {
     expect(table.stdout).toMatch(/cli-publisher\s+publisher\s+cli\..*revoked/);
   });
 
+  it('create --expires-in / --expires-at: the token is listed with its expiry and refused once it has passed', async () => {
+    const created = await quire(['tokens', 'create', 'cli-expiring', '--role', 'viewer', '--prefix', 'cli.', '--expires-in', '90d', '--json'], admin);
+    expect(created.code, created.stderr).toBe(0);
+    const { token } = JSON.parse(created.stdout) as { token: { id: string; expiresAt: number } };
+    const day = 24 * 3600 * 1000;
+    expect(Math.abs(token.expiresAt - (Date.now() + 90 * day))).toBeLessThan(120_000);
+    const table = await quire(['tokens', 'list'], admin);
+    expect(table.stdout).toMatch(/cli-expiring\s+viewer\s+cli\..*active until/);
+    // Bad input: named, exit 2, nothing created.
+    const both = await quire(['tokens', 'create', 'x', '--role', 'viewer', '--expires-in', '1d', '--expires-at', '2030-01-01'], admin);
+    expect([both.code, both.stderr]).toEqual([2, expect.stringMatching(/expires-in/)]);
+    const past = await quire(['tokens', 'create', 'x', '--role', 'viewer', '--expires-at', '2020-01-01T00:00:00Z'], admin);
+    expect([past.code, past.stderr]).toEqual([2, expect.stringMatching(/expiresAt.*future/)]);
+    const garbage = await quire(['tokens', 'create', 'x', '--role', 'viewer', '--expires-in', 'soon'], admin);
+    expect([garbage.code, garbage.stderr]).toEqual([2, expect.stringMatching(/expires-in/)]);
+    expect((JSON.parse((await quire(['tokens', 'list', '--json'], admin)).stdout) as Array<{ name: string }>).filter((t) => t.name === 'x')).toEqual([]);
+    // A short one: works, then refused as expired (exit 6), shown as expired.
+    const short = await quire(['tokens', 'create', 'cli-short', '--role', 'viewer', '--prefix', 'cli.', '--expires-in', '10s', '--json'], admin);
+    expect(short.code, short.stderr).toBe(0);
+    const { token: shortToken, tokenString: viewer } = JSON.parse(short.stdout) as { token: { expiresAt: number }; tokenString: string };
+    expect((await quire(['topics', 'list'], viewer)).code).toBe(0);
+    await new Promise((r) => setTimeout(r, Math.max(0, shortToken.expiresAt + 100 - Date.now())));
+    const late = await quire(['topics', 'list'], viewer);
+    expect([late.code, late.stderr]).toEqual([6, expect.stringMatching(/expired token/)]);
+    expect((await quire(['tokens', 'list'], admin)).stdout).toMatch(/cli-short\s+viewer\s+cli\..*expired/);
+  });
+
   it('keys add, topics create --encrypt, publish and get with QUIRE_KEYRING; without it get names the key', async () => {
     const ring = { QUIRE_KEYRING: join(dir, 'keys', 'ring.json') };
     expect((await quire(['keys', 'add', 'cli-k1'], admin, undefined, ring)).stdout).toMatch(/added key cli-k1/);

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { addKeyringKey, createTokenAdmin, type NewToken, type TokenInfo } from '@quire/client';
 import { QuireError } from '@quire/core';
+import { parseDuration } from './args.ts';
 import { formatTime, table } from './format.ts';
 
 const ROLES = ['admin', 'operator', 'publisher', 'consumer', 'viewer'] as const;
@@ -30,7 +31,7 @@ function admin(g: TokenGlobals) {
   return createTokenAdmin({ endpoint: g.publish, ...(g.token === undefined ? {} : { token: g.token }), ...(g.actor === undefined ? {} : { actor: g.actor }) });
 }
 
-export function tokenTable(tokens: readonly TokenInfo[]): string {
+export function tokenTable(tokens: readonly TokenInfo[], now = Date.now()): string {
   return table(
     ['ID', 'NAME', 'ROLE', 'PREFIXES', 'APPLICATION', 'CREATED', 'STATE'],
     tokens.map((t) => [
@@ -40,9 +41,27 @@ export function tokenTable(tokens: readonly TokenInfo[]): string {
       t.prefixes.length === 0 ? '(all topics)' : t.prefixes.map((p) => (p === '' ? '""' : p)).join(','),
       t.application ?? '-',
       `${formatTime(t.createdAt)} by ${t.createdBy}`,
-      t.revokedAt === undefined ? 'active' : `revoked ${formatTime(t.revokedAt)} by ${t.revokedBy ?? '?'}`,
+      tokenState(t, now),
     ]),
   );
+}
+
+/** active (until …) / expired … / revoked … by … */
+function tokenState(t: TokenInfo, now: number): string {
+  if (t.revokedAt !== undefined) return `revoked ${formatTime(t.revokedAt)} by ${t.revokedBy ?? '?'}`;
+  if (t.expiresAt === undefined) return 'active';
+  return t.expiresAt <= now ? `expired ${formatTime(t.expiresAt)}` : `active until ${formatTime(t.expiresAt)}`;
+}
+
+/** `--expires-in 90d` or `--expires-at <ISO time | epoch ms>` → ms since the epoch; undefined when neither. */
+export function expiryOf(o: { expiresIn?: string; expiresAt?: string }, now = Date.now()): number | undefined {
+  if (o.expiresIn !== undefined && o.expiresAt !== undefined) throw QuireError.invalid('expires-in', 'give --expires-in or --expires-at, not both');
+  if (o.expiresIn !== undefined) return now + parseDuration(o.expiresIn, 'expires-in');
+  if (o.expiresAt === undefined) return undefined;
+  const t = o.expiresAt.trim();
+  const at = /^\d{13}$/.test(t) ? Number(t) : /^\d{4}-\d\d-\d\d/.test(t) ? Date.parse(t) : Number.NaN;
+  if (Number.isNaN(at)) throw QuireError.invalid('expires-at', `"${o.expiresAt}" is not a time (an ISO date/time such as 2027-06-30T00:00:00Z, or epoch milliseconds)`);
+  return at;
 }
 
 export function registerTokenCommands(program: Command, deps: TokenCommandDeps): void {
@@ -54,15 +73,25 @@ export function registerTokenCommands(program: Command, deps: TokenCommandDeps):
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`)
     .option('--prefix <prefix>', 'topic prefix the token covers (repeatable; "" = every topic); publisher and consumer need one', collect)
     .option('--application <name>', 'consumer tokens: the one application it may poll as')
-    .action(async (name: string, o: { role: string; prefix?: string[]; application?: string }, cmd: Command) => {
+    .option('--expires-in <duration>', 'the token stops working after this long (e.g. 12h, 90d); default: never')
+    .option('--expires-at <time>', 'the token stops working at this time (ISO date/time or epoch ms); default: never')
+    .action(async (name: string, o: { role: string; prefix?: string[]; application?: string; expiresIn?: string; expiresAt?: string }, cmd: Command) => {
       const g = deps.globals(cmd);
       if (!(ROLES as readonly string[]).includes(o.role)) throw QuireError.invalid('role', `must be one of ${ROLES.join(', ')}`);
+      const expiresAt = expiryOf(o);
       const a = admin(g);
       try {
-        const input: NewToken = { name, role: o.role as NewToken['role'], ...(o.prefix === undefined ? {} : { prefixes: o.prefix }), ...(o.application === undefined ? {} : { application: o.application }) };
+        const input: NewToken = {
+          name,
+          role: o.role as NewToken['role'],
+          ...(o.prefix === undefined ? {} : { prefixes: o.prefix }),
+          ...(o.application === undefined ? {} : { application: o.application }),
+          ...(expiresAt === undefined ? {} : { expiresAt }),
+        };
         const { token, tokenString } = await a.createToken(input);
         if (g.json) return deps.json({ token, tokenString });
-        process.stderr.write(`quire: created token ${token.id} (${token.name}, ${token.role}); it is shown once, store it now\n`);
+        const until = token.expiresAt === undefined ? '' : `, valid until ${formatTime(token.expiresAt)}`;
+        process.stderr.write(`quire: created token ${token.id} (${token.name}, ${token.role}${until}); it is shown once, store it now\n`);
         await deps.out(`${tokenString}\n`);
       } finally {
         a.close();

@@ -1,7 +1,7 @@
 // Access control against the real services: the publish and consume services as separate
 // processes (QUIRE_AUTH=on) on a real Cassandra (own keyspace) and the two s3proxy regions.
 // Each role does exactly what it should on REST and gRPC, and nothing more; calls without a
-// token, with a malformed or a revoked one are refused; refusals are audited; and no token
+// token, with a malformed, a revoked or an expired one are refused; refusals are audited; and no token
 // appears in what the processes print.
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -200,6 +200,38 @@ describe('access control on REST and gRPC (QUIRE_AUTH=on)', () => {
     const listed = list.tokens.find((t) => t.id === token.id);
     expect(listed).toMatchObject({ name: 'short-lived', role: 'consumer', revokedBy: 'root' });
     expect(JSON.stringify(list)).not.toMatch(/secret|quire_[0-9a-f]{16}_/i);
+  });
+
+  it('a token with an expiry works until then and is refused after, on both services, REST and gRPC', async () => {
+    // An expiry in the past, or not a time: refused, naming the field, nothing created.
+    const before = ((await rest('GET', '/v1/tokens', tokens.admin)).body as { tokens: unknown[] }).tokens.length;
+    const past = await rest('POST', '/v1/tokens', tokens.admin, { name: 'too-late', role: 'viewer', expiresAt: Date.now() - 1000 });
+    expect(past.status).toBe(400);
+    expect(past.body).toMatchObject({ error: { code: 'INVALID_ARGUMENT', field: 'expiresAt' } });
+    const bad = await call(adminClient, 'CreateToken', { name: 'too-late', role: 'viewer', expiresAt: '-5' }, tokens.admin);
+    expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(((await rest('GET', '/v1/tokens', tokens.admin)).body as { tokens: unknown[] }).tokens).toHaveLength(before);
+
+    // Valid for a few seconds: long enough for a loaded machine to make three calls with it.
+    const expiresAt = Date.now() + 8000;
+    const created = await call(adminClient, 'CreateToken', { name: 'expiring', role: 'consumer', prefixes: ['auth.'], expiresAt: String(expiresAt) }, tokens.admin);
+    expect(created.code).toBe(0);
+    const { token, tokenString } = created.res as { token: { id: string; expiresAt: string }; tokenString: string };
+    expect(Number(token.expiresAt)).toBe(expiresAt);
+    const uses = async () => [
+      (await call(consumeClient, 'ReadInline', { topic: PAY, version: '1' }, tokenString)).code,
+      (await rest('GET', `/v1/topics/${PAY}/versions/1/data`, tokenString, undefined, consumeProc.httpUrl)).status,
+      (await call(pubClient, 'GetTopic', { name: PAY }, tokenString)).code,
+    ];
+    expect(await uses()).toEqual([grpc.status.OK, 200, grpc.status.OK]);
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now() + 50)));
+    expect(await uses()).toEqual([grpc.status.UNAUTHENTICATED, 401, grpc.status.UNAUTHENTICATED]);
+    const refused = await rest('GET', `/v1/topics/${PAY}`, tokenString);
+    expect(refused.body).toMatchObject({ error: { code: 'UNAUTHENTICATED', message: expect.stringContaining('expired token') } });
+    // Listed with its expiry; the refusal is audited like any other.
+    const listed = ((await rest('GET', '/v1/tokens', tokens.admin)).body as { tokens: Array<Record<string, unknown>> }).tokens.find((t) => t.id === token.id);
+    expect(listed).toMatchObject({ name: 'expiring', expiresAt });
+    expect(listed?.revokedAt).toBeUndefined();
   });
 
   it('a poll serves the topics the token covers and refuses the others in its errors', async () => {

@@ -3,7 +3,7 @@
  * (the decision itself is `@quire/core`'s `authorize`, applied by `@quire/service-kit`'s
  * guards), and the token API for admins:
  *
- *   POST /v1/tokens {name, role, prefixes?, application?} → 201 {token, tokenString} (shown once)
+ *   POST /v1/tokens {name, role, prefixes?, application?, expiresAt?} → 201 {token, tokenString} (shown once)
  *   GET  /v1/tokens                                      → {tokens} (never the secrets)
  *   POST /v1/tokens/:id/revoke                           → the token, revoked
  *
@@ -173,7 +173,7 @@ export function installPublishAuth(rest: FastifyInstance, grpcServer: grpc.Serve
 const str = { type: 'string' } as const;
 
 export function registerTokenRoutes(app: FastifyInstance, deps: TokenApiDeps): void {
-  app.post<{ Body: { name: string; role: string; prefixes?: string[]; application?: string } }>(
+  app.post<{ Body: { name: string; role: string; prefixes?: string[]; application?: string; expiresAt?: number } }>(
     '/v1/tokens',
     {
       schema: {
@@ -182,7 +182,13 @@ export function registerTokenRoutes(app: FastifyInstance, deps: TokenApiDeps): v
           type: 'object',
           additionalProperties: false,
           required: ['name', 'role'],
-          properties: { name: str, role: str, prefixes: { type: 'array', items: str }, application: str },
+          properties: {
+            name: str,
+            role: str,
+            prefixes: { type: 'array', items: str },
+            application: str,
+            expiresAt: { type: 'integer', description: 'When the token stops working, ms since the epoch (in the future); absent or 0 = never' },
+          },
         },
         response: {
           201: objectSchema(
@@ -228,6 +234,7 @@ export function tokenToPb(t: ApiTokenView): PbApiToken {
     application: t.application ?? '',
     createdAt: String(t.createdAt),
     createdBy: t.createdBy,
+    expiresAt: String(t.expiresAt ?? 0),
     revokedAt: String(t.revokedAt ?? 0),
     revokedBy: t.revokedBy ?? '',
   };
@@ -240,7 +247,14 @@ function adminHandlers(deps: TokenApiDeps): AdminServiceHandlers {
       const r = call.request;
       issueToken(
         deps.store,
-        { name: r.name, role: r.role, prefixes: r.prefixes, ...(r.application === '' ? {} : { application: r.application }) },
+        {
+          name: r.name,
+          role: r.role,
+          prefixes: r.prefixes,
+          ...(r.application === '' ? {} : { application: r.application }),
+          // int64 as a decimal string; 0 = never.
+          ...(r.expiresAt === '0' ? {} : { expiresAt: Number(r.expiresAt) }),
+        },
         grpcActor(call.metadata),
         deps.clock,
       ).then(

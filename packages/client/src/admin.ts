@@ -16,6 +16,8 @@ export interface TokenInfo {
   application?: string;
   createdAt: number;
   createdBy: string;
+  /** When it stops working (ms since the epoch); absent = never. */
+  expiresAt?: number;
   revokedAt?: number;
   revokedBy?: string;
 }
@@ -34,6 +36,8 @@ export interface NewToken {
   role: 'admin' | 'operator' | 'publisher' | 'consumer' | 'viewer';
   prefixes?: string[];
   application?: string;
+  /** When the token stops working (ms since the epoch, in the future); absent = never. */
+  expiresAt?: number;
 }
 
 export interface TokenAdmin {
@@ -47,6 +51,7 @@ export interface TokenAdmin {
 export function tokenFromPb(t: PbApiTokenOutput): TokenInfo {
   const out: TokenInfo = { id: t.id, name: t.name, role: t.role, prefixes: [...t.prefixes], createdAt: toNumber(t.createdAt), createdBy: t.createdBy };
   if (t.application !== '') out.application = t.application;
+  if (toNumber(t.expiresAt) > 0) out.expiresAt = toNumber(t.expiresAt);
   if (toNumber(t.revokedAt) > 0) {
     out.revokedAt = toNumber(t.revokedAt);
     out.revokedBy = t.revokedBy;
@@ -70,6 +75,7 @@ export function createTokenAdmin(options: TokenAdminOptions): TokenAdmin {
         role: input.role,
         prefixes: input.prefixes ?? [],
         application: input.application ?? '',
+        expiresAt: String(input.expiresAt ?? 0),
       });
       return { token: tokenFromPb(res.token), tokenString: res.tokenString };
     },

@@ -10,6 +10,7 @@ import {
   parseTokenString,
   prefixesCover,
   roleAllows,
+  tokenExpired,
   validateTokenInput,
   type Action,
   type Principal,
@@ -158,5 +159,28 @@ describe('tokens', () => {
       prefixes: ['pay.'],
       application: 'checkout',
     });
+  });
+
+  it('a token expiry: a time in ms, in the future when created; 0 or absent is never; expired from that instant on', () => {
+    const now = 1_800_000_000_000;
+    const field = (expiresAt: unknown, at?: number): string | undefined => {
+      try {
+        validateTokenInput({ name: 'x', role: 'viewer', expiresAt }, at);
+        return undefined;
+      } catch (err) {
+        return isQuireError(err, 'INVALID_ARGUMENT') ? err.field : 'not INVALID_ARGUMENT';
+      }
+    };
+    for (const bad of ['tomorrow', -1, 1.5, Number.MAX_VALUE]) expect(field(bad), String(bad)).toBe('expiresAt');
+    expect(field(now, now)).toBe('expiresAt');
+    expect(field(now - 1, now)).toBe('expiresAt');
+    // A stored record read back (no `now`) keeps a past expiry.
+    expect(validateTokenInput({ name: 'x', role: 'viewer', expiresAt: now - 1 }).expiresAt).toBe(now - 1);
+    expect(validateTokenInput({ name: 'x', role: 'viewer', expiresAt: now + 1 }, now).expiresAt).toBe(now + 1);
+    expect(validateTokenInput({ name: 'x', role: 'viewer', expiresAt: 0 }, now)).not.toHaveProperty('expiresAt');
+    expect(validateTokenInput({ name: 'x', role: 'viewer' }, now)).not.toHaveProperty('expiresAt');
+    expect(tokenExpired({}, now)).toBe(false);
+    expect(tokenExpired({ expiresAt: now + 1 }, now)).toBe(false);
+    expect(tokenExpired({ expiresAt: now }, now)).toBe(true);
   });
 });

@@ -49,6 +49,8 @@ export interface ApiToken {
   secretHash: string;
   createdAt: number;
   createdBy: string;
+  /** When the token stops working (ms since the epoch); absent = never. */
+  expiresAt?: number;
   revokedAt?: number;
   revokedBy?: string;
 }
@@ -134,11 +136,26 @@ export interface NewTokenInput {
   role: unknown;
   prefixes?: unknown;
   application?: unknown;
+  /** When the token stops working, ms since the epoch; absent (or 0) = never. */
+  expiresAt?: unknown;
 }
 
-/** Validate the settable fields of a new token; INVALID_ARGUMENT naming the field. */
-export function validateTokenInput(input: NewTokenInput): { name: string; role: Role; prefixes: string[]; application?: string } {
-  const { name, role, prefixes, application } = input;
+/** The settable fields of a token, validated. */
+export interface TokenSettings {
+  name: string;
+  role: Role;
+  prefixes: string[];
+  application?: string;
+  expiresAt?: number;
+}
+
+/**
+ * Validate the settable fields of a new token; INVALID_ARGUMENT naming the field. With
+ * `now`, an expiry must lie in the future (a new token that never works is a mistake);
+ * without it (a stored record read back) any expiry time is kept.
+ */
+export function validateTokenInput(input: NewTokenInput, now?: number): TokenSettings {
+  const { name, role, prefixes, application, expiresAt } = input;
   if (typeof name !== 'string' || name.trim() === '') throw QuireError.invalid('name', 'is required (a label for the token)');
   if (name.length > 200) throw QuireError.invalid('name', 'must be at most 200 characters');
   if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) {
@@ -159,7 +176,7 @@ export function validateTokenInput(input: NewTokenInput): { name: string; role: 
   if ((r === 'publisher' || r === 'consumer') && list.length === 0) {
     throw QuireError.invalid('prefixes', `a ${r} token needs at least one topic prefix ("" covers every topic)`);
   }
-  const out: { name: string; role: Role; prefixes: string[]; application?: string } = { name: name.trim(), role: r, prefixes: list };
+  const out: TokenSettings = { name: name.trim(), role: r, prefixes: list };
   if (application !== undefined && application !== null && application !== '') {
     if (r !== 'consumer') throw QuireError.invalid('application', 'only a consumer token is bound to an application');
     if (typeof application !== 'string' || application.length > LIMITS.scopeValueMax) {
@@ -167,7 +184,19 @@ export function validateTokenInput(input: NewTokenInput): { name: string; role: 
     }
     out.application = application;
   }
+  if (expiresAt !== undefined && expiresAt !== null && expiresAt !== 0) {
+    if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+      throw QuireError.invalid('expiresAt', 'must be a time in milliseconds since the epoch (0 or absent: never expires)');
+    }
+    if (now !== undefined && expiresAt <= now) throw QuireError.invalid('expiresAt', `must be in the future (it is ${new Date(expiresAt).toISOString()}, now is ${new Date(now).toISOString()})`);
+    out.expiresAt = expiresAt;
+  }
   return out;
+}
+
+/** True when the token has expired at `now` (a token without expiry never does). */
+export function tokenExpired(t: Pick<ApiToken, 'expiresAt'>, now: number): boolean {
+  return t.expiresAt !== undefined && now >= t.expiresAt;
 }
 
 /** Token strings: `quire_<16 hex id>_<43 base64url secret>` (256 random bits). */

@@ -85,10 +85,11 @@ export {
   parseTokenString,
   prefixesCover,
   roleAllows,
+  tokenExpired,
   tokenView,
   validateTokenInput,
 } from './access.ts';
-export type { AccessDecision, AccessRequest, Action, ApiToken, ApiTokenView, NewTokenInput, Principal, Role } from './access.ts';
+export type { AccessDecision, AccessRequest, Action, ApiToken, ApiTokenView, NewTokenInput, Principal, Role, TokenSettings } from './access.ts';
 export { ENCRYPTION_ALGORITHMS, ENCRYPTION_METADATA, checkPublishEncryption, checkTopicEncryptionSettings, encryptionAad, encryptionOf, validateTopicEncryption } from './encryption.ts';
 export { backoffDelay } from './backoff.ts';
 export type { BackoffOptions } from './backoff.ts';

@@ -53,6 +53,7 @@ export function tokenFromJson(json: string): ApiToken {
     createdBy: raw.createdBy,
   };
   if (raw.application !== undefined) t.application = raw.application;
+  if (raw.expiresAt !== undefined) t.expiresAt = raw.expiresAt;
   if (raw.revokedAt !== undefined) {
     t.revokedAt = raw.revokedAt;
     t.revokedBy = raw.revokedBy ?? '';

@@ -5,7 +5,7 @@
  * once (`RestRules`, `GrpcRules`: which action, on which topic of the request) and installs
  * the guards with `installRestAuth` / `guardGrpcHandlers`; the handlers stay unaware.
  *
- * - No token, a malformed or unknown one, or a revoked one: UNAUTHENTICATED (401).
+ * - No token, a malformed or unknown one, a revoked or an expired one: UNAUTHENTICATED (401).
  * - A token whose role or prefixes do not allow the call: PERMISSION_DENIED (403).
  * - Every refusal is written to the audit log (`access.denied`, with the token's id and
  *   name but never the token itself), and the call's actor becomes the token's name
@@ -26,6 +26,7 @@ import {
   bearerToken,
   formatTokenString,
   parseTokenString,
+  tokenExpired,
   tokenView,
   validateTokenInput,
 } from '@quire/core';
@@ -89,7 +90,7 @@ export async function registerToken(
   tokenString: string,
   clock: Clock = { now: () => Date.now() },
 ): Promise<ApiTokenView> {
-  const settings = validateTokenInput(input);
+  const settings = validateTokenInput(input, clock.now());
   const parsed = parseTokenString(tokenString);
   if (parsed === undefined) throw QuireError.invalid('token', 'is not a Quire token (quire_<16 hex digits>_<43 base64url characters>)');
   const { id, secret } = parsed;
@@ -100,7 +101,14 @@ export async function registerToken(
     at: record.createdAt,
     actor: createdBy,
     action: 'token.create',
-    details: { tokenId: id, name: record.name, role: record.role, prefixes: record.prefixes, ...(record.application ? { application: record.application } : {}) },
+    details: {
+      tokenId: id,
+      name: record.name,
+      role: record.role,
+      prefixes: record.prefixes,
+      ...(record.application ? { application: record.application } : {}),
+      ...(record.expiresAt === undefined ? {} : { expiresAt: record.expiresAt }),
+    },
   });
   return tokenView(record);
 }
@@ -204,7 +212,7 @@ export class AccessGuard {
     this.#onError = options.onError ?? (() => {});
   }
 
-  /** The principal of an `Authorization` header value; undefined when absent, malformed, unknown or revoked. */
+  /** The principal of an `Authorization` header value; undefined when absent, malformed, unknown, revoked or expired. */
   async principalOf(authorization: string | undefined): Promise<{ principal?: Principal; tokenId?: string; why: string }> {
     const raw = bearerToken(authorization);
     if (raw === undefined) return { why: authorization === undefined ? 'no token' : 'not a Bearer token' };
@@ -216,6 +224,7 @@ export class AccessGuard {
     const stored = Buffer.from(token.secretHash, 'hex');
     if (presented.length !== stored.length || !timingSafeEqual(presented, stored)) return { tokenId: parsed.id, why: 'unknown token' };
     if (token.revokedAt !== undefined) return { tokenId: parsed.id, why: 'revoked token' };
+    if (tokenExpired(token, this.#clock.now())) return { tokenId: parsed.id, why: `expired token (expired ${new Date(token.expiresAt as number).toISOString()})` };
     const principal: Principal = { name: token.name, role: token.role, prefixes: token.prefixes };
     if (token.application !== undefined) principal.application = token.application;
     return { principal, tokenId: token.id, why: '' };

@@ -153,6 +153,7 @@ export const apiTokenSchema = obj(
     application: { type: 'string', description: 'Consumer tokens: the application it may poll as' },
     createdAt: int,
     createdBy: str,
+    expiresAt: { type: 'integer', description: 'When it stops working (ms since the epoch); absent = never' },
     revokedAt: int,
     revokedBy: str,
   },

@@ -26,6 +26,14 @@ export function tokensContract(ctx: ContractContext): void {
       const bound = tokenFixture({ role: 'consumer', application: 'checkout' });
       await ctx.store.createToken(bound);
       expect(await ctx.store.getToken(bound.id)).toEqual(bound);
+      // An expiry is kept, also one already past (the services refuse the token, the record stays).
+      const expiring = tokenFixture({ expiresAt: T0 + 3_600_000 });
+      const expired = tokenFixture({ expiresAt: T0 - 1 });
+      for (const e of [expiring, expired]) {
+        await ctx.store.createToken(e);
+        expect(await ctx.store.getToken(e.id)).toEqual(e);
+      }
+      expect((await ctx.store.listTokens()).find((l) => l.id === expiring.id)?.expiresAt).toBe(T0 + 3_600_000);
       expect(await ctx.store.getToken(randomBytes(8).toString('hex'))).toBeUndefined();
     });
 
@@ -75,6 +83,7 @@ export function tokensContract(ctx: ContractContext): void {
       await expectQuireError(ctx.store.createToken({ ...t, secretHash: 'plaintext-secret' }), 'INVALID_ARGUMENT', 'secretHash');
       await expectQuireError(ctx.store.createToken({ ...t, role: 'root' as ApiToken['role'] }), 'INVALID_ARGUMENT', 'role');
       await expectQuireError(ctx.store.createToken({ ...t, prefixes: [] }), 'INVALID_ARGUMENT', 'prefixes');
+      await expectQuireError(ctx.store.createToken({ ...t, expiresAt: -1 }), 'INVALID_ARGUMENT', 'expiresAt');
       expect(await ctx.store.getToken(t.id)).toBeUndefined();
       await expectQuireError(ctx.store.getToken('x'), 'INVALID_ARGUMENT', 'id');
     });
