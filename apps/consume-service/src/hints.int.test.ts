@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadQuireProto } from '@quire/proto';
-import type { ChangeHintServiceClient, ConsumeServiceClient, PbChangeHintOutput, PbPollResponseOutput, PublishServiceClient } from '@quire/proto';
+import type { AdminServiceClient, ChangeHintServiceClient, ConsumeServiceClient, PbChangeHintOutput, PbPollResponseOutput, PublishServiceClient } from '@quire/proto';
 import { issueToken } from '@quire/service-kit';
 import { freePort, startQuireProcess, quireTestStores, type QuireProcess } from '@quire/test-servers';
 import { createStores } from './app.ts';
@@ -201,6 +201,37 @@ describe('change hints from the publish service to the consume services', () => 
       expect((await denied).code).toBe(grpc.status.PERMISSION_DENIED);
     } finally {
       client.close();
+    }
+  });
+
+  it('PollStream is not grandfathered: once its token expires, the next request on the open stream ends it with UNAUTHENTICATED', async () => {
+    const consume = await startConsume({ QUIRE_CHANGE_POLL_MS: '150', QUIRE_PUBLISH_HINT_ENDPOINTS: `127.0.0.1:${publishPort}`, QUIRE_PUBLISH_HINT_TOKEN: viewerToken });
+    await createTopic('hints.a.expiry');
+    await publish('hints.a.expiry', 'e1');
+    const admin: AdminServiceClient = new proto.AdminService(`127.0.0.1:${publishPort}`, grpc.credentials.createInsecure());
+    const client: ConsumeServiceClient = new proto.ConsumeService(consume.grpcAddress, grpc.credentials.createInsecure());
+    try {
+      const expiresAt = Date.now() + 5000;
+      const created = await call<{ tokenString: string }>((cb) =>
+        admin.CreateToken({ name: 'stream-expiring', role: 'consumer', prefixes: ['hints.a.'], expiresAt: String(expiresAt) }, md(adminToken), cb),
+      );
+      const stream = client.PollStream(md(created.tokenString));
+      const answers: PbPollResponseOutput[] = [];
+      stream.on('data', (m: PbPollResponseOutput) => answers.push(m));
+      const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+      const request = { identity: { application: 'hints', instance: 'expiring' }, subscriptions: [{ topic: 'hints.a.expiry', knownVersion: '0' }], waitMs: 0 };
+      stream.write(request);
+      await until(async () => answers.length === 1, 'the first answer', 20_000);
+      expect(answers[0]?.updates.map((u) => u.topic)).toEqual(['hints.a.expiry']);
+      await new Promise((r) => setTimeout(r, Math.max(0, expiresAt + 100 - Date.now())));
+      stream.write(request);
+      const err = await ended;
+      expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
+      expect(err.details).toMatch(/expired token/);
+      expect(answers).toHaveLength(1);
+    } finally {
+      client.close();
+      admin.close();
     }
   });
 

@@ -390,8 +390,9 @@ export type GrpcRules = Record<string, GrpcRule | ((message: unknown) => AccessR
 /**
  * Wrap a service's handlers (every method of `definition`): authenticate from the
  * `authorization` metadata, authorize with the method's rule (a method without a rule is
- * for admins only), set the actor, then call the handler. Client streams are checked on
- * their first message. Access control off: the handlers unchanged.
+ * for admins only), set the actor, then call the handler. Client streams are authorized on
+ * their first message and authenticated again on every later one. Access control off: the
+ * handlers unchanged.
  */
 export function guardGrpcHandlers<H extends object>(definition: grpc.ServiceDefinition, handlers: H, guard: AccessGuard, rules: GrpcRules, serviceName: string): H {
   if (!guard.enabled) return handlers;
@@ -431,6 +432,11 @@ export function guardGrpcHandlers<H extends object>(definition: grpc.ServiceDefi
                 if (first) {
                   first = false;
                   for (const req of requestsOf(r.value)) await guard.check(who, req, info);
+                } else {
+                  // A long-lived stream (PollStream) is not grandfathered: every later
+                  // message authenticates again, so a token revoked or expired meanwhile
+                  // ends the stream with UNAUTHENTICATED (cached like any call).
+                  await guard.authenticate(typeof auth === 'string' ? auth : undefined, info);
                 }
                 yield r.value;
               }
