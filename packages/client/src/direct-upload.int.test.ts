@@ -2,15 +2,16 @@
 // publish service (real app, embedded metadata store + S3 blob store) commits it after
 // checking size and SHA-256, and a consumer reads it back verified.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createConsumeApp, loadConfig as loadConsumeConfig, type ConsumeApp } from '@quire/consume-service';
 import { createPublishApp, loadConfig as loadPublishConfig, type PublishApp } from '@quire/publish-service';
 import { uniqueBucket } from '@quire/test-servers';
 import { createConsumer, createDirectUploader, createPublisher, type Consumer, type DirectUploader, type Publisher } from './index.ts';
+import { uploadRanges } from './multipart.ts';
 
 const { s3 } = inject('quireServers');
 const buckets = Object.fromEntries(s3.regions.map((r) => [r.name, uniqueBucket('direct-' + r.name)]));
@@ -86,6 +87,48 @@ describe('direct upload from the SDK', () => {
     await expect(direct.publish('direct.secret', { data: randomBytes(64 * 1024) })).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', field: 'topic' });
     const listed = await Promise.all(s3.regions.map((r) => (admin[r.name] as S3Client).send(new ListObjectsV2Command({ Bucket: buckets[r.name], Prefix: 'topics/direct.secret/' }))));
     expect(listed.map((l) => l.KeyCount ?? 0)).toEqual(s3.regions.map(() => 0));
+  });
+
+  it('a file written to while it uploads is refused (DATA_LOSS naming the file); no version, no object left', async () => {
+    await pub.createTopic({ name: 'direct.changing', inlineThresholdBytes: 1024 });
+    const file = join(dir, 'changing.bin');
+    writeFileSync(file, randomBytes(11 * 1024 * 1024));
+    let appended = false;
+    const changing = direct.publish('direct.changing', {
+      file,
+      onProgress: () => {
+        if (appended) return;
+        appended = true;
+        appendFileSync(file, 'more bytes');
+      },
+    });
+    await expect(changing).rejects.toMatchObject({ code: 'DATA_LOSS', field: 'file' });
+    expect((await pub.getTopic('direct.changing')).headVersion).toBe(0);
+    const listed = await Promise.all(s3.regions.map((r) => (admin[r.name] as S3Client).send(new ListObjectsV2Command({ Bucket: buckets[r.name], Prefix: 'topics/direct.changing/' }))));
+    expect(listed.map((l) => l.KeyCount ?? 0)).toEqual(s3.regions.map(() => 0));
+  });
+
+  it('uploadRanges: parts read from their ranges make the same object; a refused part aborts the multipart upload', async () => {
+    const region = s3.regions[0]!;
+    const client = admin[region.name] as S3Client;
+    const bucket = buckets[region.name] as string;
+    // 3 parts of 5 MiB and a short last one; the object is byte for byte the file.
+    const data = randomBytes(16 * 1024 * 1024 + 12345);
+    const file = join(dir, 'ranges.bin');
+    writeFileSync(file, data);
+    let bytes = 0;
+    await uploadRanges(client, bucket, 'ranges/whole', { file, size: data.length }, { partSize: 5 * 1024 * 1024, queueSize: 3, contentType: 'x/test', onBytes: (d) => (bytes += d) });
+    expect(bytes).toBe(data.length);
+    const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'ranges/whole' }));
+    expect(got.ContentType).toBe('x/test');
+    expect(createHash('sha256').update(await got.Body!.transformToByteArray()).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    // A source shorter than it claims: S3 refuses the short part (not retried, 4xx), the
+    // upload is aborted: no object, no multipart upload left open.
+    await expect(uploadRanges(client, bucket, 'ranges/short', { file, size: data.length + 6 * 1024 * 1024 }, { partSize: 5 * 1024 * 1024, queueSize: 2, contentType: 'x/test' })).rejects.toThrow();
+    const left = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'ranges/short' }));
+    expect(left.KeyCount ?? 0).toBe(0);
+    const open = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'ranges/short' }));
+    expect(open.Uploads ?? []).toEqual([]);
   });
 
   it('PrepareUpload over REST names the key and one location per region; an unknown region is refused', async () => {

@@ -10,10 +10,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { Code, QuireError, type Metadata, type Scope } from '@quire/core';
 import { loadQuireProto, type PbPublishResponseOutput, type PublishServiceClient } from '@quire/proto';
 import type { S3RegionClientOptions } from './download.ts';
@@ -21,6 +19,7 @@ import { versionFromPb, type VersionInfo } from './mapping.ts';
 import { ACTOR_METADATA } from './publisher.ts';
 import { unary } from './transport.ts';
 import { tokenClientOptions } from './auth.ts';
+import { uploadRanges, type RangeSource } from './multipart.ts';
 
 export interface DirectUploaderOptions {
   /** Publish service gRPC address. */
@@ -34,14 +33,14 @@ export interface DirectUploaderOptions {
   partSizeBytes?: number;
   /**
    * Parts in flight per region (default 4, as a plain lib-storage `Upload` tuned for
-   * throughput). Memory: about regions × (queueSize + 2) × partSize (48 MiB per region with
-   * the defaults).
+   * throughput). Each part is read from its byte range of the file as it is sent
+   * (multipart.ts): memory does not grow with the part size or the queue.
    */
   queueSize?: number;
 }
 
 export interface DirectPublishInput {
-  /** A file path or bytes: the source is read once per region. */
+  /** A file path or bytes: a file is read once for its SHA-256 and once per region, by part. */
   file?: string;
   data?: Uint8Array;
   metadata?: Metadata;
@@ -71,6 +70,9 @@ export function createDirectUploader(options: DirectUploaderOptions): DirectUplo
         ...(r.accessKeyId === undefined || r.secretAccessKey === undefined ? {} : { credentials: { accessKeyId: r.accessKeyId, secretAccessKey: r.secretAccessKey } }),
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
+        // Retried by multipart.ts, which reads a part's range again (a client retry would
+        // resend a half-read stream).
+        maxAttempts: 1,
       }),
     );
   }
@@ -83,8 +85,9 @@ export function createDirectUploader(options: DirectUploaderOptions): DirectUplo
   return {
     async publish(topic, input) {
       if ((input.file === undefined) === (input.data === undefined)) throw QuireError.invalid('file', 'give exactly one of file or data');
-      const total = input.file !== undefined ? (await stat(input.file)).size : (input.data as Uint8Array).byteLength;
-      const open = (): Readable => (input.file !== undefined ? createReadStream(input.file) : Readable.from([Buffer.from(input.data as Uint8Array)]));
+      const before = input.file !== undefined ? await stat(input.file) : undefined;
+      const total = before !== undefined ? before.size : (input.data as Uint8Array).byteLength;
+      const source: RangeSource = input.file !== undefined ? { file: input.file, size: total } : { data: input.data as Uint8Array, size: total };
       // An encrypted topic takes only payloads encrypted under its key, which this path does
       // not do: refuse before a byte is uploaded rather than at the commit.
       const t = await unary<{ encryption: { keyId: string } | null }>(client, 'GetTopic', { name: topic }, { metadata: md() }).catch((err: unknown) => {
@@ -109,35 +112,39 @@ export function createDirectUploader(options: DirectUploaderOptions): DirectUplo
         Promise.all(uploaded.map((l) => s3.get(l.region)?.send(new DeleteObjectCommand({ Bucket: l.bucket, Key: l.key })).catch(() => undefined)));
       const partSize = Math.max(5 * 1024 * 1024, options.partSizeBytes ?? 8 * 1024 * 1024);
       const queueSize = Math.max(1, options.queueSize ?? 4);
-      // Every region at once, each reading the source on its own (a file is read from the
+      // Every region at once, each sending the source's parts by range (a file is read from the
       // page cache; bytes are shared): the slowest region sets the time, not their sum.
-      const uploadTo = async (loc: { region: string; bucket: string; key: string }): Promise<string> => {
-        const hash = createHash('sha256');
+      const uploadTo = async (loc: { region: string; bucket: string; key: string }): Promise<void> => {
         let loaded = 0;
-        const body = open();
-        body.on('data', (c: Buffer) => {
-          hash.update(c);
-          loaded += c.length;
-          input.onProgress?.({ region: loc.region, loaded, total });
-        });
-        const upload = new Upload({
-          client: s3.get(loc.region) as S3Client,
-          params: { Bucket: loc.bucket, Key: loc.key, Body: body, ContentType: input.contentType ?? 'application/octet-stream' },
+        await uploadRanges(s3.get(loc.region) as S3Client, loc.bucket, loc.key, source, {
           partSize,
           queueSize,
-          leavePartsOnError: false,
+          contentType: input.contentType ?? 'application/octet-stream',
+          onBytes: (delta) => {
+            loaded += delta;
+            input.onProgress?.({ region: loc.region, loaded, total });
+          },
         });
-        await upload.done();
         uploaded.push(loc);
+      };
+      // The SHA-256 of the source, read once beside the uploads.
+      const digest = async (): Promise<string> => {
+        const hash = createHash('sha256');
+        if (input.file === undefined) return hash.update(input.data as Uint8Array).digest('hex');
+        for await (const chunk of createReadStream(input.file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
         return hash.digest('hex');
       };
       try {
-        const digests = await Promise.allSettled(prepared.locations.map(uploadTo));
-        const failed = digests.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+        const done = await Promise.allSettled([digest(), ...prepared.locations.map(uploadTo)]);
+        const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
         if (failed !== undefined) throw failed.reason;
-        const shas = new Set(digests.map((d) => (d as PromiseFulfilledResult<string>).value));
-        if (shas.size !== 1) throw new QuireError(Code.DATA_LOSS, 'the source changed while it was uploaded to the regions', { field: 'file' });
-        const sha256 = [...shas][0] as string;
+        const sha256 = (done[0] as PromiseFulfilledResult<string>).value;
+        // A file written to meanwhile: its parts and its hash may not be of the same bytes (the
+        // service's read-back check would refuse the commit; say why before getting there).
+        const after = input.file !== undefined ? await stat(input.file) : undefined;
+        if (before !== undefined && after !== undefined && (after.size !== before.size || after.mtimeMs !== before.mtimeMs)) {
+          throw new QuireError(Code.DATA_LOSS, `${input.file} changed while it was uploaded`, { field: 'file' });
+        }
         const res = await unary<PbPublishResponseOutput>(
           client,
           'CommitUploaded',
