@@ -211,7 +211,7 @@ describe('change hints from the publish service to the consume services', () => 
     const admin: AdminServiceClient = new proto.AdminService(`127.0.0.1:${publishPort}`, grpc.credentials.createInsecure());
     const client: ConsumeServiceClient = new proto.ConsumeService(consume.grpcAddress, grpc.credentials.createInsecure());
     try {
-      const expiresAt = Date.now() + 5000;
+      const expiresAt = Date.now() + 8000;
       const created = await call<{ tokenString: string }>((cb) =>
         admin.CreateToken({ name: 'stream-expiring', role: 'consumer', prefixes: ['hints.a.'], expiresAt: String(expiresAt) }, md(adminToken), cb),
       );
