@@ -2,13 +2,15 @@
 // time, RSS), and many held long-polls on one consume process (RSS, time to answer all
 // after a publish), side by side with a bare fastify long-poll server holding as many.
 import { createHash, randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createPublisher } from '@quire/client';
 import { scopeKey, type MetadataStore } from '@quire/core';
 import { createCassandraMetadataStore } from '@quire/metadata-store';
 import cassandra from 'cassandra-driver';
 import type { QuireProcess } from '@quire/test-servers';
 import type { Context } from './context.ts';
-import { consumeMemoryReport, cpuMs, nowNs, dropQuireEnv, quireEnv, rssMiB, sleep, startConsume, startPublish, startWorker, type Worker } from './env.ts';
+import { consumeMemoryReport, consumeProfileDirectory, cpuMs, nowNs, dropQuireEnv, quireEnv, rssMiB, sleep, startConsume, startPublish, startWorker, type Worker } from './env.ts';
 import { ratioSpread, spread, type Spread } from './stats.ts';
 
 export interface ScaleResult {
@@ -247,6 +249,10 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
       const ns = parts.flatMap((p) => p.ns);
       into.all.push((Math.max(...ns) - t0) / 1e6);
       into.first.push((Math.min(...ns) - t0) / 1e6);
+      // With --profile-consume: the release's window (publish or /fire to the last answer,
+      // CLOCK_MONOTONIC ns as V8 stamps samples) for profile-top.mjs.
+      const dir = consumeProfileDirectory();
+      if (dir !== undefined) appendFileSync(join(dir, `${into === q1 ? 'consume' : 'bare-longpoll'}-${pid}.windows.jsonl`), `${JSON.stringify({ from: t0, to: Math.max(...ns) })}\n`);
       into.missing += parts.reduce((a, p) => a + p.missing + p.errors, 0);
     };
     const runQuire = async (): Promise<void> => {
