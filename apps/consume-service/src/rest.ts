@@ -190,43 +190,63 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
     reply.raw.end(json);
   };
 
-  app.post<{ Body: Record<string, unknown> }>('/v1/poll', { schema: { body: pollBody, response: { 200: pollResponse } } }, async (req, reply) => {
-    let result: PollResult;
+  /**
+   * A poll's answer (`ConsumeService.pollInto`'s callback, one function for every poll: a
+   * held poll keeps no promise or suspended handler). Shared answers go out as kept JSON
+   * once the first poll given one has serialized it.
+   */
+  const answerPoll = (reply: FastifyReply, result: PollResult | undefined, err?: unknown): void => {
+    if (result === undefined) {
+      void reply.send(err);
+      return;
+    }
+    const req = reply.request;
+    if (isSharedAnswer(result) && !pollHasDenied(req)) {
+      const known = sharedJson.get(result);
+      if (known instanceof Promise) {
+        // Being serialized by another poll: its JSON, or this poll's own serialization if that failed.
+        void known
+          .then((json) => (json === undefined ? void reply.send(pollJson(result)) : sendKept(req, reply, json)))
+          .catch((e: unknown) => {
+            if (!reply.sent) void reply.send(e);
+          });
+        return;
+      }
+      if (known !== undefined) {
+        sendKept(req, reply, known);
+        return;
+      }
+      // The first: fastify validates and serializes it; onSend keeps the JSON.
+      let settle: (json: Buffer | undefined) => void = () => {};
+      sharedJson.set(result, new Promise<Buffer | undefined>((resolve) => (settle = resolve)));
+      // Never leave the others waiting (an answer that never reaches onSend).
+      const fallback = setTimeout(() => done(undefined), 2000);
+      const done = (value: Buffer | undefined): void => {
+        clearTimeout(fallback);
+        if (value === undefined) sharedJson.delete(result);
+        else sharedJson.set(result, value);
+        settle(value);
+      };
+      serializing.set(req, { result, done });
+    }
+    void reply.send(pollJson(result));
+  };
+
+  app.post<{ Body: Record<string, unknown> }>('/v1/poll', { schema: { body: pollBody, response: { 200: pollResponse } } }, (req, reply) => {
     const waitMs = req.body.waitMs;
+    let cancel: PollCancel | undefined;
     if (typeof waitMs === 'number' && waitMs > 0) {
       // Cancel a held poll when the client goes away before the answer (`cancelOnClose`;
       // the listener goes with the response).
-      const cancel = new PollCancel();
+      cancel = new PollCancel();
       const raw = reply.raw as WithCancel;
       raw[CANCEL] = cancel;
       raw.on('close', cancelOnClose);
-      result = await service.poll(req.body, cancel);
-    } else {
-      result = await service.poll(req.body);
     }
-    if (isSharedAnswer(result) && !pollHasDenied(req)) {
-      const known = sharedJson.get(result);
-      const json = known instanceof Promise ? await known : known;
-      if (json !== undefined) {
-        sendKept(req, reply, json);
-        return reply;
-      }
-      if (known === undefined) {
-        // The first: fastify validates and serializes it; onSend keeps the JSON.
-        let settle: (json: Buffer | undefined) => void = () => {};
-        sharedJson.set(result, new Promise<Buffer | undefined>((resolve) => (settle = resolve)));
-        // Never leave the others waiting (an answer that never reaches onSend).
-        const fallback = setTimeout(() => done(undefined), 2000);
-        const done = (value: Buffer | undefined): void => {
-          clearTimeout(fallback);
-          if (value === undefined) sharedJson.delete(result);
-          else sharedJson.set(result, value);
-          settle(value);
-        };
-        serializing.set(req, { result, done });
-      }
-    }
-    return pollJson(result);
+    service.pollInto(req.body, cancel, answerPoll, reply);
+    // A held poll keeps its parsed form (service.ts); the request's JSON body objects need
+    // not wait with it (nothing reads them after the handler).
+    if (cancel !== undefined && !reply.sent) (req as { body: unknown }).body = undefined;
   });
 
   app.get<{ Params: { topic: string }; Querystring: { limit?: string; cursor?: string; order?: string } }>(
