@@ -6,7 +6,8 @@
 // and with every poll held (per held poll: the difference / n); the release CPU is this
 // process's user + system time from the change to the last answer read by the client.
 // With a snapshot prefix, <prefix>.idle.heapsnapshot and <prefix>.held.heapsnapshot are
-// written (compare them with heap-summary.ts).
+// written (compare them with heap-summary.ts). HELD_PROBE_NO_METRICS=1 leaves Quire's poll and
+// request metrics out.
 import { fork } from 'node:child_process';
 import { writeHeapSnapshot } from 'node:v8';
 import v8 from 'node:v8';
@@ -34,9 +35,11 @@ const body = JSON.stringify({ identity: { application: 'bench', cluster: 'bench'
 if (mode === 'quire') {
   const { service, cache, change } = memoryConsumeService(states, 'x'.repeat(1024));
   const m = createMetrics('consume');
-  instrumentPolls(service as never, m);
+  // HELD_PROBE_NO_METRICS=1: without the poll and request metrics (what they cost).
+  const metered = process.env['HELD_PROBE_NO_METRICS'] !== '1';
+  if (metered) instrumentPolls(service as never, m);
   const app = await createRestServer(service, cache, { logger: { level: 'warn' } });
-  mountObservability(app, { metrics: m, readiness: new Readiness({ checks: [] }) });
+  if (metered) mountObservability(app, { metrics: m, readiness: new Readiness({ checks: [] }) });
   // One answer first, as a serving process has given: it compiles the route's response validation.
   const warm = await app.inject({ method: 'POST', url: '/v1/poll', payload: { identity: { instance: 'warm' }, subscriptions: [{ topic: 't.hot', knownVersion: 0 }] } });
   process.stderr.write(`quire answer: ${warm.statusCode}, ${warm.rawPayload.byteLength} bytes\n`);
