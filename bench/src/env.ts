@@ -251,6 +251,11 @@ export function profileConsumeInto(dir: string | undefined): void {
   consumeProfileDir = dir;
 }
 
+/** The `--profile-consume` directory, if any (to write time windows next to the profiles). */
+export function consumeProfileDirectory(): string | undefined {
+  return consumeProfileDir;
+}
+
 /** `--memory-consume <dir>`: consume-service processes write a memory breakdown there on SIGUSR2 (memory-report.mjs). */
 let consumeMemoryDir: string | undefined;
 export function memoryConsumeInto(dir: string | undefined): void {

@@ -7,6 +7,7 @@ import type { BenchResults } from './harness.ts';
 import { barChart } from './svg.ts';
 import { fmt, num, type Spread } from './stats.ts';
 import { STAMP_PAGE, SWEEP_EVERY, readsPerInstance } from './capacity.ts';
+import type { HeldSide } from './scale.ts';
 
 const MiB = 1024 * 1024;
 
@@ -276,18 +277,25 @@ export function writeReport(r: BenchResults, reportPath: string, resultsPath: st
     L.push(`| full refresh of every topic (ms) | ${fmt(s.fullRefresh)} |`);
     L.push(`| RSS with every topic loaded (MiB) | ${fmt(s.rssLoaded)} |`);
     L.push('');
+    // Results with CPU figures come from runs with a fresh pair of processes per repetition.
+    const fresh = s.held.quire.releaseCpuMs !== undefined;
     L.push(
       `Held long-polls: ${num(s.held.polls)} REST polls, each on its own connection, from one client process, all watching one topic; then one publish to it (Quire) or one POST /fire (bare fastify, waiters in a Set released in one pass), alternately.${
         s.held.answerBytes === undefined
           ? ' The bare server answers an empty poll answer.'
           : ` Both answer the same ${num(s.held.answerBytes)} bytes: the bare server sends a copy of a real Quire answer (one update with its 1 KiB inline).`
-      } RSS figures are medians over the repetitions; both servers keep some memory of each round's 10,000 closed connections, so the first repetition (${s.held.quire.rssHeld.runs?.[0] === undefined ? 'n/a' : num(s.held.quire.rssHeld.runs[0])} MiB Quire, ${s.held.bare.rssHeld.runs?.[0] === undefined ? 'n/a' : num(s.held.bare.rssHeld.runs[0])} MiB bare) is the cleanest.`,
+      }${
+        fresh
+          ? ' Each repetition runs on a fresh consume process and a fresh bare server process (the consume process holding every topic before the polls arrive); RSS figures are medians over the repetitions. CPU is the user + system time of the server process from the publish (Quire: hint, reload and answers) or the /fire until the last answer (10 ms ticks).'
+          : ` RSS figures are medians over the repetitions; both servers keep some memory of each round's 10,000 closed connections, so the first repetition (${s.held.quire.rssHeld.runs?.[0] === undefined ? 'n/a' : num(s.held.quire.rssHeld.runs[0])} MiB Quire, ${s.held.bare.rssHeld.runs?.[0] === undefined ? 'n/a' : num(s.held.bare.rssHeld.runs[0])} MiB bare) is the cleanest.`
+      }`,
     );
     L.push('');
-    L.push('| server | RSS idle MiB | RSS held MiB | first answered ms | all answered ms | not answered |');
-    L.push('|---|---|---|---|---|---|');
-    L.push(`| Quire consume-service (from publish start) | ${fmt(s.held.quire.rssIdle)} | ${fmt(s.held.quire.rssHeld)} | ${fmt(s.held.quire.firstAnsweredMs)} | ${fmt(s.held.quire.allAnsweredMs)} | ${s.held.quire.missing} |`);
-    L.push(`| bare fastify long-poll (from /fire) | ${fmt(s.held.bare.rssIdle)} | ${fmt(s.held.bare.rssHeld)} | ${fmt(s.held.bare.firstAnsweredMs)} | ${fmt(s.held.bare.allAnsweredMs)} | ${s.held.bare.missing} |`);
+    const cpuCol = (x: HeldSide): string => (fresh ? ` ${x.releaseCpuMs === undefined ? 'n/a' : fmt(x.releaseCpuMs)} |` : '');
+    L.push(`| server | RSS idle MiB | RSS held MiB | first answered ms | all answered ms | not answered |${fresh ? ' CPU to answer all ms |' : ''}`);
+    L.push(`|---|---|---|---|---|---|${fresh ? '---|' : ''}`);
+    L.push(`| Quire consume-service (from publish start) | ${fmt(s.held.quire.rssIdle)} | ${fmt(s.held.quire.rssHeld)} | ${fmt(s.held.quire.firstAnsweredMs)} | ${fmt(s.held.quire.allAnsweredMs)} | ${s.held.quire.missing} |${cpuCol(s.held.quire)}`);
+    L.push(`| bare fastify long-poll (from /fire) | ${fmt(s.held.bare.rssIdle)} | ${fmt(s.held.bare.rssHeld)} | ${fmt(s.held.bare.firstAnsweredMs)} | ${fmt(s.held.bare.allAnsweredMs)} | ${s.held.bare.missing} |${cpuCol(s.held.bare)}`);
     L.push('');
     L.push(`Ratio all-answered Quire / bare ×${fmt(s.held.ratio)}; release pass only (last − first answer) ×${fmt(s.held.releaseRatio)}.`);
     if (s.held.error) L.push(`\nNot every repetition completed: ${s.held.error}.`);

@@ -2,13 +2,15 @@
 // time, RSS), and many held long-polls on one consume process (RSS, time to answer all
 // after a publish), side by side with a bare fastify long-poll server holding as many.
 import { createHash, randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createPublisher } from '@quire/client';
 import { scopeKey, type MetadataStore } from '@quire/core';
 import { createCassandraMetadataStore } from '@quire/metadata-store';
 import cassandra from 'cassandra-driver';
 import type { QuireProcess } from '@quire/test-servers';
 import type { Context } from './context.ts';
-import { consumeMemoryReport, nowNs, dropQuireEnv, quireEnv, rssMiB, sleep, startConsume, startPublish, startWorker, type Worker } from './env.ts';
+import { consumeMemoryReport, consumeProfileDirectory, cpuMs, nowNs, dropQuireEnv, quireEnv, rssMiB, sleep, startConsume, startPublish, startWorker, type Worker } from './env.ts';
 import { ratioSpread, spread, type Spread } from './stats.ts';
 
 export interface ScaleResult {
@@ -24,8 +26,8 @@ export interface ScaleResult {
   rssLoaded: Spread;
   held: {
     polls: number;
-    quire: { rssIdle: Spread; rssHeld: Spread; allAnsweredMs: Spread; firstAnsweredMs: Spread; missing: number };
-    bare: { rssIdle: Spread; rssHeld: Spread; allAnsweredMs: Spread; firstAnsweredMs: Spread; missing: number };
+    quire: HeldSide;
+    bare: HeldSide;
     /** quire all-answered / bare all-answered, per repetition. */
     ratio: Spread;
     /** The same, release pass only (last answer − first answer). */
@@ -35,6 +37,21 @@ export interface ScaleResult {
     /** Why fewer repetitions than asked completed, if so. */
     error?: string;
   };
+}
+
+/** One server's figures over the held-poll repetitions (each on a fresh process). */
+export interface HeldSide {
+  rssIdle: Spread;
+  rssHeld: Spread;
+  allAnsweredMs: Spread;
+  firstAnsweredMs: Spread;
+  missing: number;
+  /**
+   * CPU time (user + system, ms, 10 ms ticks) the server process used from the publish (Quire:
+   * the hint, the topic's reload and the answers) or the /fire (bare) until every poll was
+   * answered: less noisy than wall-clock time on a shared machine. Absent in older results.
+   */
+  releaseCpuMs?: Spread;
 }
 
 interface Health {
@@ -175,31 +192,54 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
     }
 
     // Held long-polls: a consume process with the default refresh period, woken by the
-    // publish service's change hints as deployed (ADR 0009).
-    consumeProc = await startConsume(q, { QUIRE_PUBLISH_HINT_ENDPOINTS: publishProc.grpcAddress });
-    while ((await health(consumeProc.httpUrl)).topics < totalTopics) await sleep(100);
+    // publish service's change hints as deployed (ADR 0009). Each repetition gets a fresh
+    // consume process and a fresh bare server process (both sides alike), so neither carries
+    // the memory of an earlier round's 10,000 closed connections into the next.
+    const startHeldConsume = async (): Promise<QuireProcess> => {
+      const proc = await startConsume(q, { QUIRE_PUBLISH_HINT_ENDPOINTS: publishProc.grpcAddress });
+      consumeProc = proc;
+      // Every topic loaded before the polls arrive.
+      while ((await health(proc.httpUrl)).topics < totalTopics) await sleep(100);
+      return proc;
+    };
+    const stopHeldConsume = async (): Promise<void> => {
+      const proc = consumeProc;
+      consumeProc = undefined;
+      await proc?.stop();
+    };
     let hotVersion = sizes.scaleVersions;
     // One client process holds all 10,000 (each on its own connection, spread over many
     // loopback source addresses: see worker.ts heldPolls).
     const clients = await Promise.all([startWorker('held-0')]);
     workers.push(...clients);
-    const bareProc = await startWorker('bare-longpoll');
-    workers.push(bareProc);
     // The bare server answers the very bytes a woken Quire poll gets (one update, its 1 KiB
     // inline, base64), as the poll-cost limit answers a constant of the same size.
-    let heldAnswerBytes = 0;
-    const sampleAnswer = await fetch(`${consumeProc.httpUrl}/v1/poll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ identity: { application: 'bench', cluster: 'bench', region: 'region-a', instance: 'sample' }, subscriptions: [{ topic: hot, knownVersion: 0 }] }),
-    });
-    const reply = await sampleAnswer.text();
-    if (!sampleAnswer.ok || !reply.includes('"inlineData"')) throw new Error(`scale: the sample poll of ${hot} answered ${sampleAnswer.status}: ${reply.slice(0, 200)}`);
-    heldAnswerBytes = Buffer.byteLength(reply);
-    const bare = await bareProc.call<{ url: string; fireUrl: string; heldUrl: string }>({ op: 'bareLongPoll', reply });
+    // Each fresh consume process answers this poll first, as a serving process would have
+    // answered polls before a publish: its first answer compiles the route's response
+    // validation (ajv), about 40 ms that would otherwise land in the release.
+    const samplePoll = async (url: string): Promise<string> => {
+      const sampleAnswer = await fetch(`${url}/v1/poll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ identity: { application: 'bench', cluster: 'bench', region: 'region-a', instance: 'sample' }, subscriptions: [{ topic: hot, knownVersion: 0 }] }),
+      });
+      const text = await sampleAnswer.text();
+      if (!sampleAnswer.ok || !text.includes('"inlineData"')) throw new Error(`scale: the sample poll of ${hot} answered ${sampleAnswer.status}: ${text.slice(0, 200)}`);
+      return text;
+    };
+    let reply: string;
+    {
+      const sampleProc = await startHeldConsume();
+      try {
+        reply = await samplePoll(sampleProc.httpUrl);
+      } finally {
+        await stopHeldConsume();
+      }
+    }
+    const heldAnswerBytes = Buffer.byteLength(reply);
     const n = sizes.heldPolls;
-    const q1 = { rssIdle: [] as number[], rssHeld: [] as number[], all: [] as number[], first: [] as number[], missing: 0 };
-    const b1 = { rssIdle: [] as number[], rssHeld: [] as number[], all: [] as number[], first: [] as number[], missing: 0 };
+    const q1 = { rssIdle: [] as number[], rssHeld: [] as number[], all: [] as number[], first: [] as number[], cpu: [] as number[], missing: 0 };
+    const b1 = { rssIdle: [] as number[], rssHeld: [] as number[], all: [] as number[], first: [] as number[], cpu: [] as number[], missing: 0 };
     const hold = async (url: string, body: string, held: () => Promise<number>): Promise<void> => {
       await Promise.all(clients.map((c, i) => c.call({ op: 'heldPolls', url, body, n: Math.floor(n / clients.length) + (i < n % clients.length ? 1 : 0) })));
       const until = Date.now() + 120_000;
@@ -210,31 +250,50 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
       }
       await sleep(500);
     };
-    const answered = async (t0: number, into: typeof q1): Promise<void> => {
+    const answered = async (t0: number, into: typeof q1, pid: number, cpu0: number): Promise<void> => {
       const parts = await Promise.all(clients.map((c) => c.call<{ ns: number[]; errors: number; missing: number }>({ op: 'waitAnswered', timeoutMs: 60_000 })));
+      into.cpu.push(cpuMs(pid) - cpu0);
       const ns = parts.flatMap((p) => p.ns);
       into.all.push((Math.max(...ns) - t0) / 1e6);
       into.first.push((Math.min(...ns) - t0) / 1e6);
+      // With --profile-consume: the release's window (publish or /fire to the last answer,
+      // CLOCK_MONOTONIC ns as V8 stamps samples) for profile-top.mjs.
+      const dir = consumeProfileDirectory();
+      if (dir !== undefined) appendFileSync(join(dir, `${into === q1 ? 'consume' : 'bare-longpoll'}-${pid}.windows.jsonl`), `${JSON.stringify({ from: t0, to: Math.max(...ns) })}\n`);
       into.missing += parts.reduce((a, p) => a + p.missing + p.errors, 0);
     };
     const runQuire = async (): Promise<void> => {
-      const pid = consumeProc?.child.pid as number;
-      const url = consumeProc?.httpUrl as string;
-      q1.rssIdle.push(rssMiB(pid).rss);
-      const body = JSON.stringify({ identity: { application: 'bench', cluster: 'bench', region: 'region-a', instance: 'held' }, subscriptions: [{ topic: hot, knownVersion: hotVersion, appliedVersion: hotVersion }], waitMs: 60_000 });
-      await hold(`${url}/v1/poll`, body, async () => (await health(url)).heldPolls);
-      q1.rssHeld.push(rssMiB(pid).rss);
-      const t0 = nowNs();
-      hotVersion = (await pub.publish(hot, { data: new Uint8Array(1024) })).version;
-      await answered(t0, q1);
+      const proc = await startHeldConsume();
+      try {
+        const pid = proc.child.pid as number;
+        const url = proc.httpUrl;
+        await samplePoll(url);
+        q1.rssIdle.push(rssMiB(pid).rss);
+        const body = JSON.stringify({ identity: { application: 'bench', cluster: 'bench', region: 'region-a', instance: 'held' }, subscriptions: [{ topic: hot, knownVersion: hotVersion, appliedVersion: hotVersion }], waitMs: 60_000 });
+        await hold(`${url}/v1/poll`, body, async () => (await health(url)).heldPolls);
+        q1.rssHeld.push(rssMiB(pid).rss);
+        const cpu0 = cpuMs(pid);
+        const t0 = nowNs();
+        hotVersion = (await pub.publish(hot, { data: new Uint8Array(1024) })).version;
+        await answered(t0, q1, pid, cpu0);
+      } finally {
+        await stopHeldConsume();
+      }
     };
     const runBare = async (): Promise<void> => {
-      b1.rssIdle.push(bareProc.rss().rss);
-      await hold(bare.url, '{}', async () => ((await (await fetch(bare.heldUrl)).json()) as { heldPolls: number }).heldPolls);
-      b1.rssHeld.push(bareProc.rss().rss);
-      const t0 = nowNs();
-      await fetch(bare.fireUrl, { method: 'POST' });
-      await answered(t0, b1);
+      const bareProc = await startWorker('bare-longpoll');
+      try {
+        const bare = await bareProc.call<{ url: string; fireUrl: string; heldUrl: string }>({ op: 'bareLongPoll', reply });
+        b1.rssIdle.push(bareProc.rss().rss);
+        await hold(bare.url, '{}', async () => ((await (await fetch(bare.heldUrl)).json()) as { heldPolls: number }).heldPolls);
+        b1.rssHeld.push(bareProc.rss().rss);
+        const cpu0 = cpuMs(bareProc.pid);
+        const t0 = nowNs();
+        await fetch(bare.fireUrl, { method: 'POST' });
+        await answered(t0, b1, bareProc.pid, cpu0);
+      } finally {
+        await bareProc.stop();
+      }
     };
     let heldError: string | undefined;
     for (let rep = 1; rep <= sizes.reps; rep++) {
@@ -252,21 +311,22 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
       } catch (e) {
         // Keep the repetitions that completed (pairs only), say why the others are missing.
         heldError = `repetition ${rep}: ${(e as Error).message}`;
-        for (const x of [q1, b1]) for (const k of ['rssIdle', 'rssHeld', 'all', 'first'] as const) x[k].length = Math.min(qn, bn);
+        for (const x of [q1, b1]) for (const k of ['rssIdle', 'rssHeld', 'all', 'first', 'cpu'] as const) x[k].length = Math.min(qn, bn);
         ctx.progress(`scale: held polls stopped at ${heldError}`);
         break;
       }
       await sleep(1000);
       ctx.progress(
-        `scale: ${n} held polls rep ${rep}/${sizes.reps}: quire RSS ${q1.rssHeld.at(-1)?.toFixed(0)} MiB, all answered ${q1.all.at(-1)?.toFixed(0)} ms; bare RSS ${b1.rssHeld.at(-1)?.toFixed(0)} MiB, ${b1.all.at(-1)?.toFixed(0)} ms`,
+        `scale: ${n} held polls rep ${rep}/${sizes.reps}: quire RSS ${q1.rssHeld.at(-1)?.toFixed(0)} MiB, all answered ${q1.all.at(-1)?.toFixed(0)} ms, CPU ${q1.cpu.at(-1)?.toFixed(0)} ms; bare RSS ${b1.rssHeld.at(-1)?.toFixed(0)} MiB, ${b1.all.at(-1)?.toFixed(0)} ms, CPU ${b1.cpu.at(-1)?.toFixed(0)} ms`,
       );
     }
-    const pack = (x: typeof q1): ScaleResult['held']['quire'] => ({
+    const pack = (x: typeof q1): HeldSide => ({
       rssIdle: spread(x.rssIdle),
       rssHeld: spread(x.rssHeld),
       allAnsweredMs: spread(x.all),
       firstAnsweredMs: spread(x.first),
       missing: x.missing,
+      releaseCpuMs: spread(x.cpu),
     });
     return {
       topics: totalTopics,

@@ -1,11 +1,11 @@
 // Held long-polls woken by one change: the service re-evaluates them in slices
 // (UNPARK_SLICE per event-loop turn) so the first answers go out before the whole pass.
 // Every held poll is still answered, with the new version; one cancelled meanwhile is not
-// disturbed. In-memory stand-ins for the cache and the consistency checker.
+// disturbed; through `pollInto` each poll gets its callback once, whatever another callback
+// does. In-memory stand-ins for the cache and the consistency checker.
 import { describe, expect, it } from 'vitest';
 import { PollCancel, UNPARK_SLICE, type PollResult } from './service.ts';
 import { memoryConsumeService, oneVersionState } from './testing.ts';
-
 
 describe('held polls woken by a change', () => {
   it('answers every held poll in slices: the first answers are out while later ones are still held', async () => {
@@ -36,6 +36,36 @@ describe('held polls woken by a change', () => {
       // Answers of the first slice went out while the next slices were still held.
       expect(heldWhenAnswered.filter((h) => h >= n - 1 - UNPARK_SLICE).length).toBeGreaterThanOrEqual(UNPARK_SLICE - 1);
       expect(Math.min(...heldWhenAnswered)).toBe(0);
+    } finally {
+      await service.close();
+    }
+  });
+  it('pollInto: every held poll answered once through its callback; a callback that throws does not stop the others', async () => {
+    const states = new Map([['t.hot', oneVersionState('t.hot', 1)]]);
+    const errors: string[] = [];
+    const { service, change } = memoryConsumeService(states, 'hello', (err, what) => errors.push(`${what}: ${(err as Error).message}`));
+    try {
+      const got: Array<[number, number | undefined]> = [];
+      const done = (i: number, r: PollResult | undefined): void => {
+        got.push([i, r?.updates[0]?.version.version]);
+        if (i === 0) throw new Error('boom');
+      };
+      for (let i = 0; i < 3; i++) service.pollInto({ identity: { instance: `i-${i}` }, subscriptions: [{ topic: 't.hot', knownVersion: 1 }], waitMs: 60_000 }, undefined, done, i);
+      expect(service.heldPolls).toBe(3);
+      // Bad input: the error, through the callback.
+      let refused: unknown;
+      service.pollInto({ identity: { instance: 'x' }, subscriptions: [] }, undefined, (_: undefined, r, err) => (refused = r ?? err), undefined);
+      expect(refused).toMatchObject({ message: expect.stringContaining('subscriptions') as unknown });
+      states.set('t.hot', oneVersionState('t.hot', 2));
+      change('t.hot');
+      while (got.length < 3) await new Promise((r) => setTimeout(r, 5));
+      expect(got.sort((a, b) => a[0] - b[0])).toEqual([
+        [0, 2],
+        [1, 2],
+        [2, 2],
+      ]);
+      expect(errors).toEqual(['answering a held poll: boom']);
+      expect(service.heldPolls).toBe(0);
     } finally {
       await service.close();
     }

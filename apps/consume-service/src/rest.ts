@@ -10,16 +10,18 @@
  *   GET  /v1/topics/:topic/versions/:version/data     inline bytes
  *   GET  /healthz                                     { ok, stale, cacheAgeMs, topics, heldPolls }
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { QuireError } from '@quire/core';
-import { REQUEST_ID_OPTIONS, installApiDocs } from '@quire/observability';
+import { REQUEST_ID_HEADER, REQUEST_ID_OPTIONS, installApiDocs } from '@quire/observability';
 import { bytesResponse, installErrorHandlers, objectSchema, pageSchema, versionViewSchema } from '@quire/service-kit';
 import { pollHasDenied } from './auth.ts';
 import type { TopicCache } from './cache.ts';
 import { PollCancel, isSharedAnswer, type ConsumeService, type PollResult, type VersionView } from './service.ts';
 
 export interface RestOptions {
-  logger?: boolean | { level: string };
+  /** Fastify's logger options (a `stream` for tests that read the log lines). */
+  logger?: boolean | { level: string; stream?: { write(line: string): void } };
   bodyLimit?: number;
 }
 
@@ -108,6 +110,19 @@ function parseTime(s: string): number {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** The held poll's cancellation, on its response (read by `cancelOnClose`, one function for every poll). */
+const CANCEL = Symbol('quire.pollCancel');
+type WithCancel = ServerResponse & { [CANCEL]?: PollCancel };
+
+/**
+ * A held poll's response closed: the client went away before the answer (a 'close' after
+ * the answer is written does nothing). One listener function for every held poll, no
+ * closure per poll: the cancellation hangs on the response.
+ */
+function cancelOnClose(this: WithCancel): void {
+  if (!this.writableEnded) this[CANCEL]?.abort();
+}
+
 const NAMED = new Set(['region', 'application', 'cluster', 'instance']);
 
 /** Identity from a query string: the named fields and any other key as a free attribute. */
@@ -155,41 +170,83 @@ export async function createRestServer(service: ConsumeService, cache: TopicCach
     return { ok: true, stale: h.stale, cacheAgeMs: h.ageMs ?? null, lastRefreshOkAt: h.lastRefreshOkAt ?? null, topics: h.topics, heldPolls: service.heldPolls };
   });
 
-  app.post<{ Body: Record<string, unknown> }>('/v1/poll', { schema: { body: pollBody, response: { 200: pollResponse } } }, async (req, reply) => {
-    let result: PollResult;
-    const waitMs = req.body.waitMs;
-    if (typeof waitMs === 'number' && waitMs > 0) {
-      // Cancel a held poll when the client goes away before the answer (a 'close' after
-      // the answer is written does nothing; the listener goes with the response).
-      const cancel = new PollCancel();
-      const raw = reply.raw;
-      raw.on('close', () => {
-        if (!raw.writableEnded) cancel.abort();
-      });
-      result = await service.poll(req.body, cancel);
-    } else {
-      result = await service.poll(req.body);
+  /**
+   * Send a shared answer's kept JSON straight on the response, as fastify's send would after
+   * the onSend hooks (the same status and headers, in the same order: content-type, the
+   * request id of `installApiDocs`'s hook, `connection: close` while draining as the hook
+   * above, content-length), without its per-reply path (hook runners, header checks,
+   * payload type checks): 10,000 held polls woken by one publish each pay only the socket
+   * write. The reply is hijacked, but fastify still runs the onResponse hooks and its
+   * "request completed" log line on the response's 'finish' (`setupResponseListeners`),
+   * so the request metrics and the log are the same. A route-level or new onSend hook
+   * would be skipped here: add its header to this function too.
+   */
+  const sendKept = (req: FastifyRequest, reply: FastifyReply, json: Buffer): void => {
+    void reply.hijack();
+    const headers: Record<string, string> = { 'content-type': JSON_TYPE, [REQUEST_ID_HEADER]: req.id };
+    if (service.closing) headers['connection'] = 'close';
+    headers['content-length'] = String(json.byteLength);
+    reply.raw.writeHead(200, headers);
+    reply.raw.end(json);
+  };
+
+  /**
+   * A poll's answer (`ConsumeService.pollInto`'s callback, one function for every poll: a
+   * held poll keeps no promise or suspended handler). Shared answers go out as kept JSON
+   * once the first poll given one has serialized it.
+   */
+  const answerPoll = (reply: FastifyReply, result: PollResult | undefined, err?: unknown): void => {
+    if (result === undefined) {
+      void reply.send(err);
+      return;
     }
+    const req = reply.request;
     if (isSharedAnswer(result) && !pollHasDenied(req)) {
       const known = sharedJson.get(result);
-      const json = known instanceof Promise ? await known : known;
-      if (json !== undefined) return reply.type(JSON_TYPE).send(json);
-      if (known === undefined) {
-        // The first: fastify validates and serializes it; onSend keeps the JSON.
-        let settle: (json: Buffer | undefined) => void = () => {};
-        sharedJson.set(result, new Promise<Buffer | undefined>((resolve) => (settle = resolve)));
-        // Never leave the others waiting (an answer that never reaches onSend).
-        const fallback = setTimeout(() => done(undefined), 2000);
-        const done = (value: Buffer | undefined): void => {
-          clearTimeout(fallback);
-          if (value === undefined) sharedJson.delete(result);
-          else sharedJson.set(result, value);
-          settle(value);
-        };
-        serializing.set(req, { result, done });
+      if (known instanceof Promise) {
+        // Being serialized by another poll: its JSON, or this poll's own serialization if that failed.
+        void known
+          .then((json) => (json === undefined ? void reply.send(pollJson(result)) : sendKept(req, reply, json)))
+          .catch((e: unknown) => {
+            if (!reply.sent) void reply.send(e);
+          });
+        return;
       }
+      if (known !== undefined) {
+        sendKept(req, reply, known);
+        return;
+      }
+      // The first: fastify validates and serializes it; onSend keeps the JSON.
+      let settle: (json: Buffer | undefined) => void = () => {};
+      sharedJson.set(result, new Promise<Buffer | undefined>((resolve) => (settle = resolve)));
+      // Never leave the others waiting (an answer that never reaches onSend).
+      const fallback = setTimeout(() => done(undefined), 2000);
+      const done = (value: Buffer | undefined): void => {
+        clearTimeout(fallback);
+        if (value === undefined) sharedJson.delete(result);
+        else sharedJson.set(result, value);
+        settle(value);
+      };
+      serializing.set(req, { result, done });
     }
-    return pollJson(result);
+    void reply.send(pollJson(result));
+  };
+
+  app.post<{ Body: Record<string, unknown> }>('/v1/poll', { schema: { body: pollBody, response: { 200: pollResponse } } }, (req, reply) => {
+    const waitMs = req.body.waitMs;
+    let cancel: PollCancel | undefined;
+    if (typeof waitMs === 'number' && waitMs > 0) {
+      // Cancel a held poll when the client goes away before the answer (`cancelOnClose`;
+      // the listener goes with the response).
+      cancel = new PollCancel();
+      const raw = reply.raw as WithCancel;
+      raw[CANCEL] = cancel;
+      raw.on('close', cancelOnClose);
+    }
+    service.pollInto(req.body, cancel, answerPoll, reply);
+    // A held poll keeps its parsed form (service.ts); the request's JSON body objects need
+    // not wait with it (nothing reads them after the handler).
+    if (cancel !== undefined && !reply.sent) (req as { body: unknown }).body = undefined;
   });
 
   app.get<{ Params: { topic: string }; Querystring: { limit?: string; cursor?: string; order?: string } }>(

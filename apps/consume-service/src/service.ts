@@ -200,6 +200,23 @@ export class PollCancel implements Cancellation {
   }
 }
 
+/**
+ * Receives a poll's answer, or its error (`result` undefined), once, with the `ctx` given to
+ * `pollInto`: a transport needs no closure or promise per poll.
+ */
+export type PollDone<C> = (ctx: C, result: PollResult | undefined, err?: unknown) => void;
+
+interface Deferred {
+  resolve(r: PollResult): void;
+  reject(err: unknown): void;
+}
+
+/** `poll`'s `PollDone`: settles its promise. */
+function settleDeferred(d: Deferred, result: PollResult | undefined, err?: unknown): void {
+  if (result === undefined) d.reject(err);
+  else d.resolve(result);
+}
+
 interface HeldHooks {
   change(h: HeldPoll): void;
   drain(h: HeldPoll): void;
@@ -216,13 +233,13 @@ class HeldPoll implements Waiter, Expiring {
   evaluating = false;
   again = false;
   lastErrors: readonly TopicStatus[] = EMPTY_ERRORS;
-  resolve: (r: PollResult) => void = () => {};
-  reject: (err: unknown) => void = () => {};
 
   constructor(
     readonly hooks: HeldHooks,
     readonly req: PollRequest,
     readonly signal: Cancellation | undefined,
+    readonly answer: PollDone<unknown>,
+    readonly ctx: unknown,
   ) {}
 
   get topics(): string[] {
@@ -374,22 +391,48 @@ export class ConsumeService {
    * (state, version, via, region) within the application's evaluation limit.
    */
   poll(input: PollInput, signal?: Cancellation): Promise<PollResult> {
+    return new Promise<PollResult>((resolve, reject) => this.pollInto(input, signal, settleDeferred, { resolve, reject }));
+  }
+
+  /**
+   * `poll` with a callback: `done(ctx, result)` or `done(ctx, undefined, err)`, once, maybe
+   * synchronously (an answer known now). A held poll then keeps no promise, closure or
+   * suspended async function of its own: 10,000 held polls, 10,000 fewer of each.
+   */
+  pollInto<C>(input: PollInput, signal: Cancellation | undefined, done: PollDone<C>, ctx: C): void {
     let req: PollRequest;
     try {
       req = parsePoll(input, this.#knownTopic);
     } catch (err) {
-      return Promise.reject(err);
+      done(ctx, undefined, err);
+      return;
     }
     this.#recordFleet(req);
     const app = req.identity.application;
-    if (this.#closing) return Promise.resolve(this.#evaluateOrQueue(req)).then((r) => ({ ...r, nextPollMs: this.#rearmDelay() }));
-    if (req.waitMs === 0) return Promise.resolve(this.#evaluateOrQueue(req));
+    if (this.#closing) {
+      Promise.resolve(this.#evaluateOrQueue(req)).then(
+        (r) => done(ctx, { ...r, nextPollMs: this.#rearmDelay() }),
+        (err: unknown) => done(ctx, undefined, err),
+      );
+      return;
+    }
+    if (req.waitMs === 0) {
+      const now = this.#evaluateOrQueue(req);
+      if (now instanceof Promise)
+        now.then(
+          (r) => done(ctx, r),
+          (err: unknown) => done(ctx, undefined, err),
+        );
+      else done(ctx, now);
+      return;
+    }
     try {
       this.#limits.acquireHeld(app);
     } catch (err) {
-      return Promise.reject(err);
+      done(ctx, undefined, err);
+      return;
     }
-    return this.#hold(req, signal);
+    this.#hold(req, signal, done as PollDone<unknown>, ctx);
   }
 
   /** The cache's own copy of a topic's name (its Map key), or undefined for a topic not cached. */
@@ -408,15 +451,11 @@ export class ConsumeService {
    * now is never registered); otherwise the poll is registered before it waits for a
    * computation, so a change landing meanwhile triggers one more evaluation.
    */
-  #hold(req: PollRequest, signal: Cancellation | undefined): Promise<PollResult> {
-    const h = new HeldPoll(this.#heldHooks, req, signal);
-    const promise = new Promise<PollResult>((resolve, reject) => {
-      h.resolve = resolve;
-      h.reject = reject;
-    });
+  #hold(req: PollRequest, signal: Cancellation | undefined, answer: PollDone<unknown>, ctx: unknown): void {
+    const h = new HeldPoll(this.#heldHooks, req, signal, answer, ctx);
     if (signal?.aborted) {
       this.#finishHeld(h, this.#emptyFor(h));
-      return promise;
+      return;
     }
     const now = this.#evaluateNow(req, true);
     if (!(now instanceof Promise)) {
@@ -424,14 +463,13 @@ export class ConsumeService {
       h.lastErrors = result.errors;
       if (result.updates.length > 0) {
         this.#finishHeld(h, result);
-        return promise;
+        return;
       }
     }
     this.#waiters.add(h);
     this.#deadlines.add(h, Date.now() + req.waitMs);
     signal?.addEventListener('abort', h);
     if (now instanceof Promise) this.#park(h, now);
-    return promise;
   }
 
   /** A change on one of the held poll's topics: evaluate again (at most one evaluation at a time). */
@@ -523,8 +561,13 @@ export class ConsumeService {
     this.#deadlines.remove(h);
     h.signal?.removeEventListener('abort', h);
     this.#limits.releaseHeld(h.req.identity.application);
-    if (result === undefined) h.reject(err);
-    else h.resolve(result);
+    // The transport's callback runs here, inside a pass over many held polls (a slice, the
+    // deadline timer): a throw must not end the pass for the others.
+    try {
+      h.answer(h.ctx, result, err);
+    } catch (e) {
+      this.#onError(e, 'answering a held poll');
+    }
   }
 
   /** The answer of a wait that ended with nothing new: the errors seen last, if any. */

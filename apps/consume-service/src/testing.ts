@@ -132,7 +132,11 @@ export function oneVersionState(name: string, version: number, metadata: Record<
  * then `change(topic)` as the real cache would announce it) and a checker that passes every
  * version and hands out `inline` as every inline payload.
  */
-export function memoryConsumeService(states: Map<string, TopicState>, inline = 'hello'): { service: ConsumeService; cache: TopicCache; change: (topic: string) => void } {
+export function memoryConsumeService(
+  states: Map<string, TopicState>,
+  inline = 'hello',
+  onError?: (err: unknown, what: string) => void,
+): { service: ConsumeService; cache: TopicCache; change: (topic: string) => void } {
   let changed: (topic: string) => void = () => {};
   const cache = {
     get: (t: string) => states.get(t),
@@ -149,6 +153,6 @@ export function memoryConsumeService(states: Map<string, TopicState>, inline = '
     prune: () => {},
     recheckFailed: async () => new Set<string>(),
   } as unknown as ConsistencyChecker;
-  const service = new ConsumeService({ cache, checker, store: {} as MetadataStore, blobs: {} as BlobStore, clock: systemClock, fleetFlushMs: 3_600_000 });
+  const service = new ConsumeService({ cache, checker, store: {} as MetadataStore, blobs: {} as BlobStore, clock: systemClock, fleetFlushMs: 3_600_000, ...(onError === undefined ? {} : { onError }) });
   return { service, cache, change: (topic) => changed(topic) };
 }

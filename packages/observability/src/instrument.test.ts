@@ -96,13 +96,22 @@ describe('instrumentPolls', () => {
   it('counts polls by kind and outcome, updates handed out, durations, and the polls in flight while they wait', async () => {
     const m = createMetrics('consume');
     let release: () => void = () => {};
+    type Input = { waitMs?: number; fail?: 'async' | 'sync' };
+    type Done = (ctx: unknown, r: { updates: unknown[] } | undefined, err?: unknown) => void;
+    // The consume service's shape: `pollInto` answers through a callback, `poll` is its promise form.
     const service = {
       heldPolls: 0,
-      poll(input: { waitMs?: number; fail?: 'async' | 'sync' }): Promise<{ updates: unknown[] }> {
-        if (input.fail === 'sync') throw new Error('thrown');
-        return this.answer(input);
+      poll(input: Input): Promise<{ updates: unknown[] }> {
+        return new Promise((resolve, reject) => this.pollInto(input, undefined, (_ctx, r, err) => (r === undefined ? reject(err as Error) : resolve(r)), undefined));
       },
-      async answer(input: { waitMs?: number; fail?: 'async' | 'sync' }): Promise<{ updates: unknown[] }> {
+      pollInto(input: Input, _signal: unknown, done: Done, ctx: unknown): void {
+        if (input.fail === 'sync') throw new Error('thrown');
+        this.answer(input).then(
+          (r) => done(ctx, r),
+          (err: unknown) => done(ctx, undefined, err),
+        );
+      },
+      async answer(input: Input): Promise<{ updates: unknown[] }> {
         if (input.fail === 'async') throw new Error('refused');
         if ((input.waitMs ?? 0) > 0) await new Promise<void>((resolve) => (release = resolve));
         return { updates: [1, 2] };
@@ -116,7 +125,7 @@ describe('instrumentPolls', () => {
     release();
     expect(await held).toEqual({ updates: [1, 2] });
     await expect(service.poll({ fail: 'async' })).rejects.toThrow('refused');
-    // A poll method that throws instead of rejecting: a rejection all the same, counted.
+    // A poll method that throws instead of calling back: a failure all the same, counted.
     await expect(service.poll({ fail: 'sync' })).rejects.toThrow('thrown');
     const s = await samples();
     expect(metricValue(s, 'quire_polls_total', { kind: 'poll', outcome: 'ok' })).toBe(1);

@@ -119,8 +119,12 @@ export function instrumentPublishes<T extends object>(service: T, m: QuireMetric
   }
 }
 
+/** A poll's callback (`ConsumeService.pollInto`): the answer, or the error with no answer. */
+type PollDone = (ctx: unknown, result: { updates: readonly unknown[] } | undefined, err?: unknown) => void;
+
 interface PollService {
-  poll(input: never, signal?: AbortSignal): Promise<{ updates: readonly unknown[] }>;
+  /** The one poll entry point (`poll`, the promise form, calls it): answers through `done(ctx, …)`. */
+  pollInto(input: never, signal: unknown, done: PollDone, ctx: unknown): void;
   readonly heldPolls: number;
 }
 
@@ -133,42 +137,46 @@ function pollEnded(metrics: ReturnType<typeof pollMetrics>, kind: { kind: string
 
 export function instrumentPolls(service: PollService, m: QuireMetrics): void {
   const metrics = pollMetrics(m);
-  // Label objects made once; the wrapper chains one reaction on the poll's promise (no
-  // async function: a held long-poll keeps no suspended frame of its own).
+  // Label objects made once; one small record per poll carries the caller's callback to one
+  // shared callback (no closure, promise or suspended frame per poll: a held long-poll keeps
+  // what it allocates until answered).
   const byKind = {
     poll: { kind: { kind: 'poll' }, ok: { kind: 'poll', outcome: 'ok' }, failed: { kind: 'poll', outcome: 'failed' } },
     long: { kind: { kind: 'long' }, ok: { kind: 'long', outcome: 'ok' }, failed: { kind: 'long', outcome: 'failed' } },
   } as const;
-  wrapMethod(service, 'poll', (original) =>
-    ((input: never, signal?: AbortSignal) => {
-      const waitMs = (input as { waitMs?: unknown } | undefined)?.waitMs;
-      const labels = typeof waitMs === 'number' && waitMs > 0 ? byKind.long : byKind.poll;
-      metrics.pollsInFlight.inc(labels.kind);
-      const started = performance.now();
-      // No named closure per poll (a held long-poll keeps what it allocates until answered).
-      let answer: Promise<{ updates: readonly unknown[] }>;
-      try {
-        answer = original(input, signal);
-      } catch (err) {
-        metrics.polls.inc(labels.failed);
-        pollEnded(metrics, labels.kind, started);
-        return Promise.reject(err as Error);
-      }
-      return answer.then(
-        (res) => {
-          metrics.polls.inc(labels.ok);
-          metrics.pollUpdates.inc(res.updates.length);
-          pollEnded(metrics, labels.kind, started);
-          return res;
-        },
-        (err: unknown) => {
-          metrics.polls.inc(labels.failed);
-          pollEnded(metrics, labels.kind, started);
-          throw err;
-        },
-      );
-    }) as never,
-  );
+  interface Counted {
+    done: PollDone;
+    ctx: unknown;
+    labels: (typeof byKind)['poll' | 'long'];
+    started: number;
+    ended: boolean;
+  }
+  const counted = (c: Counted, result: { updates: readonly unknown[] } | undefined, err?: unknown): void => {
+    if (c.ended) return;
+    c.ended = true;
+    if (result === undefined) metrics.polls.inc(c.labels.failed);
+    else {
+      metrics.polls.inc(c.labels.ok);
+      metrics.pollUpdates.inc(result.updates.length);
+    }
+    pollEnded(metrics, c.labels.kind, c.started);
+    c.done(c.ctx, result, err);
+  };
+  const original = service.pollInto.bind(service);
+  const pollInto = (input: never, signal: unknown, done: PollDone, ctx: unknown): void => {
+    const waitMs = (input as { waitMs?: unknown } | undefined)?.waitMs;
+    const labels = typeof waitMs === 'number' && waitMs > 0 ? byKind.long : byKind.poll;
+    metrics.pollsInFlight.inc(labels.kind);
+    const c: Counted = { done, ctx, labels, started: performance.now(), ended: false };
+    try {
+      original(input, signal, counted as PollDone, c);
+    } catch (err) {
+      // A poll method that throws instead of calling back: a failure all the same, counted.
+      if (!c.ended) counted(c, undefined, err);
+      else throw err;
+    }
+  };
+  Object.defineProperty(service, 'pollInto', { value: pollInto, configurable: true, writable: true, enumerable: false });
   for (const kind of ['poll', 'long']) {
     metrics.pollsInFlight.set({ kind }, 0);
     metrics.pollDuration.zero({ kind });
