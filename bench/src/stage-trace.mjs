@@ -14,6 +14,10 @@
 //                                       transport's synchronous work on the answers (grpc-js
 //                                       callbacks: HTTP/2 headers, message, trailers) is done
 // Lines are buffered and written every 250 ms and at exit, off the measured path.
+// With $BENCH_CONSUME_CPU_FILE too, each answered line's total is also appended there with
+// cpuMs: this process's CPU time (user + system) from the topic's last `changed` (the held
+// polls woken) to loopFree, i.e. the service's work on the wake and the answers (and anything
+// else it did meanwhile); CPU time, unlike wall time, does not count waiting for a core.
 import { appendFileSync } from 'node:fs';
 import { subscribe } from 'node:diagnostics_channel';
 
@@ -27,7 +31,17 @@ if (file) {
   /** Keys with a loopFree stamp scheduled. */
   const waiting = new Set();
   subscribe('quire.consume.hint', (m) => lines.push({ s: 'hint', topic: m.topic, ns: now() }));
-  subscribe('quire.consume.topicChanged', (m) => lines.push({ s: 'changed', topic: m.topic, ns: now() }));
+  const cpuFile = process.env.BENCH_CONSUME_CPU_FILE;
+  /** CPU time (µs) at each topic's last `changed`. */
+  const cpuAtChanged = new Map();
+  const cpuNow = () => {
+    const c = process.cpuUsage();
+    return c.user + c.system;
+  };
+  subscribe('quire.consume.topicChanged', (m) => {
+    lines.push({ s: 'changed', topic: m.topic, ns: now() });
+    if (cpuFile) cpuAtChanged.set(m.topic, cpuNow());
+  });
   subscribe('quire.consume.pollAnswered', (r) => {
     const ns = now();
     for (const u of r.updates) {
@@ -45,6 +59,8 @@ if (file) {
         const entry = a;
         setImmediate(() => {
           entry.loopFree = now();
+          const at = cpuAtChanged.get(entry.topic);
+          if (cpuFile && at !== undefined) entry.cpuMs = (cpuNow() - at) / 1000;
           waiting.delete(key);
           dirty.add(key);
         });
@@ -52,8 +68,17 @@ if (file) {
       dirty.add(key);
     }
   });
+  let cpuLines = [];
   const flush = () => {
-    for (const key of dirty) lines.push({ s: 'answered', ...answered.get(key) });
+    for (const key of dirty) {
+      const { cpuMs, ...a } = answered.get(key);
+      lines.push({ s: 'answered', ...a });
+      if (cpuMs !== undefined) cpuLines.push({ topic: a.topic, version: a.version, count: a.count, cpuMs });
+    }
+    if (cpuLines.length > 0) {
+      appendFileSync(cpuFile, cpuLines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+      cpuLines = [];
+    }
     dirty.clear();
     if (lines.length === 0) return;
     const out = lines.map((l) => JSON.stringify(l)).join('\n') + '\n';

@@ -1,10 +1,11 @@
-// Held long-polls woken by one change: the service re-evaluates them in slices
-// (UNPARK_SLICE per event-loop turn) so the first answers go out before the whole pass.
+// Held long-polls woken by one change: the service re-evaluates them in slices (one per
+// event-loop turn: UNPARK_FIRST_SLICE first, then growing up to UNPARK_SLICE) so the first
+// answers go out before the whole pass.
 // Every held poll is still answered, with the new version; one cancelled meanwhile is not
 // disturbed; through `pollInto` each poll gets its callback once, whatever another callback
 // does. In-memory stand-ins for the cache and the consistency checker.
 import { describe, expect, it } from 'vitest';
-import { PollCancel, UNPARK_SLICE, type PollResult } from './service.ts';
+import { PollCancel, UNPARK_FIRST_SLICE, UNPARK_SLICE, nextUnparkSlice, type PollResult } from './service.ts';
 import { memoryConsumeService, oneVersionState } from './testing.ts';
 
 describe('held polls woken by a change', () => {
@@ -34,8 +35,17 @@ describe('held polls woken by a change', () => {
       const woken = answers.filter((_, i) => i !== 3);
       expect(woken.every((r) => r.updates.length === 1 && r.updates[0]?.version.version === 2 && new TextDecoder().decode(r.updates[0].inlineData) === 'hello')).toBe(true);
       // Answers of the first slice went out while the next slices were still held.
-      expect(heldWhenAnswered.filter((h) => h >= n - 1 - UNPARK_SLICE).length).toBeGreaterThanOrEqual(UNPARK_SLICE - 1);
+      expect(heldWhenAnswered.filter((h) => h >= n - 1 - UNPARK_FIRST_SLICE).length).toBeGreaterThanOrEqual(UNPARK_FIRST_SLICE - 1);
       expect(Math.min(...heldWhenAnswered)).toBe(0);
+      // Slice by slice: the answers of each were read while the polls of the later ones were
+      // still held (the cancelled poll was answered before the change, one held poll fewer).
+      const expected: number[] = [n - 1];
+      for (let left = n - 1, size = UNPARK_FIRST_SLICE; left > 0; size = nextUnparkSlice(size)) {
+        const take = Math.min(left, size);
+        left -= take;
+        for (let k = 0; k < take; k++) expected.push(left);
+      }
+      expect(heldWhenAnswered).toEqual(expected);
     } finally {
       await service.close();
     }
@@ -69,5 +79,13 @@ describe('held polls woken by a change', () => {
     } finally {
       await service.close();
     }
+  });
+
+  it('grows the slices from UNPARK_FIRST_SLICE by doubling, up to UNPARK_SLICE', () => {
+    const sizes = [UNPARK_FIRST_SLICE];
+    while (sizes.length < 8) sizes.push(nextUnparkSlice(sizes.at(-1) as number));
+    expect(sizes[0]).toBeLessThan(UNPARK_SLICE);
+    expect(sizes.at(-1)).toBe(UNPARK_SLICE);
+    for (let i = 1; i < sizes.length; i++) expect(sizes[i]).toBe(Math.min(UNPARK_SLICE, 2 * (sizes[i - 1] as number)));
   });
 });

@@ -5,6 +5,8 @@ import type { ProtoGrpcType as AdminProto } from './gen/admin.ts';
 import type { ProtoGrpcType as ConsumeProto } from './gen/consume.ts';
 import type { ProtoGrpcType as InternalProto } from './gen/internal.ts';
 import type { ProtoGrpcType as PublishProto } from './gen/publish.ts';
+import type { PollResponse__Output } from './gen/quire/v1/PollResponse.ts';
+import { createPollResponseDecoder } from './poll-decoder.ts';
 
 /** Folder holding `quire/v1/*.proto` (the contract). */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url));
@@ -19,11 +21,28 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 let cached: (PublishProto & ConsumeProto & AdminProto & InternalProto) | undefined;
+let pollDecoder: ((buf: Buffer) => PollResponse__Output) | undefined;
+
+/**
+ * The deserializer of `Poll` / `PollStream` answers in the loaded contract: the same object
+ * as proto-loader's, decoded with less work (poll-decoder.ts).
+ */
+export function decodePollResponse(buf: Buffer): PollResponse__Output {
+  pollDecoder ??= createPollResponseDecoder(PROTO_ROOT);
+  return pollDecoder(buf);
+}
 
 /** The loaded contract: `quire.v1.PublishService`, `quire.v1.ConsumeService`, `quire.v1.AdminService`, `quire.v1.ChangeHintService` and messages. */
 export function loadQuireProto(): PublishProto & ConsumeProto & AdminProto & InternalProto {
   if (!cached) {
     const def = protoLoader.loadSync(['quire/v1/publish.proto', 'quire/v1/consume.proto', 'quire/v1/admin.proto', 'quire/v1/internal.proto'], LOADER_OPTIONS);
+    // Poll answers, what a long-poll consumer decodes most, take the leaner decoder (clients
+    // only: a server deserializes requests and serializes answers).
+    const consume = def['quire.v1.ConsumeService'] as protoLoader.ServiceDefinition;
+    for (const m of ['Poll', 'PollStream']) {
+      const method = consume[m];
+      if (method !== undefined) consume[m] = { ...method, responseDeserialize: decodePollResponse };
+    }
     cached = grpc.loadPackageDefinition(def) as unknown as PublishProto & ConsumeProto & AdminProto & InternalProto;
   }
   return cached;
