@@ -2,13 +2,12 @@
 // release CPU of n (default 10,000) held REST long-polls on this process, without Cassandra:
 // Quire's REST route (with its metrics, as app.ts mounts them) over the in-memory consume
 // service of the unit tests, or a bare fastify long-poll route, answering 1,862 bytes. The
-// clients are a child process (held-probe-client.mjs). Memory is read after a full GC, idle
+// clients are a bench worker process (worker.ts `heldPolls`, as the scale benchmark's). Memory is read after a full GC, idle
 // and with every poll held (per held poll: the difference / n); the release CPU is this
 // process's user + system time from the change to the last answer read by the client.
 // With a snapshot prefix, <prefix>.idle.heapsnapshot and <prefix>.held.heapsnapshot are
 // written (compare them with heap-summary.ts). HELD_PROBE_NO_METRICS=1 leaves Quire's poll and
 // request metrics out.
-import { fork } from 'node:child_process';
 import { writeHeapSnapshot } from 'node:v8';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -16,6 +15,7 @@ import Fastify from 'fastify';
 import { Readiness, createMetrics, instrumentPolls, mountObservability } from '../../packages/observability/src/index.ts';
 import { createRestServer } from '../../apps/consume-service/src/rest.ts';
 import { memoryConsumeService, oneVersionState } from '../../apps/consume-service/src/testing.ts';
+import { servicesAre, startWorker } from './env.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -68,16 +68,19 @@ if (mode === 'quire') {
 }
 const idle = mem();
 if (snap) writeHeapSnapshot(`${snap}.idle.heapsnapshot`);
-const child = fork(new URL('./held-probe-client.mjs', import.meta.url), [url, String(n), body], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+// The worker from its TypeScript source: this tool runs without `pnpm build`.
+servicesAre('source');
+const client = await startWorker('held-probe');
+await client.call({ op: 'heldPolls', url, body, n });
 while (held() < n) await new Promise((r) => setTimeout(r, 100));
 await new Promise((r) => setTimeout(r, 500));
 const hold = mem();
 if (snap) writeHeapSnapshot(`${snap}.held.heapsnapshot`);
 const c0 = process.cpuUsage();
-const done = new Promise<number>((r) => child.once('message', (m) => r(m as number)));
+const done = client.call<{ ns: number[]; errors: number; missing: number }>({ op: 'waitAnswered', timeoutMs: 60_000 });
 fire();
-const answered = await done;
+const answered = (await done).ns.length;
 const c1 = process.cpuUsage(c0);
 console.log(JSON.stringify({ mode, n, idle, held: hold, perPollKiB: { rss: Math.round(((hold.rss - idle.rss) * 1024 * 10) / n) / 10, heap: Math.round(((hold.heapUsed - idle.heapUsed) * 1024 * 10) / n) / 10 }, answered, releaseCpuMs: Math.round((c1.user + c1.system) / 1000) }));
-child.kill();
+await client.stop();
 process.exit(0);
