@@ -99,12 +99,16 @@ export async function pollCost(ctx: Context): Promise<PollCostResult> {
     const bareRest = await bareProc.call<{ url: string }>({ op: 'bareRest', reply: restReply });
     const bareGrpc = await bareProc.call<{ address: string }>({ op: 'bareGrpc', reply: grpcReply });
 
-    // BENCH_POLL_TRANSPORTS=rest (or grpc): one transport only, for quicker A/B runs.
-    const only = process.env.BENCH_POLL_TRANSPORTS?.split(',').map((t) => t.trim());
+    // BENCH_POLL_TRANSPORTS=rest (or grpc), BENCH_POLL_TOPICS=10, BENCH_POLL_INFLIGHT=64,256:
+    // some rows only, for quicker A/B runs (and a profile of one row).
+    const pick = (name: string): string[] | undefined => process.env[name]?.split(',').map((t) => t.trim());
+    const only = pick('BENCH_POLL_TRANSPORTS');
+    const topicsOnly = pick('BENCH_POLL_TOPICS');
+    const inflightOnly = pick('BENCH_POLL_INFLIGHT');
     for (const transport of (['rest', 'grpc'] as const).filter((t) => only === undefined || only.includes(t))) {
-      for (const n of sizes.pollTopics) {
+      for (const n of sizes.pollTopics.filter((x) => topicsOnly === undefined || topicsOnly.includes(String(x)))) {
         const body = bodyFor(n)[transport];
-        for (const inflight of sizes.inflight) {
+        for (const inflight of sizes.inflight.filter((x) => inflightOnly === undefined || inflightOnly.includes(String(x)))) {
           const qs: Array<Awaited<ReturnType<typeof load>>> = [];
           const bs: Array<Awaited<ReturnType<typeof load>>> = [];
           for (let rep = 1; rep <= sizes.reps; rep++) {
