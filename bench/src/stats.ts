@@ -42,14 +42,10 @@ export interface Latency {
 }
 
 export function latency(xs: readonly number[]): Latency {
-  // A loop, not Math.min(...xs): a poll run collects hundreds of thousands of samples, past the argument limit.
-  let min = Number.NaN;
-  let max = Number.NaN;
-  for (const x of xs) {
-    if (!(x >= min)) min = x;
-    if (!(x <= max)) max = x;
-  }
-  return { count: xs.length, min, p50: percentile(xs, 50), p99: percentile(xs, 99), max };
+  // Sorted once (not Math.min(...xs): a poll run collects hundreds of thousands of samples,
+  // past the argument limit); percentile() of a sorted copy sorts nearly for free.
+  const s = [...xs].sort((a, b) => a - b);
+  return { count: xs.length, min: s[0] ?? Number.NaN, p50: percentile(s, 50), p99: percentile(s, 99), max: s.at(-1) ?? Number.NaN };
 }
 
 /** `12.3 [11.0–14.2]` with a sensible number of digits. */

@@ -270,10 +270,10 @@ async function bareGrpc(req: Extract<WorkerRequest, { op: 'bareGrpc' }>): Promis
 }
 
 /**
- * The physical limit for held long-polls: fastify holding POST /v1/poll until POST /fire,
- * waiters kept in one Set and released in one pass (BASELINES.md).
+ * The physical limit for held long-polls (BASELINES.md): a bare fastify server holding every
+ * POST /v1/poll until POST /fire, waiters kept in one Set and released in one pass, each
+ * answered `reply` (by default an empty poll answer).
  */
-/** A bare fastify long-poll server: holds every POST /v1/poll until /fire, then answers `reply` (by default an empty poll answer). */
 async function bareLongPoll(req: Extract<WorkerRequest, { op: 'bareLongPoll' }>): Promise<{ url: string; fireUrl: string; heldUrl: string }> {
   const app: FastifyInstance = Fastify({ logger: false });
   const waiters = new Set<() => void>();
@@ -491,7 +491,6 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'rawUpload':
       return withCpu(() => rawUpload(req));
     case 'rawGet':
-      return withCpu(() => rawGet(req));
     case 'rawGetToFile':
       return withCpu(() => rawGet(req));
   }

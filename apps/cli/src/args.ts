@@ -162,17 +162,26 @@ export function parseScope(text: string | undefined, field = 'scope'): Record<st
 }
 
 /**
+ * An absolute time: epoch milliseconds (13 digits) or an ISO date or time; undefined when
+ * the text is neither form (INVALID_ARGUMENT naming `field` when it looks like a date but is none).
+ */
+export function parseInstant(text: string, field: string): number | undefined {
+  const t = text.trim();
+  if (/^\d{13}$/.test(t)) return Number(t);
+  if (!/^\d{4}-\d\d-\d\d/.test(t)) return undefined;
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) throw QuireError.invalid(field, `"${text}" is not a date or time (e.g. 2026-11-25T06:00:00Z)`);
+  return ms;
+}
+
+/**
  * A point in time for `--since` / `--until`: a duration ago (`90m`, `2d`), an ISO date or
  * time (`2026-11-25`, `2026-11-25T06:00:00Z`), or epoch milliseconds (13 digits).
  */
 export function parseTime(text: string, field: string, now = Date.now()): number {
   const t = text.trim();
-  if (/^\d{13}$/.test(t)) return Number(t);
-  if (/^\d{4}-\d\d-\d\d/.test(t)) {
-    const ms = Date.parse(t);
-    if (Number.isNaN(ms)) throw QuireError.invalid(field, `"${text}" is not a date or time (e.g. 2026-11-25T06:00:00Z)`);
-    return ms;
-  }
+  const at = parseInstant(t, field);
+  if (at !== undefined) return at;
   let ago: number;
   try {
     ago = parseDuration(t, field);

@@ -6,8 +6,8 @@
  */
 import type { Command } from 'commander';
 import { addKeyringKey, createTokenAdmin, type NewToken, type TokenInfo } from '@quire/client';
-import { QuireError } from '@quire/core';
-import { parseDuration } from './args.ts';
+import { QuireError, tokenExpired } from '@quire/core';
+import { parseDuration, parseInstant } from './args.ts';
 import { formatTime, table } from './format.ts';
 
 const ROLES = ['admin', 'operator', 'publisher', 'consumer', 'viewer'] as const;
@@ -50,7 +50,7 @@ export function tokenTable(tokens: readonly TokenInfo[], now = Date.now()): stri
 function tokenState(t: TokenInfo, now: number): string {
   if (t.revokedAt !== undefined) return `revoked ${formatTime(t.revokedAt)} by ${t.revokedBy ?? '?'}`;
   if (t.expiresAt === undefined) return 'active';
-  return t.expiresAt <= now ? `expired ${formatTime(t.expiresAt)}` : `active until ${formatTime(t.expiresAt)}`;
+  return tokenExpired(t, now) ? `expired ${formatTime(t.expiresAt)}` : `active until ${formatTime(t.expiresAt)}`;
 }
 
 /** `--expires-in 90d` or `--expires-at <ISO time | epoch ms>` → ms since the epoch; undefined when neither. */
@@ -58,9 +58,8 @@ export function expiryOf(o: { expiresIn?: string; expiresAt?: string }, now = Da
   if (o.expiresIn !== undefined && o.expiresAt !== undefined) throw QuireError.invalid('expires-in', 'give --expires-in or --expires-at, not both');
   if (o.expiresIn !== undefined) return now + parseDuration(o.expiresIn, 'expires-in');
   if (o.expiresAt === undefined) return undefined;
-  const t = o.expiresAt.trim();
-  const at = /^\d{13}$/.test(t) ? Number(t) : /^\d{4}-\d\d-\d\d/.test(t) ? Date.parse(t) : Number.NaN;
-  if (Number.isNaN(at)) throw QuireError.invalid('expires-at', `"${o.expiresAt}" is not a time (an ISO date/time such as 2027-06-30T00:00:00Z, or epoch milliseconds)`);
+  const at = parseInstant(o.expiresAt, 'expires-at');
+  if (at === undefined) throw QuireError.invalid('expires-at', `"${o.expiresAt}" is not a time (an ISO date/time such as 2027-06-30T00:00:00Z, or epoch milliseconds)`);
   return at;
 }
 

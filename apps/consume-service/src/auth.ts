@@ -106,13 +106,7 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
       filterPoll(guard, who, req.identity, req.subscriptions, { via: 'grpc', method: 'quire.v1.ConsumeService/Poll' }).then(
         ({ allowed, denied }) => {
           req.subscriptions = allowed.map((i) => req.subscriptions[i]!);
-          poll(call, (err, res) => {
-            // A copy: the answer may be an object shared by many polls (grpc.ts keeps shared answers).
-            if (res && denied.length > 0) {
-              res = { ...res, errors: [...(res.errors ?? []), ...deniedErrors(denied)] };
-            }
-            callback(err, res);
-          });
+          poll(call, (err, res) => callback(err, res && withDenied(res, denied)));
         },
         (err: unknown) => callback(fail('Poll', err)),
       );
@@ -136,9 +130,7 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
         }
       } as typeof call[typeof Symbol.asyncIterator];
       const write = call.write.bind(call);
-      // A copy: the answer may be an object shared by many polls (grpc.ts keeps shared answers).
-      call.write = ((res: Parameters<typeof write>[0], ...rest: unknown[]) =>
-        (write as (...args: unknown[]) => boolean)(refused.length > 0 ? { ...res, errors: [...(res.errors ?? []), ...deniedErrors(refused)] } : res, ...rest)) as typeof call.write;
+      call.write = ((res: Parameters<typeof write>[0], ...rest: unknown[]) => (write as (...args: unknown[]) => boolean)(withDenied(res, refused), ...rest)) as typeof call.write;
       return pollStream(call);
     };
     return guardGrpcHandlers(definition, { ...handlers, Poll, PollStream }, guard, GRPC_RULES, 'quire.v1.ConsumeService');
@@ -147,11 +139,15 @@ export function guardConsumeHandlers(guard: AccessGuard, onError?: (err: unknown
 
 const deniedOf = new WeakMap<FastifyRequest, Denied[]>();
 
-/** A gRPC poll answer's errors for its refused topics (Poll and PollStream alike). */
-function deniedErrors(denied: readonly Denied[]): { topic: string; errorCode: string; errorMessage: string }[] {
-  return denied.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }));
+/**
+ * A gRPC poll answer with its refused topics among its errors (Poll and PollStream alike):
+ * a copy, since the answer may be an object shared by many polls (grpc.ts keeps shared
+ * answers); the answer itself when nothing was refused.
+ */
+function withDenied<R extends { errors?: unknown[] | null }>(res: R, denied: readonly Denied[]): R {
+  if (denied.length === 0) return res;
+  return { ...res, errors: [...(res.errors ?? []), ...denied.map((d) => ({ topic: d.topic, errorCode: Code.PERMISSION_DENIED, errorMessage: d.message }))] };
 }
-
 
 /** True when access control refused some of this poll's topics (its answer gets their errors, rest.ts must not send a shared answer as is). */
 export function pollHasDenied(req: FastifyRequest): boolean {

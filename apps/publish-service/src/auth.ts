@@ -14,6 +14,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { QuireError, authorize } from '@quire/core';
 import type { AccessRequest, Action, ApiTokenView, Clock, MetadataStore, Principal } from '@quire/core';
 import { loadQuireProto } from '@quire/proto';
+import { int64 } from './mapping.ts';
 import type { AdminServiceHandlers, PbApiToken, PublishServiceHandlers } from '@quire/proto';
 import {
   AccessGuard,
@@ -245,22 +246,27 @@ function adminHandlers(deps: TokenApiDeps): AdminServiceHandlers {
   return {
     CreateToken: (call, callback) => {
       const r = call.request;
-      issueToken(
-        deps.store,
-        {
-          name: r.name,
-          role: r.role,
-          prefixes: r.prefixes,
-          ...(r.application === '' ? {} : { application: r.application }),
+      Promise.resolve()
+        .then(() => {
           // int64 as a decimal string; 0 = never.
-          ...(r.expiresAt === '0' ? {} : { expiresAt: Number(r.expiresAt) }),
-        },
-        grpcActor(call.metadata),
-        deps.clock,
-      ).then(
-        ({ token, secret }) => callback(null, { token: tokenToPb(token), tokenString: secret }),
-        (err: unknown) => callback(fail('CreateToken', err)),
-      );
+          const expiresAt = int64(r.expiresAt, 'expiresAt');
+          return issueToken(
+            deps.store,
+            {
+              name: r.name,
+              role: r.role,
+              prefixes: r.prefixes,
+              ...(r.application === '' ? {} : { application: r.application }),
+              ...(expiresAt === undefined ? {} : { expiresAt }),
+            },
+            grpcActor(call.metadata),
+            deps.clock,
+          );
+        })
+        .then(
+          ({ token, secret }) => callback(null, { token: tokenToPb(token), tokenString: secret }),
+          (err: unknown) => callback(fail('CreateToken', err)),
+        );
     },
     ListTokens: (_call, callback) => {
       listTokenViews(deps.store).then(

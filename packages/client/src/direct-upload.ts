@@ -11,10 +11,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Code, QuireError, type Metadata, type Scope } from '@quire/core';
 import { loadQuireProto, type PbPublishResponseOutput, type PublishServiceClient } from '@quire/proto';
-import type { S3RegionClientOptions } from './download.ts';
+import { s3RegionClient, type S3RegionClientOptions } from './download.ts';
 import { versionFromPb, type VersionInfo } from './mapping.ts';
 import { ACTOR_METADATA } from './publisher.ts';
 import { unary } from './transport.ts';
@@ -63,17 +63,9 @@ export function createDirectUploader(options: DirectUploaderOptions): DirectUplo
   for (const [name, r] of Object.entries(options.s3)) {
     s3.set(
       name,
-      new S3Client({
-        region: r.awsRegion ?? (r.endpoint === undefined ? name : 'us-east-1'),
-        ...(r.endpoint === undefined ? {} : { endpoint: r.endpoint }),
-        forcePathStyle: r.forcePathStyle ?? r.endpoint !== undefined,
-        ...(r.accessKeyId === undefined || r.secretAccessKey === undefined ? {} : { credentials: { accessKeyId: r.accessKeyId, secretAccessKey: r.secretAccessKey } }),
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        // Retried by multipart.ts, which reads a part's range again (a client retry would
-        // resend a half-read stream).
-        maxAttempts: 1,
-      }),
+      // Retried by multipart.ts, which reads a part's range again (a client retry would
+      // resend a half-read stream).
+      s3RegionClient(name, r, { maxAttempts: 1 }),
     );
   }
   const md = (): grpc.Metadata => {

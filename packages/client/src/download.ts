@@ -8,7 +8,7 @@
 import { createHash, hash as hashOnce, randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Code, QuireError } from '@quire/core';
 import type { BlobLocation } from '@quire/core';
 import type { VersionInfo } from './mapping.ts';
@@ -212,6 +212,24 @@ async function getBytes(client: S3Client, bucket: string, key: string): Promise<
   return res.Body.transformToByteArray();
 }
 
+/**
+ * The S3 client of one region as the SDK configures it (the downloader, the direct
+ * uploader): endpoint and path style, credentials when given, and no flexible checksums
+ * (we verify SHA-256 ourselves; S3-compatible servers vary in their support). `extra`: the
+ * caller's attempts and timeouts.
+ */
+export function s3RegionClient(name: string, r: S3RegionClientOptions, extra: Pick<S3ClientConfig, 'maxAttempts' | 'requestHandler'>): S3Client {
+  return new S3Client({
+    region: r.awsRegion ?? (r.endpoint === undefined ? name : 'us-east-1'),
+    ...(r.endpoint === undefined ? {} : { endpoint: r.endpoint }),
+    forcePathStyle: r.forcePathStyle ?? r.endpoint !== undefined,
+    ...(r.accessKeyId === undefined || r.secretAccessKey === undefined ? {} : { credentials: { accessKeyId: r.accessKeyId, secretAccessKey: r.secretAccessKey } }),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...extra,
+  });
+}
+
 export class S3Downloader {
   readonly #clients = new Map<string, S3Client>();
   readonly #buckets = new Map<string, string>();
@@ -228,16 +246,7 @@ export class S3Downloader {
       if (r.bucket !== undefined) this.#buckets.set(name, r.bucket);
       this.#clients.set(
         name,
-        new S3Client({
-          region: r.awsRegion ?? (r.endpoint === undefined ? name : 'us-east-1'),
-          ...(r.endpoint === undefined ? {} : { endpoint: r.endpoint }),
-          forcePathStyle: r.forcePathStyle ?? r.endpoint !== undefined,
-          ...(r.accessKeyId === undefined || r.secretAccessKey === undefined
-            ? {}
-            : { credentials: { accessKeyId: r.accessKeyId, secretAccessKey: r.secretAccessKey } }),
-          // We verify SHA-256 ourselves; S3-compatible servers vary in flexible-checksum support.
-          requestChecksumCalculation: 'WHEN_REQUIRED',
-          responseChecksumValidation: 'WHEN_REQUIRED',
+        s3RegionClient(name, r, {
           maxAttempts: 2,
           // An unreachable region (a partition drops packets) must fail in seconds, not minutes:
           // the next region, the snapshot fallback or the disk cache are waiting. The request

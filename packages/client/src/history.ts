@@ -146,6 +146,12 @@ export class History {
     );
   }
 
+  /** An inline version's bytes as the service holds them (unverified). */
+  async #readInline(v: VersionInfo): Promise<Uint8Array> {
+    const res = await this.#call<{ data: Buffer }>('ReadInline', { topic: v.topic, version: v.version });
+    return new Uint8Array(res.data.buffer, res.data.byteOffset, res.data.byteLength);
+  }
+
   /**
    * A version's bytes written to the file `path` without holding them in memory: streamed
    * from S3 (own region first) or the consume service through the SHA-256 check (and
@@ -153,12 +159,6 @@ export class History {
    * only once verified. A refused or failed attempt deletes its temp file and moves on to
    * the next region, as `bytesOf` does. Inline versions are written the same way.
    */
-  /** An inline version's bytes as the service holds them (unverified). */
-  async #readInline(v: VersionInfo): Promise<Uint8Array> {
-    const res = await this.#call<{ data: Buffer }>('ReadInline', { topic: v.topic, version: v.version });
-    return new Uint8Array(res.data.buffer, res.data.byteOffset, res.data.byteLength);
-  }
-
   async saveTo(
     v: VersionInfo,
     path: string,

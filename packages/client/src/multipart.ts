@@ -22,6 +22,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { backoffDelay } from '@quire/core';
+import { sleep } from './errors.ts';
 
 /** Where the bytes come from: a file (read by range) or bytes in memory. */
 export type RangeSource = { file: string; size: number } | { data: Uint8Array; size: number };
@@ -58,7 +59,7 @@ async function withRetry<T>(attempts: number, fn: () => Promise<T>): Promise<T> 
       return await fn();
     } catch (err) {
       if (attempt + 1 >= attempts || !retryable(err)) throw err;
-      await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 200, maxMs: 5_000 })));
+      await sleep(backoffDelay(attempt, { baseMs: 200, maxMs: 5_000 }));
     }
   }
 }

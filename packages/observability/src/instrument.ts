@@ -77,11 +77,11 @@ export function instrumentStores<S extends StoresLike>(
   } as S;
 }
 
-type AsyncMethod = (...args: never[]) => Promise<unknown>;
+type Method = (...args: never[]) => unknown;
 
 /** Replace `target[name]` by `wrap(original)` (bound to target). */
-function wrapMethod<T extends object, K extends keyof T>(target: T, name: K, wrap: (original: T[K] & AsyncMethod) => T[K]): void {
-  const original = (target[name] as T[K] & AsyncMethod).bind(target) as T[K] & AsyncMethod;
+function wrapMethod<T extends object, K extends keyof T>(target: T, name: K, wrap: (original: T[K] & Method) => T[K]): void {
+  const original = (target[name] as T[K] & Method).bind(target) as T[K] & Method;
   Object.defineProperty(target, name, { value: wrap(original), configurable: true, writable: true, enumerable: false });
 }
 
@@ -134,7 +134,6 @@ function pollEnded(metrics: ReturnType<typeof pollMetrics>, kind: { kind: string
 }
 
 /** Count polls (in flight, latency, updates handed out) and expose the held long-polls. */
-
 export function instrumentPolls(service: PollService, m: QuireMetrics): void {
   const metrics = pollMetrics(m);
   // Label objects made once; one small record per poll carries the caller's callback to one
@@ -162,8 +161,7 @@ export function instrumentPolls(service: PollService, m: QuireMetrics): void {
     pollEnded(metrics, c.labels.kind, c.started);
     c.done(c.ctx, result, err);
   };
-  const original = service.pollInto.bind(service);
-  const pollInto = (input: never, signal: unknown, done: PollDone, ctx: unknown): void => {
+  wrapMethod(service, 'pollInto', (original) => (input: never, signal: unknown, done: PollDone, ctx: unknown): void => {
     const waitMs = (input as { waitMs?: unknown } | undefined)?.waitMs;
     const labels = typeof waitMs === 'number' && waitMs > 0 ? byKind.long : byKind.poll;
     metrics.pollsInFlight.inc(labels.kind);
@@ -175,8 +173,7 @@ export function instrumentPolls(service: PollService, m: QuireMetrics): void {
       if (!c.ended) counted(c, undefined, err);
       else throw err;
     }
-  };
-  Object.defineProperty(service, 'pollInto', { value: pollInto, configurable: true, writable: true, enumerable: false });
+  });
   for (const kind of ['poll', 'long']) {
     metrics.pollsInFlight.set({ kind }, 0);
     metrics.pollDuration.zero({ kind });
